@@ -1,0 +1,78 @@
+//! The runtime's one error type: what went wrong, on which tensor, with both shapes.
+
+use std::fmt;
+
+/// A tensor whose shape does not fit the model, found before any arithmetic.
+///
+/// Every variant names the method that was called, the tensor, and both the shape the
+/// model needs and the one it was given.
+///
+/// ```
+/// use backprop_runtime::ShapeError;
+/// let err = ShapeError::Dims {
+///     context: "Nugues::forward".into(),
+///     tensor: "x".into(),
+///     expected: "[n, 3]".into(),
+///     actual: vec![3, 1],
+///     site: "x @ fc1.T".into(),
+/// };
+/// assert_eq!(err.to_string(), "Nugues::forward: `x` must be [n, 3] (`x @ fc1.T`), got [3, 1]");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShapeError {
+    /// A tensor's dims disagree with the model's declarations or with another tensor.
+    #[error("{context}: `{tensor}` must be {expected} (`{site}`), got {}", Dims(actual))]
+    Dims {
+        /// The model and method, as `Model::method`.
+        context: String,
+        /// The tensor's name in the model.
+        tensor: String,
+        /// The shape the model needs, dims it cannot know yet written as `_` or by name.
+        expected: String,
+        /// The shape that was given.
+        actual: Vec<usize>,
+        /// The expression where the tensor is first used.
+        site: String,
+    },
+    /// A column select `e[:, k]` past the last column.
+    #[error("{context}: `{site}` selects column {column} but `{tensor}` has {columns} columns")]
+    Column {
+        /// The model and method, as `Model::method`.
+        context: String,
+        /// The expression whose column is selected.
+        tensor: String,
+        /// The selected column.
+        column: usize,
+        /// How many columns there are.
+        columns: usize,
+        /// The select expression.
+        site: String,
+    },
+    /// Two operands of a kernel that cannot be combined.
+    #[error("`{op}`: shapes {} and {} do not fit", Dims(lhs), Dims(rhs))]
+    Operands {
+        /// The kernel.
+        op: &'static str,
+        /// The left operand's shape.
+        lhs: Vec<usize>,
+        /// The right operand's shape.
+        rhs: Vec<usize>,
+    },
+}
+
+/// Formats dims as `[7, 5]`.
+struct Dims<'a>(&'a [usize]);
+
+impl fmt::Display for Dims<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        f.write_str("]")
+    }
+}

@@ -1,0 +1,49 @@
+//! The element types a model can be instantiated with: `f32` and `f64`.
+
+use std::fmt::{Debug, Display};
+use std::iter::Sum;
+
+use ndarray::{LinalgScalar, ScalarOperand};
+
+/// The bound on a model's element type `A`; implemented for `f32` and `f64`.
+///
+/// ```
+/// use backprop_runtime::Float;
+/// fn half<A: Float>(v: A) -> A { v * A::cst(0.5) }
+/// assert_eq!(half(3.0f32), 1.5);
+/// ```
+pub trait Float:
+    num_traits::Float
+    + LinalgScalar
+    + ScalarOperand
+    + Sum
+    + Default
+    + Debug
+    + Display
+    + Send
+    + Sync
+    + 'static
+{
+    /// The constant `v` in this type (rounded for `f32`).
+    fn cst(v: f64) -> Self;
+    /// This value as an `f64`, exactly.
+    fn as_f64(self) -> f64;
+}
+
+impl Float for f32 {
+    fn cst(v: f64) -> Self {
+        v as f32
+    }
+    fn as_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Float for f64 {
+    fn cst(v: f64) -> Self {
+        v
+    }
+    fn as_f64(self) -> f64 {
+        self
+    }
+}

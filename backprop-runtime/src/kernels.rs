@@ -1,0 +1,354 @@
+//! Array kernels of the generated code: elementwise maps, NumPy-broadcasting binary ops,
+//! matrix products on (possibly transposed) views, reductions and their adjoints.
+//!
+//! Shapes are checked by the generated code before any kernel runs; kernels still check
+//! what they rely on and return [`ShapeError::Operands`] instead of panicking.
+
+use ndarray::{
+    Array, Array0, Array1, Array2, ArrayView, ArrayView1, ArrayView2, Axis, DimMax, Dimension,
+    IxDyn, RemoveAxis, Zip,
+};
+
+use crate::{Float, ShapeError};
+
+/// `f` applied to every element of `a`.
+///
+/// ```
+/// use backprop_runtime::kernels::map;
+/// let a = ndarray::array![1.0, -2.0];
+/// assert_eq!(map(a.view(), |v: f64| v * 2.0), ndarray::array![2.0, -4.0]);
+/// ```
+pub fn map<A: Float, D: Dimension>(a: ArrayView<A, D>, f: impl Fn(A) -> A) -> Array<A, D> {
+    a.mapv(f)
+}
+
+/// `f(a, b)` elementwise after broadcasting `a` and `b` against each other by NumPy's rules.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when the shapes do not broadcast.
+///
+/// ```
+/// use backprop_runtime::kernels::zip;
+/// let m = ndarray::array![[1.0, 2.0], [3.0, 4.0]];
+/// let b = ndarray::array![10.0, 20.0];
+/// let s = zip(m.view(), b.view(), |p: f64, q| p + q).unwrap();
+/// assert_eq!(s, ndarray::array![[11.0, 22.0], [13.0, 24.0]]);
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn zip<A: Float, D1, D2>(
+    a: ArrayView<A, D1>,
+    b: ArrayView<A, D2>,
+    f: impl Fn(A, A) -> A,
+) -> Result<Array<A, <D1 as DimMax<D2>>::Output>, ShapeError>
+where
+    D1: Dimension + DimMax<D2>,
+    D2: Dimension,
+{
+    let mismatch = || ShapeError::Operands {
+        op: "broadcast",
+        lhs: a.shape().to_vec(),
+        rhs: b.shape().to_vec(),
+    };
+    let ndim = a.ndim().max(b.ndim());
+    let mut shape = <D1 as DimMax<D2>>::Output::zeros(ndim);
+    for i in 0..ndim {
+        let da = trailing(a.shape(), ndim, i);
+        let db = trailing(b.shape(), ndim, i);
+        shape[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err(mismatch()),
+        };
+    }
+    let av = a.broadcast(shape.clone()).ok_or_else(mismatch)?;
+    let bv = b.broadcast(shape).ok_or_else(mismatch)?;
+    Ok(Zip::from(&av).and(&bv).map_collect(|&p, &q| f(p, q)))
+}
+
+/// The matrix product `a @ b` of two matrices (either may be a transposed view).
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `a`'s columns differ from `b`'s rows.
+///
+/// ```
+/// use backprop_runtime::kernels::matmul;
+/// let a = ndarray::array![[1.0, 2.0]];
+/// let b = ndarray::array![[3.0], [4.0]];
+/// assert_eq!(matmul(a.view(), b.view()).unwrap(), ndarray::array![[11.0]]);
+/// ```
+pub fn matmul<A: Float>(a: ArrayView2<A>, b: ArrayView2<A>) -> Result<Array2<A>, ShapeError> {
+    inner("matmul", a.shape(), b.shape(), a.ncols(), b.nrows())?;
+    Ok(a.dot(&b))
+}
+
+/// The matrix-vector product `a @ b`.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `a`'s columns differ from `b`'s length.
+pub fn matvec<A: Float>(a: ArrayView2<A>, b: ArrayView1<A>) -> Result<Array1<A>, ShapeError> {
+    inner("matmul", a.shape(), b.shape(), a.ncols(), b.len())?;
+    Ok(a.dot(&b))
+}
+
+/// The vector-matrix product `a @ b`.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `a`'s length differs from `b`'s rows.
+pub fn vecmat<A: Float>(a: ArrayView1<A>, b: ArrayView2<A>) -> Result<Array1<A>, ShapeError> {
+    inner("matmul", a.shape(), b.shape(), a.len(), b.nrows())?;
+    Ok(a.dot(&b))
+}
+
+/// The inner product `a @ b` of two vectors, as a 0-d array.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when the lengths differ.
+pub fn dot<A: Float>(a: ArrayView1<A>, b: ArrayView1<A>) -> Result<Array0<A>, ShapeError> {
+    inner("matmul", a.shape(), b.shape(), a.len(), b.len())?;
+    Ok(ndarray::arr0(a.dot(&b)))
+}
+
+/// The outer product `a b^T`.
+///
+/// ```
+/// use backprop_runtime::kernels::outer;
+/// let o = outer(ndarray::array![1.0, 2.0].view(), ndarray::array![3.0].view());
+/// assert_eq!(o, ndarray::array![[3.0], [6.0]]);
+/// ```
+pub fn outer<A: Float>(a: ArrayView1<A>, b: ArrayView1<A>) -> Array2<A> {
+    let col = a.insert_axis(Axis(1));
+    let row = b.insert_axis(Axis(0));
+    col.dot(&row)
+}
+
+/// The sum of all elements, as a 0-d array.
+pub fn sum<A: Float, D: Dimension>(a: ArrayView<A, D>) -> Array0<A> {
+    ndarray::arr0(a.sum())
+}
+
+/// The sum of all elements, keeping every axis with length 1.
+pub fn sum_keep<A: Float, D: Dimension>(a: ArrayView<A, D>) -> Array<A, D> {
+    let mut shape = a.raw_dim();
+    for i in 0..shape.ndim() {
+        shape[i] = 1;
+    }
+    Array::from_elem(shape, a.sum())
+}
+
+/// The sums along `axis`, which is removed.
+pub fn sum_axis<A: Float, D: RemoveAxis>(a: ArrayView<A, D>, axis: usize) -> Array<A, D::Smaller> {
+    a.sum_axis(Axis(axis))
+}
+
+/// The sums along `axis`, which is kept with length 1.
+pub fn sum_axis_keep<A: Float, D: RemoveAxis>(a: ArrayView<A, D>, axis: usize) -> Array<A, D> {
+    let mut shape = a.raw_dim();
+    shape[axis] = 1;
+    let sums = a.sum_axis(Axis(axis));
+    Array::from_shape_vec(shape, sums.into_iter().collect())
+        .unwrap_or_else(|_| Array::zeros(a.raw_dim()))
+}
+
+/// The adjoint of a sum: `g` spread back over the shape `like`. With `axis` and not
+/// `keep`, `g` lacks that axis and it is inserted first; otherwise `g` broadcasts as is.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `g` does not broadcast to `like`.
+///
+/// ```
+/// use backprop_runtime::kernels::unsum;
+/// let g = ndarray::array![1.0, 2.0];
+/// let spread = unsum(g.view(), ndarray::Dim([2, 2]), Some(1), false).unwrap();
+/// assert_eq!(spread, ndarray::array![[1.0, 1.0], [2.0, 2.0]]);
+/// ```
+pub fn unsum<A: Float, E: Dimension, D: Dimension>(
+    g: ArrayView<A, E>,
+    like: D,
+    axis: Option<usize>,
+    keep: bool,
+) -> Result<Array<A, D>, ShapeError> {
+    let lhs = g.shape().to_vec();
+    let mismatch = || ShapeError::Operands {
+        op: "unsum",
+        lhs: lhs.clone(),
+        rhs: like.slice().to_vec(),
+    };
+    let mut g = g.into_dyn();
+    if let (Some(k), false) = (axis, keep) {
+        if k > g.ndim() {
+            return Err(mismatch());
+        }
+        g = g.insert_axis(Axis(k));
+    }
+    let spread = g.broadcast(IxDyn(like.slice())).ok_or_else(mismatch)?;
+    spread
+        .to_owned()
+        .into_dimensionality::<D>()
+        .map_err(|_| mismatch())
+}
+
+/// The number of elements of a tensor of shape `shape` (with `axis`, its length along it).
+pub fn count<A: Float>(shape: &[usize], axis: Option<usize>) -> Array0<A> {
+    let n = match axis {
+        Some(k) => shape.get(k).copied().unwrap_or(1),
+        None => shape.iter().product(),
+    };
+    ndarray::arr0(A::cst(n as f64))
+}
+
+/// Column `k` of `a`, as a vector (`a[:, k]`).
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `a` has no column `k`.
+pub fn column<A: Float>(a: ArrayView2<A>, k: usize) -> Result<Array1<A>, ShapeError> {
+    if k >= a.ncols() {
+        return Err(ShapeError::Operands {
+            op: "column",
+            lhs: a.shape().to_vec(),
+            rhs: vec![k],
+        });
+    }
+    Ok(a.column(k).to_owned())
+}
+
+/// The adjoint of a column select: zeros of shape `like` with column `k` set to `g`.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `g` does not fit column `k` of `like`.
+pub fn column_scatter<A: Float>(
+    g: ArrayView1<A>,
+    like: ndarray::Ix2,
+    k: usize,
+) -> Result<Array2<A>, ShapeError> {
+    let (rows, cols) = (like[0], like[1]);
+    if k >= cols || g.len() != rows {
+        return Err(ShapeError::Operands {
+            op: "column_scatter",
+            lhs: g.shape().to_vec(),
+            rhs: vec![rows, cols],
+        });
+    }
+    let mut out = Array2::zeros(like);
+    out.column_mut(k).assign(&g);
+    Ok(out)
+}
+
+/// A 0-d array holding `v`.
+pub fn scalar<A: Float>(v: A) -> Array0<A> {
+    ndarray::arr0(v)
+}
+
+fn trailing(shape: &[usize], ndim: usize, i: usize) -> usize {
+    let offset = ndim - shape.len();
+    if i < offset {
+        1
+    } else {
+        shape[i - offset]
+    }
+}
+
+fn inner(
+    op: &'static str,
+    lhs: &[usize],
+    rhs: &[usize],
+    left: usize,
+    right: usize,
+) -> Result<(), ShapeError> {
+    if left == right {
+        Ok(())
+    } else {
+        Err(ShapeError::Operands {
+            op,
+            lhs: lhs.to_vec(),
+            rhs: rhs.to_vec(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn naive_matmul(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
+        let mut c = Array2::zeros((a.nrows(), b.ncols()));
+        for i in 0..a.nrows() {
+            for j in 0..b.ncols() {
+                for k in 0..a.ncols() {
+                    c[[i, j]] += a[[i, k]] * b[[k, j]];
+                }
+            }
+        }
+        c
+    }
+
+    fn assert_close(a: &Array2<f64>, b: &Array2<f64>) {
+        assert_eq!(a.shape(), b.shape());
+        assert!(a.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-12), "{a} != {b}");
+    }
+
+    #[test]
+    fn matmul_matches_naive_on_transposed_and_strided_views() {
+        let a = Array2::from_shape_fn((5, 7), |(i, j)| (i * 7 + j) as f64 * 0.1 - 1.0);
+        let b = Array2::from_shape_fn((7, 3), |(i, j)| (i + 2 * j) as f64 * 0.3 - 0.5);
+        assert_close(&matmul(a.view(), b.view()).unwrap(), &naive_matmul(&a, &b));
+        let at = a.t().to_owned();
+        let via_t = matmul(at.t(), b.view()).unwrap();
+        assert_close(&via_t, &naive_matmul(&a, &b));
+        let strided = a.slice_axis(Axis(0), ndarray::Slice::new(0, None, 2));
+        assert_close(
+            &matmul(strided, b.view()).unwrap(),
+            &naive_matmul(&strided.to_owned(), &b),
+        );
+        let bt = b.t().to_owned();
+        assert_close(&matmul(a.view(), bt.t()).unwrap(), &naive_matmul(&a, &b));
+        assert!(matmul(a.view(), a.view()).is_err());
+    }
+
+    #[test]
+    fn zip_broadcasts_rows_columns_and_scalars() {
+        let m = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
+        let col = array![[10.0], [20.0]];
+        let got = zip(m.view(), col.view(), |p, q| p * q).unwrap();
+        assert_eq!(got, array![[10.0, 20.0, 30.0], [80.0, 100.0, 120.0]]);
+        let s = ndarray::arr0(2.0);
+        assert_eq!(zip(s.view(), m.view(), |p, q| p - q).unwrap()[[1, 2]], -4.0);
+        assert!(zip(m.view(), array![1.0, 2.0].view(), |p, q| p + q).is_err());
+    }
+
+    #[test]
+    fn sums_and_their_adjoints() {
+        let m = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
+        assert_eq!(sum(m.view())[()], 21.0);
+        assert_eq!(sum_axis(m.view(), 0), array![5.0, 7.0, 9.0]);
+        assert_eq!(sum_axis_keep(m.view(), 1), array![[6.0], [15.0]]);
+        assert_eq!(sum_keep(m.view()), array![[21.0]]);
+        let g = array![1.0, 2.0, 3.0];
+        let spread = unsum(g.view(), m.raw_dim(), Some(0), false).unwrap();
+        assert_eq!(spread, array![[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]);
+        let s = ndarray::arr0(4.0);
+        assert_eq!(unsum(s.view(), m.raw_dim(), None, false).unwrap().sum(), 24.0);
+        assert_eq!(count::<f64>(&[7, 5], None)[()], 35.0);
+        assert_eq!(count::<f64>(&[7, 5], Some(1))[()], 5.0);
+    }
+
+    #[test]
+    fn column_select_and_scatter() {
+        let m = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]];
+        assert_eq!(column(m.view(), 1).unwrap(), array![2.0, 4.0, 6.0]);
+        assert!(column(m.view(), 2).is_err());
+        let back = column_scatter(array![1.0, 1.0, 1.0].view(), m.raw_dim(), 0).unwrap();
+        assert_eq!(back, array![[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]);
+    }
+
+    #[test]
+    fn vector_products() {
+        let m = array![[1.0, 2.0], [3.0, 4.0]];
+        let v = array![1.0, -1.0];
+        assert_eq!(matvec(m.view(), v.view()).unwrap(), array![-1.0, -1.0]);
+        assert_eq!(vecmat(v.view(), m.view()).unwrap(), array![-2.0, -2.0]);
+        assert_eq!(dot(v.view(), v.view()).unwrap()[()], 2.0);
+        assert_eq!(outer(v.view(), v.view()), array![[1.0, -1.0], [-1.0, 1.0]]);
+    }
+}

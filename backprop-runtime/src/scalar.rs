@@ -1,0 +1,92 @@
+//! Elementwise functions and their derivatives, one scalar at a time, with PyTorch's
+//! conventions at the kinks (`relu'(0) = 0`, `sign(0) = 0`).
+
+use crate::Float;
+
+/// `max(v, 0)`.
+pub fn relu<A: Float>(v: A) -> A {
+    if v > A::zero() {
+        v
+    } else {
+        A::zero()
+    }
+}
+
+/// The derivative of `relu`: `1` where `v > 0`, else `0`.
+pub fn step<A: Float>(v: A) -> A {
+    if v > A::zero() {
+        A::one()
+    } else {
+        A::zero()
+    }
+}
+
+/// `1 / (1 + e^-v)`.
+pub fn sigmoid<A: Float>(v: A) -> A {
+    A::one() / (A::one() + (-v).exp())
+}
+
+/// `ln(1 + e^v)`, returning `v` itself above 20 as PyTorch does.
+pub fn softplus<A: Float>(v: A) -> A {
+    if v > A::cst(20.0) {
+        v
+    } else {
+        v.exp().ln_1p()
+    }
+}
+
+/// `v` where `v > 0`, else `alpha * v`.
+pub fn leaky_relu<A: Float>(v: A, alpha: A) -> A {
+    if v > A::zero() {
+        v
+    } else {
+        alpha * v
+    }
+}
+
+/// The derivative of `leaky_relu`: `1` where `v > 0`, else `alpha`.
+pub fn leaky_step<A: Float>(v: A, alpha: A) -> A {
+    if v > A::zero() {
+        A::one()
+    } else {
+        alpha
+    }
+}
+
+/// The sign of `v`: `-1`, `0` or `1` (the derivative of `abs`).
+pub fn sign<A: Float>(v: A) -> A {
+    if v > A::zero() {
+        A::one()
+    } else if v < A::zero() {
+        -A::one()
+    } else {
+        A::zero()
+    }
+}
+
+/// `v^k`, by repeated multiplication when `k` is a small integer.
+pub fn pow<A: Float>(v: A, k: f64) -> A {
+    if k == k.trunc() && k.abs() <= 64.0 {
+        v.powi(k as i32)
+    } else {
+        v.powf(A::cst(k))
+    }
+}
+
+/// `max(v, lo)`, passing NaN through.
+pub fn clamp_min<A: Float>(v: A, lo: A) -> A {
+    if v < lo {
+        lo
+    } else {
+        v
+    }
+}
+
+/// The derivative of `clamp_min(v, lo)` with respect to `v`: `1` where `v > lo`, else `0`.
+pub fn clamp_min_step<A: Float>(v: A, lo: A) -> A {
+    if v > lo {
+        A::one()
+    } else {
+        A::zero()
+    }
+}
