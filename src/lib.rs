@@ -1,1 +1,77 @@
-pub fn f(){}
+//! Networks written as the notebooks write them, differentiated symbolically at compile
+//! time into plain Rust over [`ndarray`](https://docs.rs/ndarray).
+//!
+//! ```
+//! use ndarray::array;
+//!
+//! backprop::model! { pub struct Mlp; relu(x @ w1 + b1) @ w2 + b2; loss mse }
+//!
+//! let model = Mlp::new(
+//!     array![[0.5, -0.2], [0.1, 0.4]], // w1: [2, 2]
+//!     array![0.0, 0.1],                // b1: [2], a row added to every row of x @ w1
+//!     array![[1.0], [-1.0]],           // w2: [2, 1]
+//!     array![0.2],                     // b2: [1]
+//! )?;
+//! let x = array![[1.0, 2.0], [0.5, -1.0]];
+//! let y = array![[1.0], [0.0]];
+//! let (loss, grads) = model.grad(&x, &y)?;
+//! assert!(loss > 0.0);
+//! assert_eq!(grads.w1.shape(), &[2, 2]);
+//! # Ok::<(), backprop::ShapeError>(())
+//! ```
+//!
+//! # The language
+//!
+//! A model is a list of statements separated by `;`:
+//!
+//! - `pub struct Name;` (optional) names the generated struct; attributes and doc comments
+//!   before it carry over. The default name is `Model`.
+//! - `input x: [n, 3];`, `target y: [n, 1];`, `param w: [4, 3], b;` (optional) declare
+//!   roles and, optionally, shapes whose dims are numbers or names. Undeclared names take
+//!   their role from their name: `x` is the input, `y` the target, any other name a
+//!   trainable parameter.
+//! - `let z1 = x @ fc1.T;` binds an intermediate, which [`trace`](#generated-items)
+//!   returns with its gradient.
+//! - One expression is the output, named `out`.
+//! - `loss mse` (or `sse`, `bce`, `l1`), `loss mse(out, t)` with explicit arguments, or
+//!   `loss <expr>` with any scalar expression of `out` and the tensors.
+//!
+//! Expressions use Python's precedence: postfix (`.T`, `.t()`, `.pow(k)`, `.sum()`,
+//! `.mean()`, `.sum(axis)`, `.mean(axis)`, `[:, k]`, `.relu()` and the other functions as
+//! methods) binds tightest, then `**`, unary `-`, `* / @`, and `+ -`. Elementwise
+//! operations broadcast by NumPy's rules. The functions are `relu sigmoid tanh exp log
+//! sqrt abs softplus leaky_relu(e, slope)`, with PyTorch's conventions (`relu'(0) = 0`).
+//!
+//! Ranks are inferred: the operands of `@` are matrices, a parameter added to a matrix is
+//! a row vector (a bias), an input or target combined with a tensor has its rank. A name
+//! whose rank cannot be inferred must be declared.
+//!
+//! # Generated items
+//!
+//! For `pub struct Mlp; ...` the macro generates `Mlp<A = f32>` (generic over `f32` and
+//! `f64`) with one public `ndarray` field per parameter, and:
+//!
+//! - `Mlp::new(params...)`, which checks that their shapes fit together, and
+//!   `Mlp::init(seed, shapes...)`, seeded with PyTorch's `nn.Linear` default;
+//! - `forward(inputs)`, `loss(inputs, targets)`;
+//! - `grad(inputs, targets) -> (loss, MlpGrads)` with one gradient per parameter;
+//! - `grad_with_inputs(...)`, which adds `MlpInputGrads`, the gradients with respect to
+//!   the inputs, without slowing `grad`;
+//! - `trace(...) -> MlpTrace` with every `let` value, the output, the loss, and the
+//!   gradient with respect to each.
+//!
+//! Inputs and targets are taken as any `ndarray` view (`&Array2`, `ArrayView2`, a slice of
+//! a larger array). Every method checks every shape before any arithmetic and returns a
+//! [`ShapeError`] naming the tensor and both shapes instead of panicking.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use backprop_macros::model;
+pub use backprop_runtime::*;
+
+/// What generated code calls; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use backprop_runtime::{init, kernels, loss, scalar, shape, Float, ShapeError};
+    pub use ndarray;
+}

@@ -22,7 +22,10 @@ use std::fmt;
 #[non_exhaustive]
 pub enum ShapeError {
     /// A tensor's dims disagree with the model's declarations or with another tensor.
-    #[error("{context}: `{tensor}` must be {expected} (`{site}`), got {}", Dims(actual))]
+    #[error(
+        "{context}: `{tensor}` must be {expected} (`{site}`), got {}",
+        Dims(actual)
+    )]
     Dims {
         /// The model and method, as `Model::method`.
         context: String,

@@ -285,7 +285,10 @@ mod tests {
 
     fn assert_close(a: &Array2<f64>, b: &Array2<f64>) {
         assert_eq!(a.shape(), b.shape());
-        assert!(a.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-12), "{a} != {b}");
+        assert!(
+            a.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-12),
+            "{a} != {b}"
+        );
     }
 
     #[test]
@@ -328,7 +331,10 @@ mod tests {
         let spread = unsum(g.view(), m.raw_dim(), Some(0), false).unwrap();
         assert_eq!(spread, array![[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]);
         let s = ndarray::arr0(4.0);
-        assert_eq!(unsum(s.view(), m.raw_dim(), None, false).unwrap().sum(), 24.0);
+        assert_eq!(
+            unsum(s.view(), m.raw_dim(), None, false).unwrap().sum(),
+            24.0
+        );
         assert_eq!(count::<f64>(&[7, 5], None)[()], 35.0);
         assert_eq!(count::<f64>(&[7, 5], Some(1))[()], 5.0);
     }

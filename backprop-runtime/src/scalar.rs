@@ -90,3 +90,28 @@ pub fn clamp_min_step<A: Float>(v: A, lo: A) -> A {
         A::zero()
     }
 }
+
+/// `e^v`.
+pub fn exp<A: Float>(v: A) -> A {
+    v.exp()
+}
+
+/// The natural logarithm of `v`.
+pub fn ln<A: Float>(v: A) -> A {
+    v.ln()
+}
+
+/// The square root of `v`.
+pub fn sqrt<A: Float>(v: A) -> A {
+    v.sqrt()
+}
+
+/// `|v|`.
+pub fn abs<A: Float>(v: A) -> A {
+    v.abs()
+}
+
+/// The hyperbolic tangent of `v`.
+pub fn tanh<A: Float>(v: A) -> A {
+    v.tanh()
+}

@@ -105,12 +105,12 @@ impl<const K: usize> Dims<K> {
         let dims: Vec<String> = spec
             .axes
             .iter()
-            .map(|axis| {
-                match (axis.fixed, self.values.get(axis.class).copied().flatten()) {
+            .map(
+                |axis| match (axis.fixed, self.values.get(axis.class).copied().flatten()) {
                     (Some(n), _) | (None, Some(n)) => n.to_string(),
                     (None, None) => axis.label.unwrap_or("_").to_string(),
-                }
-            })
+                },
+            )
             .collect();
         format!("[{}]", dims.join(", "))
     }
@@ -181,7 +181,10 @@ mod tests {
         let mut dims = Dims::<3>::new("M::grad");
         dims.check(&FC1, &[4, 2]).unwrap();
         let err = dims.check(&free_x, &[5, 3]).unwrap_err();
-        assert_eq!(err.to_string(), "M::grad: `x` must be [n, 2] (`x @ fc1.T`), got [5, 3]");
+        assert_eq!(
+            err.to_string(),
+            "M::grad: `x` must be [n, 2] (`x @ fc1.T`), got [5, 3]"
+        );
         // A failed check binds nothing.
         dims.check(&free_x, &[6, 2]).unwrap();
     }

@@ -1,0 +1,185 @@
+//! The DSL's syntax tree, as parsed: every node keeps the span of the token it came from.
+
+use std::fmt;
+
+use proc_macro2::Span;
+use syn::{Attribute, Ident, Visibility};
+
+/// A whole `model! { ... }` invocation.
+pub struct Model {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Option<Ident>,
+    pub decls: Vec<Decl>,
+    pub lets: Vec<Let>,
+    pub output: Option<Expr>,
+    pub loss: Option<Loss>,
+    /// The span of the whole invocation's first token, for errors about what is missing.
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Input,
+    Target,
+    Param,
+}
+
+/// `input x: [n, 3]`, `param w` (shape optional).
+pub struct Decl {
+    pub role: Role,
+    pub name: Ident,
+    pub shape: Option<Vec<DimSpec>>,
+}
+
+#[derive(Clone)]
+pub enum DimSpec {
+    Num(usize, Span),
+    Sym(Ident),
+}
+
+/// `let z1 = x @ fc1.T;`
+pub struct Let {
+    pub name: Ident,
+    pub value: Expr,
+}
+
+pub enum Loss {
+    /// `loss mse` or `loss mse(out, x)`.
+    Named { name: Ident, args: Vec<Expr> },
+    /// `loss (out - y).pow(2).mean()`.
+    Expr(Expr),
+}
+
+#[derive(Clone)]
+pub struct Expr {
+    pub kind: ExprKind,
+    /// The responsible token: the operator, the function name, the identifier.
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Matmul,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduce {
+    Sum,
+    Mean,
+}
+
+#[derive(Clone)]
+pub enum ExprKind {
+    Lit(f64),
+    Name(Ident),
+    Neg(Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `relu(e)`, `leaky_relu(e, 0.1)`, and the method forms `e.relu()`.
+    Call(Ident, Vec<Expr>),
+    Transpose(Box<Expr>),
+    Pow(Box<Expr>, f64),
+    Reduce(Reduce, Box<Expr>, Option<i64>),
+    Column(Box<Expr>, usize),
+}
+
+impl Expr {
+    pub fn new(kind: ExprKind, span: Span) -> Self {
+        Self { kind, span }
+    }
+
+    /// The numeric value of a literal, possibly negated.
+    pub fn literal(&self) -> Option<f64> {
+        match &self.kind {
+            ExprKind::Lit(v) => Some(*v),
+            ExprKind::Neg(e) => e.literal().map(|v| -v),
+            _ => None,
+        }
+    }
+
+    fn precedence(&self) -> u8 {
+        match &self.kind {
+            ExprKind::Binary(BinOp::Add | BinOp::Sub, ..) => 1,
+            ExprKind::Binary(..) => 2,
+            ExprKind::Neg(_) => 3,
+            ExprKind::Pow(..) => 4,
+            _ => 5,
+        }
+    }
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Matmul => "@",
+        }
+    }
+}
+
+/// The canonical text of an expression, as messages quote it: `relu(x @ w1 + b1) @ w2`.
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let wrap = |f: &mut fmt::Formatter<'_>, e: &Expr, min: u8| {
+            if e.precedence() < min {
+                write!(f, "({e})")
+            } else {
+                write!(f, "{e}")
+            }
+        };
+        match &self.kind {
+            ExprKind::Lit(v) => write!(f, "{v}"),
+            ExprKind::Name(n) => write!(f, "{n}"),
+            ExprKind::Neg(e) => {
+                f.write_str("-")?;
+                wrap(f, e, 3)
+            }
+            ExprKind::Binary(op, l, r) => {
+                let p = self.precedence();
+                wrap(f, l, p)?;
+                write!(f, " {} ", op.symbol())?;
+                wrap(f, r, p + 1)
+            }
+            ExprKind::Call(name, args) => {
+                write!(f, "{name}(")?;
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{a}")?;
+                }
+                f.write_str(")")
+            }
+            ExprKind::Transpose(e) => {
+                wrap(f, e, 5)?;
+                f.write_str(".T")
+            }
+            ExprKind::Pow(e, k) => {
+                wrap(f, e, 5)?;
+                write!(f, ".pow({k})")
+            }
+            ExprKind::Reduce(kind, e, axis) => {
+                wrap(f, e, 5)?;
+                let name = match kind {
+                    Reduce::Sum => "sum",
+                    Reduce::Mean => "mean",
+                };
+                match axis {
+                    Some(a) => write!(f, ".{name}({a})"),
+                    None => write!(f, ".{name}()"),
+                }
+            }
+            ExprKind::Column(e, k) => {
+                wrap(f, e, 5)?;
+                write!(f, "[:, {k}]")
+            }
+        }
+    }
+}

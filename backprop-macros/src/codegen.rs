@@ -1,0 +1,610 @@
+//! Graph -> `TokenStream`: the parameter struct, its `Grads` twin, and the methods
+//! (`new`, `init`, `forward`, `loss`, `grad`, `grad_with_inputs`, `trace`), each a
+//! straight line of kernel calls over exactly the nodes it needs, after checking every
+//! tensor's shape.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, ToTokens};
+use syn::Ident;
+
+use crate::ast::{self, Role};
+use crate::ir::{Graph, NodeId, Var};
+use crate::expand::Compiled;
+use crate::lower::Lowered;
+use crate::ops::emit::{emit, rt, Arg};
+use crate::ops::Op;
+use crate::print::Printer;
+
+pub struct Codegen<'a> {
+    model: &'a ast::Model,
+    graph: &'a Graph,
+    lowered: &'a Lowered,
+    /// The gradients `grad` and `grad_with_inputs` return, or those of `trace`.
+    adjoint: &'a [Option<NodeId>],
+    traced: &'a [Option<NodeId>],
+    name: Ident,
+    classes: (usize, HashMap<crate::ir::DimId, usize>),
+}
+
+impl<'a> Codegen<'a> {
+    pub fn new(c: &'a Compiled) -> Self {
+        let graph = &c.lowered.graph;
+        let name = c
+            .model
+            .name
+            .clone()
+            .unwrap_or_else(|| Ident::new("Model", c.model.span));
+        Self {
+            model: &c.model,
+            graph,
+            lowered: &c.lowered,
+            adjoint: &c.adjoint,
+            traced: &c.traced,
+            name,
+            classes: graph.dims.classes(),
+        }
+    }
+
+    fn vars(&self, role: Role) -> Vec<&'a Var> {
+        self.graph.vars.iter().filter(|v| v.role == role).collect()
+    }
+
+    fn grad_of(&self, node: NodeId) -> Option<NodeId> {
+        self.adjoint.get(node.0).copied().flatten()
+    }
+
+    fn traced_grad_of(&self, node: NodeId) -> Option<NodeId> {
+        self.traced.get(node.0).copied().flatten()
+    }
+
+    pub fn generate(&self) -> TokenStream {
+        let model = self.model;
+        let rt = rt();
+        let attrs = &model.attrs;
+        let vis = &model.vis;
+        let name = &self.name;
+        let grads = format_ident!("{}Grads", name);
+        let input_grads = format_ident!("{}InputGrads", name);
+        let trace = format_ident!("{}Trace", name);
+        let params = self.vars(Role::Param);
+        let inputs = self.vars(Role::Input);
+        let fields = |vars: &[&Var], doc: &str| -> Vec<TokenStream> {
+            vars.iter()
+                .map(|v| {
+                    let f = ident(&v.name, v.span);
+                    let ty = array_ty(self.graph.rank(v.node));
+                    let doc = format!("{doc} `{}`.", v.name);
+                    quote!(#[doc = #doc] pub #f: #ty)
+                })
+                .collect()
+        };
+        let param_fields = fields(&params, "Parameter");
+        let grad_fields = fields(&params, "The loss's gradient with respect to");
+        let input_fields = fields(&inputs, "The loss's gradient with respect to the input");
+        let trace_fields = self.trace_fields();
+        let methods = [
+            self.constructors(),
+            self.forward(),
+            self.loss(),
+            self.grad(),
+            self.grad_with_inputs(),
+            self.trace(),
+        ];
+        let grads_doc = format!("Gradients of [`{name}`]'s loss, one per parameter.");
+        let inputs_doc = format!("Gradients of [`{name}`]'s loss with respect to its inputs.");
+        let trace_doc = format!(
+            "Every value of one pass of [`{name}`]: each `let`, the output, the loss, and the gradient with respect to each."
+        );
+        quote! {
+            #(#attrs)*
+            #[derive(Debug, Clone, PartialEq)]
+            #vis struct #name<A = f32> {
+                #(#param_fields,)*
+            }
+
+            #[doc = #grads_doc]
+            #[derive(Debug, Clone, PartialEq)]
+            #vis struct #grads<A = f32> {
+                #(#grad_fields,)*
+            }
+
+            #[doc = #inputs_doc]
+            #[derive(Debug, Clone, PartialEq)]
+            #vis struct #input_grads<A = f32> {
+                #(#input_fields,)*
+                #[doc(hidden)]
+                pub __element: ::core::marker::PhantomData<A>,
+            }
+
+            #[doc = #trace_doc]
+            #[derive(Debug, Clone, PartialEq)]
+            #vis struct #trace<A = f32> {
+                #(#trace_fields,)*
+            }
+
+            impl<A: #rt::Float> #name<A> {
+                #(#methods)*
+            }
+        }
+    }
+
+    fn trace_fields(&self) -> Vec<TokenStream> {
+        let mut fields = Vec::new();
+        for (name, node) in self.named_values() {
+            let f = ident(&name, Span::call_site());
+            let d = format_ident!("d_{}", name);
+            let ty = array_ty(self.graph.rank(node));
+            let doc = format!("The value of `{name}`.");
+            let d_doc = format!("The loss's gradient with respect to `{name}`.");
+            fields.push(quote!(#[doc = #doc] pub #f: #ty));
+            fields.push(quote!(#[doc = #d_doc] pub #d: #ty));
+        }
+        let grads = format_ident!("{}Grads", self.name);
+        let inputs = format_ident!("{}InputGrads", self.name);
+        fields.push(quote!(#[doc = "The loss."] pub loss: A));
+        fields.push(quote!(#[doc = "The gradients of the parameters."] pub grads: #grads<A>));
+        fields.push(quote!(#[doc = "The gradients of the inputs."] pub inputs: #inputs<A>));
+        fields
+    }
+
+    /// The `let` bindings and `out`, in order.
+    fn named_values(&self) -> Vec<(String, NodeId)> {
+        let mut all: Vec<(String, NodeId)> = self
+            .lowered
+            .lets
+            .iter()
+            .map(|(n, node)| (n.to_string(), *node))
+            .collect();
+        all.push(("out".to_string(), self.lowered.out));
+        all
+    }
+
+    fn constructors(&self) -> TokenStream {
+        let rt = rt();
+        let params = self.vars(Role::Param);
+        let names: Vec<Ident> = params.iter().map(|v| ident(&v.name, v.span)).collect();
+        let types: Vec<TokenStream> = params.iter().map(|v| array_ty(self.graph.rank(v.node))).collect();
+        let checks = self.checks("new", &params, |v| {
+            let f = ident(&v.name, v.span);
+            quote!(#f.shape())
+        });
+        let ranks: Vec<usize> = params.iter().map(|v| self.graph.rank(v.node)).collect();
+        let fan_ins: Vec<TokenStream> = params.iter().map(|v| self.fan_in(v)).collect();
+        let new_doc = format!(
+            "The model with these parameters.\n\n# Errors\n\n[`ShapeError`]({rt_path}::ShapeError) when their shapes do not fit together.",
+            rt_path = "::backprop"
+        );
+        let init_doc = "Parameters of the given shapes drawn from a generator seeded with `seed`, \
+            as PyTorch's `nn.Linear` initialises them: uniform in `±1/sqrt(fan_in)` for a weight \
+            and for the bias added to its product, uniform in `±1` for other parameters.\n\n\
+            # Errors\n\n`ShapeError` when the shapes do not fit together.";
+        quote! {
+            #[doc = #new_doc]
+            pub fn new(#(#names: #types),*) -> ::core::result::Result<Self, #rt::ShapeError> {
+                #checks
+                ::core::result::Result::Ok(Self { #(#names),* })
+            }
+
+            #[doc = #init_doc]
+            pub fn init(seed: u64, #(#names: [usize; #ranks]),*) -> ::core::result::Result<Self, #rt::ShapeError> {
+                let mut __rng = #rt::init::Init::new(seed);
+                Self::new(#(__rng.linear(#rt::ndarray::Dim(#names), #fan_ins)),*)
+            }
+        }
+    }
+
+    /// PyTorch's fan-in for a parameter: the dim a weight contracts over in `@`, or that
+    /// of the weight whose product a bias is added to.
+    fn fan_in(&self, v: &Var) -> TokenStream {
+        let g = self.graph;
+        let forward = &g.nodes[..=self.lowered.loss.0];
+        let unwrap_t = |n: NodeId| match g.op(n) {
+            Op::Transpose => (g.args(n)[0], true),
+            _ => (n, false),
+        };
+        let contracted = |w: NodeId| -> Option<(NodeId, usize)> {
+            forward.iter().find_map(|node| match (node.op, node.args.as_slice()) {
+                (Op::Matmul, &[a, b]) => {
+                    let ((ua, ta), (ub, tb)) = (unwrap_t(a), unwrap_t(b));
+                    if ub == w && g.rank(ub) == 2 {
+                        Some((w, usize::from(tb)))
+                    } else if ua == w && g.rank(ua) == 2 {
+                        Some((w, usize::from(!ta)))
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            })
+        };
+        let is_var = |n: NodeId| matches!(g.op(n), Op::Var(_));
+        let weight_of_bias = || {
+            forward.iter().find_map(|node| {
+                let product = match (node.op, node.args.as_slice()) {
+                    (Op::Add, &[p, b]) if b == v.node => p,
+                    (Op::Add, &[b, p]) if b == v.node => p,
+                    _ => return None,
+                };
+                match (g.op(product), g.args(product)) {
+                    (Op::Matmul, &[l, r]) => [r, l]
+                        .into_iter()
+                        .map(|w| unwrap_t(w).0)
+                        .find(|&w| is_var(w))
+                        .and_then(contracted),
+                    _ => None,
+                }
+            })
+        };
+        let found = contracted(v.node).or_else(weight_of_bias);
+        match found {
+            Some((w, axis)) => {
+                let Op::Var(i) = g.op(w) else {
+                    return quote!(1usize);
+                };
+                let wv = &g.vars[*i];
+                let w = ident(&wv.name, wv.span);
+                quote!(#w[#axis])
+            }
+            None => quote!(1usize),
+        }
+    }
+
+    /// Shape checks of `vars` for method `method`, then of every column select.
+    fn checks(&self, method: &str, vars: &[&Var], shape: impl Fn(&Var) -> TokenStream) -> TokenStream {
+        let rt = rt();
+        let k = self.classes.0;
+        let context = format!("{}::{method}", self.name);
+        let checks = vars.iter().map(|v| {
+            let axes = self.graph.shape(v.node).iter().map(|&d| {
+                let class = self.class(d);
+                let fixed = option(self.graph.dims.known(d));
+                let label = match self.graph.dims.label(d) {
+                    Some(l) => quote!(::core::option::Option::Some(#l)),
+                    None => quote!(::core::option::Option::None),
+                };
+                quote!(#rt::shape::AxisSpec { class: #class, fixed: #fixed, label: #label })
+            });
+            let name = &v.name;
+            let site = if v.site.is_empty() { v.name.clone() } else { v.site.clone() };
+            let actual = shape(v);
+            quote! {
+                {
+                    const SPEC: #rt::shape::TensorSpec = #rt::shape::TensorSpec {
+                        name: #name,
+                        axes: &[#(#axes),*],
+                        site: #site,
+                    };
+                    __dims.check(&SPEC, #actual)?;
+                }
+            }
+        });
+        let mut printer = Printer::new(self.graph);
+        for (n, node) in self.named_values() {
+            printer.name(node, &n);
+        }
+        let columns = self.graph.nodes[..=self.lowered.loss.0]
+            .iter()
+            .enumerate()
+            .filter_map(|(i, node)| match node.op {
+                Op::Column(col) => {
+                    let arg = node.args[0];
+                    let class = self.class(self.graph.shape(arg)[1]);
+                    let tensor = printer.print(arg);
+                    let site = printer.print(NodeId(i));
+                    Some(quote!(__dims.check_column(#class, #col, #tensor, #site)?;))
+                }
+                _ => None,
+            });
+        quote! {
+            let mut __dims = #rt::shape::Dims::<#k>::new(#context);
+            #(#checks)*
+            #(#columns)*
+        }
+    }
+
+    fn class(&self, d: crate::ir::DimId) -> usize {
+        self.classes
+            .1
+            .get(&self.graph.dims.find(d))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The arguments of a method taking `roles`, and the lines that turn them into views.
+    fn arguments(&self, roles: &[Role]) -> (Vec<TokenStream>, TokenStream) {
+        let nd = quote!(::backprop::__private::ndarray);
+        let vars: Vec<&Var> = roles.iter().flat_map(|&r| self.vars(r)).collect();
+        let args = vars.iter().map(|v| {
+            let f = ident(&v.name, v.span);
+            let ix = ix(self.graph.rank(v.node));
+            quote!(#f: impl #nd::AsArray<'__a, A, #ix>)
+        });
+        let views = vars.iter().map(|v| {
+            let f = ident(&v.name, v.span);
+            let ix = ix(self.graph.rank(v.node));
+            quote!(let #f: #nd::ArrayView<'__a, A, #ix> = #f.into();)
+        });
+        (args.collect(), quote!(#(#views)*))
+    }
+
+    fn prologue(&self, method: &str, roles: &[Role]) -> (Vec<TokenStream>, TokenStream) {
+        let (args, views) = self.arguments(roles);
+        let mut vars = self.vars(Role::Param);
+        for &r in roles {
+            vars.extend(self.vars(r));
+        }
+        let checks = self.checks(method, &vars, |v| {
+            let f = ident(&v.name, v.span);
+            if v.role == Role::Param {
+                quote!(self.#f.shape())
+            } else {
+                quote!(#f.shape())
+            }
+        });
+        (args, quote!(#views #checks))
+    }
+
+    fn forward(&self) -> TokenStream {
+        let rt = rt();
+        let (args, prologue) = self.prologue("forward", &[Role::Input]);
+        let out = self.lowered.out;
+        let body = self.body(&[out]);
+        let value = take(out, 1);
+        let ty = array_ty(self.graph.rank(out));
+        quote! {
+            /// The model's output for these inputs.
+            ///
+            /// # Errors
+            ///
+            /// `ShapeError` naming the tensor whose shape does not fit.
+            pub fn forward<'__a>(&self, #(#args),*) -> ::core::result::Result<#ty, #rt::ShapeError> {
+                #prologue
+                #body
+                ::core::result::Result::Ok(#value)
+            }
+        }
+    }
+
+    fn loss(&self) -> TokenStream {
+        let rt = rt();
+        let (args, prologue) = self.prologue("loss", &[Role::Input, Role::Target]);
+        let loss = self.lowered.loss;
+        let body = self.body(&[loss]);
+        let l = node_ident(loss);
+        quote! {
+            /// The loss for these inputs and targets.
+            ///
+            /// # Errors
+            ///
+            /// `ShapeError` naming the tensor whose shape does not fit.
+            pub fn loss<'__a>(&self, #(#args),*) -> ::core::result::Result<A, #rt::ShapeError> {
+                #prologue
+                #body
+                ::core::result::Result::Ok(#l[()])
+            }
+        }
+    }
+
+    fn grad(&self) -> TokenStream {
+        let rt = rt();
+        let (args, prologue) = self.prologue("grad", &[Role::Input, Role::Target]);
+        let loss = self.lowered.loss;
+        let params = self.vars(Role::Param);
+        let mut roots = vec![loss];
+        roots.extend(params.iter().filter_map(|v| self.grad_of(v.node)));
+        let body = self.body(&roots);
+        let grads = self.grads_value(&roots, &|n| self.grad_of(n));
+        let l = node_ident(loss);
+        let grads_ty = format_ident!("{}Grads", self.name);
+        quote! {
+            /// The loss and its gradient with respect to every parameter.
+            ///
+            /// # Errors
+            ///
+            /// `ShapeError` naming the tensor whose shape does not fit.
+            pub fn grad<'__a>(&self, #(#args),*) -> ::core::result::Result<(A, #grads_ty<A>), #rt::ShapeError> {
+                #prologue
+                #body
+                let __loss = #l[()];
+                ::core::result::Result::Ok((__loss, #grads))
+            }
+        }
+    }
+
+    fn grad_with_inputs(&self) -> TokenStream {
+        let rt = rt();
+        let (args, prologue) = self.prologue("grad_with_inputs", &[Role::Input, Role::Target]);
+        let loss = self.lowered.loss;
+        let mut roots = vec![loss];
+        for v in self.vars(Role::Param).iter().chain(&self.vars(Role::Input)) {
+            roots.extend(self.grad_of(v.node));
+        }
+        let body = self.body(&roots);
+        let grads = self.grads_value(&roots, &|n| self.grad_of(n));
+        let inputs = self.input_grads_value(&roots, &|n| self.grad_of(n));
+        let l = node_ident(loss);
+        let grads_ty = format_ident!("{}Grads", self.name);
+        let inputs_ty = format_ident!("{}InputGrads", self.name);
+        quote! {
+            /// The loss and its gradients with respect to every parameter and every input.
+            ///
+            /// # Errors
+            ///
+            /// `ShapeError` naming the tensor whose shape does not fit.
+            pub fn grad_with_inputs<'__a>(&self, #(#args),*) -> ::core::result::Result<(A, #grads_ty<A>, #inputs_ty<A>), #rt::ShapeError> {
+                #prologue
+                #body
+                let __loss = #l[()];
+                ::core::result::Result::Ok((__loss, #grads, #inputs))
+            }
+        }
+    }
+
+    fn trace(&self) -> TokenStream {
+        let rt = rt();
+        let (args, prologue) = self.prologue("trace", &[Role::Input, Role::Target]);
+        let loss = self.lowered.loss;
+        let named = self.named_values();
+        let grad = |n: NodeId| self.traced_grad_of(n);
+        let mut roots = vec![loss];
+        for v in self.vars(Role::Param).iter().chain(&self.vars(Role::Input)) {
+            roots.extend(grad(v.node));
+        }
+        for (_, node) in &named {
+            roots.push(*node);
+            roots.extend(grad(*node));
+        }
+        let body = self.body(&roots);
+        // Zeros borrow a node's shape, so they come before any node is moved out.
+        let mut zeros = Vec::new();
+        let mut fields = Vec::new();
+        for (name, node) in &named {
+            let f = ident(name, Span::call_site());
+            let d = format_ident!("d_{}", name);
+            let value = take(*node, count(&roots, *node));
+            let d_value = match grad(*node) {
+                Some(g) => take(g, count(&roots, g)),
+                None => {
+                    let n = node_ident(*node);
+                    zeros.push(quote!(let #d = #rt::ndarray::Array::zeros(#n.raw_dim());));
+                    quote!(#d)
+                }
+            };
+            fields.push(quote!(#f: #value, #d: #d_value));
+        }
+        let grads = self.grads_value(&roots, &grad);
+        let inputs = self.input_grads_value(&roots, &grad);
+        let l = node_ident(loss);
+        let trace_ty = format_ident!("{}Trace", self.name);
+        quote! {
+            /// Every `let` value, the output and the loss, with the loss's gradient with
+            /// respect to each, to every parameter and to every input.
+            ///
+            /// # Errors
+            ///
+            /// `ShapeError` naming the tensor whose shape does not fit.
+            pub fn trace<'__a>(&self, #(#args),*) -> ::core::result::Result<#trace_ty<A>, #rt::ShapeError> {
+                #prologue
+                #body
+                let __loss = #l[()];
+                #(#zeros)*
+                ::core::result::Result::Ok(#trace_ty {
+                    #(#fields,)*
+                    loss: __loss,
+                    grads: #grads,
+                    inputs: #inputs,
+                })
+            }
+        }
+    }
+
+    fn grads_value(&self, roots: &[NodeId], grad: &dyn Fn(NodeId) -> Option<NodeId>) -> TokenStream {
+        let ty = format_ident!("{}Grads", self.name);
+        let fields = self.vars(Role::Param).into_iter().map(|v| {
+            let f = ident(&v.name, v.span);
+            let value = grad_or_zeros(grad(v.node), roots, quote!(self.#f));
+            quote!(#f: #value)
+        });
+        quote!(#ty { #(#fields),* })
+    }
+
+    fn input_grads_value(&self, roots: &[NodeId], grad: &dyn Fn(NodeId) -> Option<NodeId>) -> TokenStream {
+        let ty = format_ident!("{}InputGrads", self.name);
+        let fields = self.vars(Role::Input).into_iter().map(|v| {
+            let f = ident(&v.name, v.span);
+            let value = grad_or_zeros(grad(v.node), roots, quote!(#f));
+            quote!(#f: #value)
+        });
+        quote!(#ty { #(#fields,)* __element: ::core::marker::PhantomData })
+    }
+
+    /// `let __nK = ...;` for every node the roots need, children first.
+    fn body(&self, roots: &[NodeId]) -> TokenStream {
+        let g = self.graph;
+        let mut needed = vec![false; g.nodes.len()];
+        let mut stack: Vec<NodeId> = roots.to_vec();
+        while let Some(n) = stack.pop() {
+            if std::mem::replace(&mut needed[n.0], true) {
+                continue;
+            }
+            let inlined = g.op(n).is_elementwise();
+            for &a in g.args(n) {
+                if !(inlined && g.konst(a).is_some()) {
+                    stack.push(a);
+                }
+            }
+        }
+        let lines = (0..g.nodes.len()).filter(|&i| needed[i]).map(|i| {
+            let id = NodeId(i);
+            let args: Vec<Arg> = g
+                .args(id)
+                .iter()
+                .map(|&a| Arg {
+                    value: node_ident(a).into_token_stream(),
+                    konst: g.konst(a),
+                    rank: g.rank(a),
+                })
+                .collect();
+            let leaf = |v: usize| {
+                let var = &g.vars[v];
+                let f = ident(&var.name, var.span);
+                match var.role {
+                    Role::Param => quote!(self.#f.view()),
+                    Role::Input | Role::Target => quote!(#f),
+                }
+            };
+            let value = emit(g.op(id), &args, &leaf);
+            let name = node_ident(id);
+            quote!(let #name = #value;)
+        });
+        quote!(#(#lines)*)
+    }
+}
+
+fn node_ident(id: NodeId) -> Ident {
+    format_ident!("__n{}", id.0)
+}
+
+/// The value of node `id` to return: moved out when it is returned once, else copied.
+fn take(id: NodeId, uses: usize) -> TokenStream {
+    let n = node_ident(id);
+    if uses <= 1 {
+        quote!(#n.into_owned())
+    } else {
+        quote!(#n.to_owned())
+    }
+}
+
+fn grad_or_zeros(grad: Option<NodeId>, roots: &[NodeId], tensor: TokenStream) -> TokenStream {
+    match grad {
+        Some(g) => take(g, count(roots, g)),
+        None => quote!(::backprop::__private::ndarray::Array::zeros(#tensor.raw_dim())),
+    }
+}
+
+fn count(roots: &[NodeId], id: NodeId) -> usize {
+    roots.iter().filter(|&&r| r == id).count()
+}
+
+fn ident(name: &str, span: Span) -> Ident {
+    Ident::new(name, span)
+}
+
+fn ix(rank: usize) -> TokenStream {
+    let ix = format_ident!("Ix{}", rank);
+    quote!(::backprop::__private::ndarray::#ix)
+}
+
+fn array_ty(rank: usize) -> TokenStream {
+    let ix = ix(rank);
+    quote!(::backprop::__private::ndarray::Array<A, #ix>)
+}
+
+fn option(v: Option<usize>) -> TokenStream {
+    match v {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    }
+}

@@ -1,0 +1,60 @@
+//! Reverse mode on the graph: walk the nodes from the loss back to the leaves, ask each
+//! op's vector-Jacobian rule for its contributions, and sum the contributions a node gets
+//! from every use (fan-out). Nothing here is specific to an op.
+
+use crate::ir::{Graph, NodeId};
+use crate::ops::shape::Fault;
+use crate::ops::vjp::vjp;
+
+/// Which nodes a differentiation serves: those on a path to one of `wrt`, and among them
+/// those whose own gradient must be exact (not skipped over by a rule's shortcut).
+pub struct Scope {
+    needs: Vec<bool>,
+    keep: Vec<NodeId>,
+}
+
+impl Scope {
+    pub fn wants(&self, n: NodeId) -> bool {
+        self.needs.get(n.0).copied().unwrap_or(false)
+    }
+
+    pub fn keeps(&self, n: NodeId) -> bool {
+        self.keep.contains(&n)
+    }
+}
+
+/// The gradient of the scalar `loss` with respect to every node before it that depends on
+/// one of `wrt`, indexed by node; `None` where the gradient is zero. The gradients of the
+/// nodes in `keep` are complete; others may be bypassed by a shortcut.
+pub fn gradients(
+    graph: &mut Graph,
+    loss: NodeId,
+    wrt: &[NodeId],
+    keep: &[NodeId],
+) -> Result<Vec<Option<NodeId>>, Fault> {
+    let len = loss.0 + 1;
+    let mut needs = vec![false; len];
+    for i in 0..len {
+        let node = graph.node(NodeId(i));
+        needs[i] = wrt.contains(&NodeId(i))
+            || (node.op.is_differentiable() && node.args.iter().any(|a| needs[a.0]));
+    }
+    let scope = Scope {
+        needs,
+        keep: keep.to_vec(),
+    };
+    let mut adjoint: Vec<Option<NodeId>> = vec![None; len];
+    if scope.wants(loss) {
+        adjoint[loss.0] = Some(graph.cst(1.0));
+    }
+    for i in (0..len).rev() {
+        let Some(g) = adjoint[i] else { continue };
+        for (target, contribution) in vjp(graph, NodeId(i), g, &scope)? {
+            adjoint[target.0] = Some(match adjoint[target.0] {
+                None => contribution,
+                Some(sum) => graph.sum2(sum, contribution)?,
+            });
+        }
+    }
+    Ok(adjoint)
+}

@@ -1,0 +1,281 @@
+//! The graph: a `Vec` of nodes indexed by `NodeId`, children before parents, hash-consed.
+//! Every node has a symbolic shape whose dims are classes of a union-find, so that `x @ w1`
+//! records that `x`'s columns and `w1`'s rows are one dim. Nodes are built only through
+//! `Graph::add`, which computes the shape and applies the simplification rules.
+
+use std::collections::HashMap;
+
+use proc_macro2::Span;
+
+use crate::ast::Role;
+use crate::ops::shape::{self, Fault};
+use crate::ops::{Op, F64};
+use crate::simplify;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub usize);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DimId(pub usize);
+
+pub type Shape = Vec<DimId>;
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub op: Op,
+    pub args: Vec<NodeId>,
+    pub shape: Shape,
+}
+
+/// A tensor the model takes: an input, a target or a parameter.
+#[derive(Clone, Debug)]
+pub struct Var {
+    pub name: String,
+    pub role: Role,
+    pub span: Span,
+    pub node: NodeId,
+    /// The expression where it is first used, quoted by run-time shape errors.
+    pub site: String,
+}
+
+/// The classes of dims: union-find with, per class, a known length and a declared name.
+#[derive(Clone, Debug, Default)]
+pub struct Dims {
+    parent: Vec<usize>,
+    known: Vec<Option<usize>>,
+    label: Vec<Option<String>>,
+}
+
+#[derive(Debug, Default)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    interned: HashMap<(Op, Vec<NodeId>), NodeId>,
+    pub dims: Dims,
+    pub vars: Vec<Var>,
+}
+
+impl Dims {
+    pub fn fresh(&mut self, known: Option<usize>, label: Option<String>) -> DimId {
+        self.parent.push(self.parent.len());
+        self.known.push(known);
+        self.label.push(label);
+        DimId(self.parent.len() - 1)
+    }
+
+    pub fn find(&self, d: DimId) -> DimId {
+        let mut i = d.0;
+        while self.parent[i] != i {
+            i = self.parent[i];
+        }
+        DimId(i)
+    }
+
+    pub fn known(&self, d: DimId) -> Option<usize> {
+        self.known[self.find(d).0]
+    }
+
+    pub fn label(&self, d: DimId) -> Option<&str> {
+        self.label[self.find(d).0].as_deref()
+    }
+
+    pub fn is_one(&self, d: DimId) -> bool {
+        self.known(d) == Some(1)
+    }
+
+    /// Whether two dims are equal on every run: one class, or the same known length.
+    pub fn same(&self, a: DimId, b: DimId) -> bool {
+        self.find(a) == self.find(b) || matches!((self.known(a), self.known(b)), (Some(x), Some(y)) if x == y)
+    }
+
+    /// Makes `a` and `b` one dim; fails when both are known and differ, or both were
+    /// declared under different names (a declared name promises a dim of its own).
+    pub fn unify(&mut self, a: DimId, b: DimId) -> Result<(), Fault> {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return Ok(());
+        }
+        let conflict = match (self.known[ra.0], self.known[rb.0]) {
+            (Some(x), Some(y)) => x != y,
+            _ => false,
+        } || match (&self.label[ra.0], &self.label[rb.0]) {
+            (Some(x), Some(y)) => x != y,
+            (Some(_), None) => self.known[rb.0].is_some(),
+            (None, Some(_)) => self.known[ra.0].is_some(),
+            (None, None) => false,
+        };
+        if conflict {
+            return Err(Fault::Dims(self.describe(a), self.describe(b)));
+        }
+        let (root, child) = if ra.0 < rb.0 { (ra, rb) } else { (rb, ra) };
+        self.parent[child.0] = root.0;
+        self.known[root.0] = self.known[root.0].or(self.known[child.0]);
+        if self.label[root.0].is_none() {
+            self.label[root.0] = self.label[child.0].take();
+        }
+        Ok(())
+    }
+
+    /// A dim as messages show it: its length, its declared name, or `_`.
+    pub fn describe(&self, d: DimId) -> String {
+        match (self.known(d), self.label(d)) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(l)) => l.to_string(),
+            (None, None) => "_".to_string(),
+        }
+    }
+
+    pub fn describe_shape(&self, shape: &[DimId]) -> String {
+        let dims: Vec<String> = shape.iter().map(|&d| self.describe(d)).collect();
+        format!("[{}]", dims.join(", "))
+    }
+
+    /// The number of classes, and a dense index for each root.
+    pub fn classes(&self) -> (usize, HashMap<DimId, usize>) {
+        let mut index = HashMap::new();
+        for i in 0..self.parent.len() {
+            let root = self.find(DimId(i));
+            let next = index.len();
+            index.entry(root).or_insert(next);
+        }
+        (index.len(), index)
+    }
+}
+
+impl Graph {
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0]
+    }
+
+    pub fn op(&self, id: NodeId) -> &Op {
+        &self.nodes[id.0].op
+    }
+
+    pub fn args(&self, id: NodeId) -> &[NodeId] {
+        &self.nodes[id.0].args
+    }
+
+    pub fn shape(&self, id: NodeId) -> &Shape {
+        &self.nodes[id.0].shape
+    }
+
+    pub fn rank(&self, id: NodeId) -> usize {
+        self.nodes[id.0].shape.len()
+    }
+
+    pub fn konst(&self, id: NodeId) -> Option<f64> {
+        match self.op(id) {
+            Op::Const(c) => Some(c.get()),
+            _ => None,
+        }
+    }
+
+    /// Whether two nodes have the same shape, dim for dim.
+    pub fn same_shape(&self, a: NodeId, b: NodeId) -> bool {
+        let (sa, sb) = (self.shape(a), self.shape(b));
+        sa.len() == sb.len() && sa.iter().zip(sb).all(|(&x, &y)| self.dims.same(x, y))
+    }
+
+    /// A leaf for a tensor the model takes.
+    pub fn var(&mut self, name: String, role: Role, span: Span, shape: Shape) -> NodeId {
+        let index = self.vars.len();
+        let node = self.intern(Op::Var(index), Vec::new(), shape);
+        self.vars.push(Var {
+            name,
+            role,
+            span,
+            node,
+            site: String::new(),
+        });
+        node
+    }
+
+    /// The node `op(args)`: its shape is computed (unifying dims as the op requires), then
+    /// the simplification rules may answer with an existing or simpler node.
+    pub fn add(&mut self, op: Op, args: &[NodeId]) -> Result<NodeId, Fault> {
+        let shapes: Vec<Shape> = args.iter().map(|&a| self.shape(a).clone()).collect();
+        let shape = shape::infer(&op, &shapes, &mut self.dims)?;
+        if let Some(simpler) = simplify::rewrite(self, &op, args)? {
+            return Ok(simpler);
+        }
+        Ok(self.intern(op, args.to_vec(), shape))
+    }
+
+    fn intern(&mut self, op: Op, args: Vec<NodeId>, shape: Shape) -> NodeId {
+        if !matches!(op, Op::Var(_)) {
+            if let Some(&id) = self.interned.get(&(op, args.clone())) {
+                return id;
+            }
+        }
+        let id = NodeId(self.nodes.len());
+        self.interned.insert((op, args.clone()), id);
+        self.nodes.push(Node { op, args, shape });
+        id
+    }
+
+    pub fn cst(&mut self, v: f64) -> NodeId {
+        self.intern(Op::Const(F64::new(v)), Vec::new(), Vec::new())
+    }
+
+    pub fn neg(&mut self, a: NodeId) -> Result<NodeId, Fault> {
+        self.add(Op::Neg, &[a])
+    }
+
+    pub fn sum2(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, Fault> {
+        self.add(Op::Add, &[a, b])
+    }
+
+    pub fn sub(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, Fault> {
+        let nb = self.neg(b)?;
+        self.sum2(a, nb)
+    }
+
+    pub fn mul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, Fault> {
+        self.add(Op::Mul, &[a, b])
+    }
+
+    pub fn pow(&mut self, a: NodeId, k: f64) -> Result<NodeId, Fault> {
+        self.add(Op::Pow(F64::new(k)), &[a])
+    }
+
+    pub fn div(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, Fault> {
+        let rb = self.pow(b, -1.0)?;
+        self.mul(a, rb)
+    }
+
+    pub fn unary(&mut self, op: Op, a: NodeId) -> Result<NodeId, Fault> {
+        self.add(op, &[a])
+    }
+
+    pub fn t(&mut self, a: NodeId) -> Result<NodeId, Fault> {
+        if self.rank(a) < 2 {
+            Ok(a)
+        } else {
+            self.add(Op::Transpose, &[a])
+        }
+    }
+
+    /// The number of elements of `a`, as a scalar.
+    pub fn count(&mut self, a: NodeId) -> Result<NodeId, Fault> {
+        self.add(Op::Count(None), &[a])
+    }
+
+    /// `g` summed over the axes along which `like` was broadcast to `g`'s shape: leading
+    /// axes `like` lacks, and axes where `like` has a fixed length 1.
+    pub fn reduce_to(&mut self, g: NodeId, like: NodeId) -> Result<NodeId, Fault> {
+        let mut cur = g;
+        let target = self.rank(like);
+        if target == 0 && self.rank(cur) > 0 {
+            return self.add(Op::Sum { axis: None, keep: false }, &[cur]);
+        }
+        while self.rank(cur) > target {
+            cur = self.add(Op::Sum { axis: Some(0), keep: false }, &[cur])?;
+        }
+        for i in 0..target {
+            let (want, have) = (self.shape(like)[i], self.shape(cur)[i]);
+            if self.dims.is_one(want) && !self.dims.is_one(have) {
+                cur = self.add(Op::Sum { axis: Some(i as u8), keep: true }, &[cur])?;
+            }
+        }
+        Ok(cur)
+    }
+}

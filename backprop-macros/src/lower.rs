@@ -1,0 +1,587 @@
+//! Syntax tree -> graph. Names get their roles (`x` input, `y` target, other free names
+//! parameters, unless declared), ranks are inferred, and sugar becomes primitives here and
+//! nowhere else: `a - b` is `a + (-b)`, `a / b` is `a * b^-1`, `mean` is `sum / numel`, and
+//! the named losses are written out.
+
+use std::collections::HashMap;
+
+use proc_macro2::Span;
+use syn::{Error, Ident, Result};
+
+use crate::ast::{BinOp, Decl, DimSpec, Expr, ExprKind, Loss, Model, Reduce, Role};
+use crate::ir::{DimId, Graph, NodeId};
+use crate::ops::shape::Fault;
+use crate::ops::{Op, F64};
+use crate::rank::{Name, Ranks};
+
+/// The named losses, spelled as in `loss mse`.
+pub const LOSSES: &[&str] = &["mse", "sse", "bce", "l1"];
+
+/// The functions of one tensor, spelled as in `relu(e)` or `e.relu()`.
+pub const FUNCTIONS: &[&str] = &[
+    "relu",
+    "sigmoid",
+    "tanh",
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "softplus",
+    "leaky_relu",
+];
+
+/// A model as a graph, with the nodes the generated code names.
+pub struct Lowered {
+    pub graph: Graph,
+    /// `let` bindings in order.
+    pub lets: Vec<(Ident, NodeId)>,
+    pub out: NodeId,
+    pub loss: NodeId,
+}
+
+pub fn lower(model: &Model) -> Result<Lowered> {
+    let mut errors = Errors::default();
+    let (output, loss) = match (&model.output, &model.loss) {
+        (Some(o), Some(l)) => (o, l),
+        (output, loss) => {
+            if output.is_none() && loss.is_none() && model.lets.is_empty() {
+                errors.push(Error::new(
+                    model.span,
+                    "the model is empty; write a network such as `relu(x @ w1 + b1) @ w2 + b2; loss mse`",
+                ));
+            } else {
+                if output.is_none() {
+                    errors.push(Error::new(
+                        model.span,
+                        "the model has no output expression; write it after the `let`s, as in `sigmoid(z3);`",
+                    ));
+                }
+                if loss.is_none() {
+                    errors.push(Error::new(
+                        model.span,
+                        "the model has no loss; end it with `loss mse` or `loss <expr>`",
+                    ));
+                }
+            }
+            return Err(errors.finish().unwrap_err());
+        }
+    };
+    let decls = declarations(model, &mut errors);
+    let targets: Vec<&Decl> = model.decls.iter().filter(|d| d.role == Role::Target).collect();
+    let loss_expr = loss_expression(loss, &targets, &mut errors)?;
+
+    // Every name, in the order it first appears; declared ones first.
+    let let_names: Vec<String> = model.lets.iter().map(|l| l.name.to_string()).collect();
+    let mut order: Vec<(String, Span)> = model
+        .decls
+        .iter()
+        .map(|d| (d.name.to_string(), d.name.span()))
+        .collect();
+    for l in &model.lets {
+        names_in(&l.value, &mut order);
+    }
+    names_in(output, &mut order);
+    names_in(&loss_expr, &mut order);
+    let mut seen = HashMap::new();
+    order.retain(|(n, _)| seen.insert(n.clone(), ()).is_none());
+    order.retain(|(n, _)| !let_names.contains(n) && n != "out");
+
+    let mut names: HashMap<String, Name> = HashMap::new();
+    for (n, _) in &order {
+        let (role, rank) = match decls.get(n) {
+            Some(d) => (d.role, d.shape.as_ref().map(Vec::len)),
+            None => (default_role(n), None),
+        };
+        names.insert(n.clone(), Name::Var(role, rank));
+    }
+    for n in let_names.iter().chain(std::iter::once(&"out".to_string())) {
+        names.insert(n.clone(), Name::Bound(None));
+    }
+    let mut ranks = Ranks::new(names);
+    ranks.fixpoint(|r| {
+        for l in &model.lets {
+            let name = l.name.to_string();
+            let rank = r.walk(&l.value, r.expected(&name));
+            r.bind(&name, rank);
+        }
+        let rank = r.walk(output, r.expected("out"));
+        r.bind("out", rank);
+        match &loss_expr.kind {
+            ExprKind::Call(f, args) if args.len() == 2 && LOSSES.contains(&f.to_string().as_str()) => {
+                r.same_rank(&args[0], &args[1]);
+            }
+            _ => drop(r.walk(&loss_expr, None)),
+        }
+    });
+
+    let mut lower = Lower {
+        graph: Graph::default(),
+        env: HashMap::new(),
+        lets: &let_names,
+        labels: HashMap::new(),
+    };
+    for (n, span) in &order {
+        let Some(Name::Var(role, rank)) = ranks.names.get(n).copied() else {
+            continue;
+        };
+        let Some(rank) = rank else {
+            let example = match role {
+                Role::Input => "input",
+                Role::Target => "target",
+                Role::Param => "param",
+            };
+            errors.push(Error::new(
+                *span,
+                format!("cannot infer the rank of `{n}`; declare it, as in `{example} {n}: [];` for a scalar or `{example} {n}: [d];` for a vector"),
+            ));
+            continue;
+        };
+        let shape = lower.leaf_shape(decls.get(n).and_then(|d| d.shape.as_deref()), rank);
+        let node = lower.graph.var(n.clone(), role, *span, shape);
+        lower.env.insert(n.clone(), node);
+    }
+    errors.finish()?;
+
+    let mut lets = Vec::new();
+    for l in &model.lets {
+        let name = l.name.to_string();
+        if let Some(node) = errors.take(lower.expr(&l.value)) {
+            lets.push((l.name.clone(), node));
+            lower.env.insert(name, node);
+        }
+    }
+    let out = errors.take(lower.expr(output));
+    if let Some(out) = out {
+        lower.env.insert("out".to_string(), out);
+        lower.no_targets_in_output(out, output, &mut errors);
+    }
+    let loss_node = errors.take(lower.expr(&loss_expr));
+    if let Some(l) = loss_node {
+        if lower.graph.rank(l) != 0 {
+            errors.push(Error::new(
+                loss_expr.span,
+                format!(
+                    "the loss must be a scalar, but `{loss_expr}` has shape {}; reduce it with `.mean()` or `.sum()`",
+                    lower.graph.dims.describe_shape(lower.graph.shape(l))
+                ),
+            ));
+        }
+    }
+    errors.finish()?;
+    match (out, loss_node) {
+        (Some(out), Some(loss)) => Ok(Lowered {
+            graph: lower.graph,
+            lets,
+            out,
+            loss,
+        }),
+        _ => Err(Error::new(model.span, "the model could not be lowered")),
+    }
+}
+
+fn default_role(name: &str) -> Role {
+    match name {
+        "x" => Role::Input,
+        "y" => Role::Target,
+        _ => Role::Param,
+    }
+}
+
+fn declarations<'m>(model: &'m Model, errors: &mut Errors) -> HashMap<String, &'m Decl> {
+    let mut decls: HashMap<String, &Decl> = HashMap::new();
+    for d in &model.decls {
+        let name = d.name.to_string();
+        if decls.insert(name.clone(), d).is_some() {
+            errors.push(Error::new(d.name.span(), format!("`{name}` is declared twice")));
+        }
+    }
+    let mut bound: Vec<String> = Vec::new();
+    for l in &model.lets {
+        let name = l.name.to_string();
+        if name == "out" || name == "loss" {
+            errors.push(Error::new(
+                l.name.span(),
+                format!("`{name}` is reserved; name this binding otherwise"),
+            ));
+        } else if bound.contains(&name) || decls.contains_key(&name) {
+            errors.push(Error::new(l.name.span(), format!("`{name}` is bound twice")));
+        }
+        bound.push(name);
+    }
+    decls
+}
+
+/// The loss as one expression: a named loss becomes a call with its arguments, `out` and
+/// the model's target when they are left out.
+fn loss_expression(loss: &Loss, targets: &[&Decl], errors: &mut Errors) -> Result<Expr> {
+    match loss {
+        Loss::Expr(e) => Ok(e.clone()),
+        Loss::Named { name, args } => {
+            let span = name.span();
+            if !LOSSES.contains(&name.to_string().as_str()) {
+                return Err(Error::new(
+                    span,
+                    format!(
+                        "unknown loss `{name}`{}; expected one of {}",
+                        suggest(&name.to_string(), LOSSES),
+                        quoted(LOSSES)
+                    ),
+                ));
+            }
+            let args = if args.is_empty() {
+                let target = match targets {
+                    [] => Ident::new("y", span),
+                    [t] => t.name.clone(),
+                    _ => {
+                        errors.push(Error::new(
+                            span,
+                            format!("the model has several targets; name them, as in `loss {name}(out, {})`", targets[0].name),
+                        ));
+                        targets[0].name.clone()
+                    }
+                };
+                vec![
+                    Expr::new(ExprKind::Name(Ident::new("out", span)), span),
+                    Expr::new(ExprKind::Name(target), span),
+                ]
+            } else {
+                args.clone()
+            };
+            Ok(Expr::new(ExprKind::Call(name.clone(), args), span))
+        }
+    }
+}
+
+fn names_in(e: &Expr, out: &mut Vec<(String, Span)>) {
+    match &e.kind {
+        ExprKind::Lit(_) => {}
+        ExprKind::Name(n) => out.push((n.to_string(), n.span())),
+        ExprKind::Neg(a)
+        | ExprKind::Transpose(a)
+        | ExprKind::Pow(a, _)
+        | ExprKind::Reduce(_, a, _)
+        | ExprKind::Column(a, _) => names_in(a, out),
+        ExprKind::Binary(_, a, b) => {
+            names_in(a, out);
+            names_in(b, out);
+        }
+        ExprKind::Call(_, args) => args.iter().for_each(|a| names_in(a, out)),
+    }
+}
+
+struct Lower<'a> {
+    graph: Graph,
+    env: HashMap<String, NodeId>,
+    lets: &'a [String],
+    labels: HashMap<String, DimId>,
+}
+
+impl Lower<'_> {
+    /// The dims of a tensor the model takes: declared numbers and names (one name, one
+    /// dim across the model), or fresh dims.
+    fn leaf_shape(&mut self, declared: Option<&[DimSpec]>, rank: usize) -> Vec<DimId> {
+        let dims = &mut self.graph.dims;
+        match declared {
+            None => (0..rank).map(|_| dims.fresh(None, None)).collect(),
+            Some(spec) => spec
+                .iter()
+                .map(|d| match d {
+                    DimSpec::Num(n, _) => dims.fresh(Some(*n), None),
+                    DimSpec::Sym(label) => *self
+                        .labels
+                        .entry(label.to_string())
+                        .or_insert_with(|| dims.fresh(None, Some(label.to_string()))),
+                })
+                .collect(),
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<NodeId> {
+        let node = match &e.kind {
+            ExprKind::Lit(v) => Ok(self.graph.cst(*v)),
+            ExprKind::Name(n) => return self.name(n),
+            ExprKind::Neg(a) => {
+                let a = self.expr(a)?;
+                self.graph.neg(a)
+            }
+            ExprKind::Binary(op, a, b) => {
+                let (na, nb) = (self.expr(a)?, self.expr(b)?);
+                self.site(e, &[a, b]);
+                let built = match op {
+                    BinOp::Add => self.graph.sum2(na, nb),
+                    BinOp::Sub => self.graph.sub(na, nb),
+                    BinOp::Mul => self.graph.mul(na, nb),
+                    BinOp::Div => self.graph.div(na, nb),
+                    BinOp::Matmul => self.graph.add(Op::Matmul, &[na, nb]),
+                };
+                return built.map_err(|f| self.fault(f, e, *op, na, nb, a, b));
+            }
+            ExprKind::Call(f, args) => return self.call(e, f, args),
+            ExprKind::Transpose(a) => {
+                let na = self.expr(a)?;
+                self.site(e, &[a]);
+                self.graph.t(na)
+            }
+            ExprKind::Pow(a, k) => {
+                let na = self.expr(a)?;
+                self.site(e, &[a]);
+                self.graph.pow(na, *k)
+            }
+            ExprKind::Reduce(kind, a, axis) => {
+                let na = self.expr(a)?;
+                self.site(e, &[a]);
+                let rank = self.graph.rank(na) as i64;
+                let axis = match axis {
+                    None => None,
+                    Some(k) if (-rank..rank).contains(k) => Some(k.rem_euclid(rank.max(1)) as u8),
+                    Some(k) => {
+                        return Err(Error::new(
+                            e.span,
+                            format!("axis {k} is out of range for `{a}`, which has rank {rank}"),
+                        ))
+                    }
+                };
+                let sum = self.graph.add(Op::Sum { axis, keep: false }, &[na]);
+                match kind {
+                    Reduce::Sum => sum,
+                    Reduce::Mean => sum.and_then(|s| {
+                        let n = self.graph.add(Op::Count(axis), &[na])?;
+                        self.graph.div(s, n)
+                    }),
+                }
+            }
+            ExprKind::Column(a, k) => {
+                let na = self.expr(a)?;
+                self.site(e, &[a]);
+                if self.graph.rank(na) != 2 {
+                    return Err(Error::new(
+                        e.span,
+                        format!("`{a}` has rank {}; `[:, {k}]` selects a column of a matrix", self.graph.rank(na)),
+                    ));
+                }
+                self.graph.add(Op::Column(*k), &[na])
+            }
+        };
+        node.map_err(|f| Error::new(e.span, self.describe(f, e)))
+    }
+
+    fn name(&mut self, n: &Ident) -> Result<NodeId> {
+        let name = n.to_string();
+        if let Some(&node) = self.env.get(&name) {
+            return Ok(node);
+        }
+        let msg = if self.lets.contains(&name) {
+            format!("`{name}` is used before its `let`")
+        } else if name == "out" {
+            "`out` is the model's output; it can be used only in the loss".to_string()
+        } else {
+            format!("cannot find `{name}` in this model")
+        };
+        Err(Error::new(n.span(), msg))
+    }
+
+    fn call(&mut self, e: &Expr, f: &Ident, args: &[Expr]) -> Result<NodeId> {
+        let name = f.to_string();
+        let arity = |want: &str| Error::new(f.span(), format!("`{name}` takes {want}"));
+        if LOSSES.contains(&name.as_str()) {
+            let [a, b] = args else {
+                return Err(arity("two arguments: the output and the target"));
+            };
+            return self.loss(e, &name, a, b);
+        }
+        if !FUNCTIONS.contains(&name.as_str()) {
+            return Err(Error::new(
+                f.span(),
+                format!("unknown function `{name}`{}; expected one of {}", suggest(&name, FUNCTIONS), quoted(FUNCTIONS)),
+            ));
+        }
+        let (arg, slope) = match (name.as_str(), args) {
+            ("leaky_relu", [a]) => (a, 0.01),
+            ("leaky_relu", [a, s]) => (
+                a,
+                s.literal()
+                    .ok_or_else(|| Error::new(s.span, "the slope of `leaky_relu` is a number"))?,
+            ),
+            ("leaky_relu", _) => return Err(arity("one tensor and an optional slope")),
+            (_, [a]) => (a, 0.0),
+            _ => return Err(arity("one argument")),
+        };
+        let na = self.expr(arg)?;
+        self.site(e, &[arg]);
+        let op = match name.as_str() {
+            "relu" => Op::Relu,
+            "sigmoid" => Op::Sigmoid,
+            "tanh" => Op::Tanh,
+            "exp" => Op::Exp,
+            "log" => Op::Log,
+            "sqrt" => Op::Sqrt,
+            "abs" => Op::Abs,
+            "softplus" => Op::Softplus,
+            _ => Op::LeakyRelu(F64::new(slope)),
+        };
+        self.graph.unary(op, na).map_err(|fault| Error::new(e.span, self.describe(fault, e)))
+    }
+
+    /// The named losses, with PyTorch's meaning and mean reduction.
+    fn loss(&mut self, e: &Expr, name: &str, a: &Expr, b: &Expr) -> Result<NodeId> {
+        let (na, nb) = (self.expr(a)?, self.expr(b)?);
+        self.site(e, &[a, b]);
+        let (sa, sb) = (self.graph.shape(na).clone(), self.graph.shape(nb).clone());
+        let mismatch = |g: &Graph| {
+            Error::new(
+                e.span,
+                format!(
+                    "loss `{name}` compares `{a}` {} with `{b}` {}; their shapes must match",
+                    g.dims.describe_shape(&sa),
+                    g.dims.describe_shape(&sb)
+                ),
+            )
+        };
+        if sa.len() != sb.len() {
+            return Err(mismatch(&self.graph));
+        }
+        for (&x, &y) in sa.iter().zip(&sb) {
+            if self.graph.dims.unify(x, y).is_err() {
+                return Err(mismatch(&self.graph));
+            }
+        }
+        let g = &mut self.graph;
+        let built = (|| match name {
+            "bce" => g.add(Op::Bce, &[na, nb]),
+            _ => {
+                let d = g.sub(na, nb)?;
+                let (term, reduce_mean) = match name {
+                    "l1" => (g.unary(Op::Abs, d)?, true),
+                    "sse" => (g.pow(d, 2.0)?, false),
+                    _ => (g.pow(d, 2.0)?, true),
+                };
+                let total = g.add(Op::Sum { axis: None, keep: false }, &[term])?;
+                if reduce_mean {
+                    let n = g.count(term)?;
+                    g.div(total, n)
+                } else {
+                    let half = g.cst(0.5);
+                    g.mul(half, total)
+                }
+            }
+        })();
+        built.map_err(|f| Error::new(e.span, self.describe(f, e)))
+    }
+
+    /// Records `e` as the first use of each operand that is a tensor the model takes.
+    fn site(&mut self, e: &Expr, operands: &[&Expr]) {
+        for operand in operands {
+            if let ExprKind::Name(n) = &operand.kind {
+                let name = n.to_string();
+                if let Some(var) = self.graph.vars.iter_mut().find(|v| v.name == name) {
+                    if var.site.is_empty() {
+                        var.site = e.to_string();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The error for a binary op's shape fault, naming both operands and their shapes.
+    #[allow(clippy::too_many_arguments)]
+    fn fault(&self, fault: Fault, e: &Expr, op: BinOp, na: NodeId, nb: NodeId, a: &Expr, b: &Expr) -> Error {
+        let dims = &self.graph.dims;
+        let (sa, sb) = (dims.describe_shape(self.graph.shape(na)), dims.describe_shape(self.graph.shape(nb)));
+        let msg = match (op, &fault) {
+            (BinOp::Matmul, Fault::Dims(l, r)) => format!(
+                "inner dimensions of `{e}` differ: `{a}` {sa} has {l} columns, `{b}` {sb} has {r} rows"
+            ),
+            (BinOp::Matmul, Fault::Rank { arg, got }) => format!(
+                "`{}` has rank {got}; `@` multiplies matrices and vectors",
+                if *arg == 0 { a } else { b }
+            ),
+            (_, Fault::Dims(..)) => format!("cannot broadcast `{a}` {sa} with `{b}` {sb} in `{e}`"),
+            _ => self.describe(fault, e),
+        };
+        Error::new(e.span, msg)
+    }
+
+    fn describe(&self, fault: Fault, e: &Expr) -> String {
+        match fault {
+            Fault::Dims(l, r) => format!("dims {l} and {r} must be equal in `{e}`"),
+            Fault::Rank { got, .. } => format!("an operand of `{e}` has rank {got}, which it does not take"),
+            Fault::Column { k, cols } => format!("`{e}` selects column {k}, but there are {cols} columns"),
+            Fault::Axis { axis, rank } => format!("axis {axis} is out of range in `{e}`, of rank {rank}"),
+        }
+    }
+
+    /// Targets are known only when training; the output must not need them.
+    fn no_targets_in_output(&self, out: NodeId, output: &Expr, errors: &mut Errors) {
+        let mut stack = vec![out];
+        let mut seen = vec![false; self.graph.nodes.len()];
+        while let Some(n) = stack.pop() {
+            if std::mem::replace(&mut seen[n.0], true) {
+                continue;
+            }
+            if let Op::Var(i) = self.graph.op(n) {
+                let var = &self.graph.vars[*i];
+                if var.role == Role::Target {
+                    errors.push(Error::new(
+                        output.span,
+                        format!("the output uses the target `{}`; targets may appear only in the loss", var.name),
+                    ));
+                }
+            }
+            stack.extend_from_slice(self.graph.args(n));
+        }
+    }
+}
+
+/// Collected semantic errors, reported together.
+#[derive(Default)]
+struct Errors(Option<Error>);
+
+impl Errors {
+    fn push(&mut self, e: Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+
+    fn take<T>(&mut self, r: Result<T>) -> Option<T> {
+        r.map_err(|e| self.push(e)).ok()
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        match self.0.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn quoted(names: &[&str]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// "; did you mean `relu`?" when a known name is within two edits.
+fn suggest(name: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}

@@ -1,0 +1,227 @@
+//! THE op registry. The primitives every model lowers to, and one `match` per concern over
+//! them, each in its own file: `shape` (shape rule), `vjp` (vector-Jacobian product),
+//! `emit` (forward code) and, for tests, `eval` (a reference interpreter). No `match` on
+//! `Op` has a `_ =>` arm, so a new op fails to compile until every part of it exists.
+//!
+//! Sugar (`a - b`, `a / b`, `mean`, the named losses) is lowered to these in `lower.rs`.
+
+pub mod emit;
+#[cfg(test)]
+pub mod eval;
+pub mod shape;
+pub mod vjp;
+
+/// An `f64` that can be hashed and compared bitwise, for hash-consing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct F64(u64);
+
+impl F64 {
+    pub fn new(v: f64) -> Self {
+        // -0.0 and 0.0 are one constant.
+        Self(if v == 0.0 { 0 } else { v.to_bits() })
+    }
+
+    pub fn get(self) -> f64 {
+        f64::from_bits(self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    /// The model's `index`-th tensor (input, target or parameter).
+    Var(usize),
+    /// A scalar constant.
+    Const(F64),
+    /// The number of elements of the argument (along `axis`), a scalar that depends on
+    /// the shape only.
+    Count(Option<u8>),
+    Neg,
+    Pow(F64),
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    /// The derivative of `abs`: -1, 0 or 1.
+    Sign,
+    Relu,
+    /// The derivative of `relu`: 1 where the argument is positive, else 0.
+    Step,
+    Sigmoid,
+    Tanh,
+    Softplus,
+    LeakyRelu(F64),
+    /// The derivative of `leaky_relu`: 1 where positive, else the slope.
+    LeakyStep(F64),
+    ClampMin(F64),
+    /// The derivative of `clamp_min`: 1 above the bound, else 0.
+    ClampMinStep(F64),
+    /// Elementwise sum with NumPy broadcasting.
+    Add,
+    /// Elementwise product with NumPy broadcasting.
+    Mul,
+    /// Matrix product; vectors on either side as NumPy's `@`.
+    Matmul,
+    /// Outer product of two vectors (the adjoint of matrix-vector products).
+    Outer,
+    Transpose,
+    /// Sum over all axes (`None`) or one; `keep` keeps it with length 1.
+    Sum { axis: Option<u8>, keep: bool },
+    /// The adjoint of `Sum`: the first argument spread over the shape of the second.
+    Unsum { axis: Option<u8>, keep: bool },
+    /// Column `k` of a matrix.
+    Column(usize),
+    /// The adjoint of `Column`: zeros shaped as the second argument, column `k` the first.
+    ColumnScatter(usize),
+    /// Binary cross-entropy of probabilities against targets, mean, logs clamped at -100.
+    Bce,
+}
+
+impl Op {
+    /// Whether the op maps elements one to one (with broadcasting for two arguments).
+    pub fn is_elementwise(&self) -> bool {
+        match self {
+            Op::Neg
+            | Op::Pow(_)
+            | Op::Exp
+            | Op::Log
+            | Op::Sqrt
+            | Op::Abs
+            | Op::Sign
+            | Op::Relu
+            | Op::Step
+            | Op::Sigmoid
+            | Op::Tanh
+            | Op::Softplus
+            | Op::LeakyRelu(_)
+            | Op::LeakyStep(_)
+            | Op::ClampMin(_)
+            | Op::ClampMinStep(_)
+            | Op::Add
+            | Op::Mul => true,
+            Op::Var(_)
+            | Op::Const(_)
+            | Op::Count(_)
+            | Op::Matmul
+            | Op::Outer
+            | Op::Transpose
+            | Op::Sum { .. }
+            | Op::Unsum { .. }
+            | Op::Column(_)
+            | Op::ColumnScatter(_)
+            | Op::Bce => false,
+        }
+    }
+
+    /// Whether a gradient flows through the op; the others are piecewise constant or
+    /// depend on shapes only.
+    pub fn is_differentiable(&self) -> bool {
+        match self {
+            Op::Const(_)
+            | Op::Count(_)
+            | Op::Sign
+            | Op::Step
+            | Op::LeakyStep(_)
+            | Op::ClampMinStep(_) => false,
+            Op::Var(_)
+            | Op::Neg
+            | Op::Pow(_)
+            | Op::Exp
+            | Op::Log
+            | Op::Sqrt
+            | Op::Abs
+            | Op::Relu
+            | Op::Sigmoid
+            | Op::Tanh
+            | Op::Softplus
+            | Op::LeakyRelu(_)
+            | Op::ClampMin(_)
+            | Op::Add
+            | Op::Mul
+            | Op::Matmul
+            | Op::Outer
+            | Op::Transpose
+            | Op::Sum { .. }
+            | Op::Unsum { .. }
+            | Op::Column(_)
+            | Op::ColumnScatter(_)
+            | Op::Bce => true,
+        }
+    }
+
+    /// The op's value on scalars, for elementwise ops: used for constant folding and by
+    /// the reference interpreter. PyTorch's conventions at the kinks.
+    pub fn scalar(&self, args: &[f64]) -> Option<f64> {
+        let a = args.first().copied().unwrap_or(0.0);
+        let b = args.get(1).copied().unwrap_or(0.0);
+        Some(match self {
+            Op::Neg => -a,
+            Op::Pow(k) => {
+                let k = k.get();
+                if k == k.trunc() && k.abs() <= 64.0 {
+                    a.powi(k as i32)
+                } else {
+                    a.powf(k)
+                }
+            }
+            Op::Exp => a.exp(),
+            Op::Log => a.ln(),
+            Op::Sqrt => a.sqrt(),
+            Op::Abs => a.abs(),
+            Op::Sign => {
+                if a > 0.0 {
+                    1.0
+                } else if a < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }
+            Op::Relu => a.max(0.0),
+            Op::Step => f64::from(u8::from(a > 0.0)),
+            Op::Sigmoid => 1.0 / (1.0 + (-a).exp()),
+            Op::Tanh => a.tanh(),
+            Op::Softplus => {
+                if a > 20.0 {
+                    a
+                } else {
+                    a.exp().ln_1p()
+                }
+            }
+            Op::LeakyRelu(s) => {
+                if a > 0.0 {
+                    a
+                } else {
+                    s.get() * a
+                }
+            }
+            Op::LeakyStep(s) => {
+                if a > 0.0 {
+                    1.0
+                } else {
+                    s.get()
+                }
+            }
+            Op::ClampMin(lo) => {
+                if a < lo.get() {
+                    lo.get()
+                } else {
+                    a
+                }
+            }
+            Op::ClampMinStep(lo) => f64::from(u8::from(a > lo.get())),
+            Op::Add => a + b,
+            Op::Mul => a * b,
+            Op::Var(_)
+            | Op::Const(_)
+            | Op::Count(_)
+            | Op::Matmul
+            | Op::Outer
+            | Op::Transpose
+            | Op::Sum { .. }
+            | Op::Unsum { .. }
+            | Op::Column(_)
+            | Op::ColumnScatter(_)
+            | Op::Bce => return None,
+        })
+    }
+}

@@ -1,0 +1,337 @@
+//! `syn` parsing of the DSL: statements, declarations and expressions with Python's
+//! precedence (postfix > `**` > unary `-` > `* / @` > `+ -`). Grammar errors stop at the
+//! first problem.
+
+use syn::parse::{Parse, ParseStream};
+use syn::{bracketed, parenthesized, token, Attribute, Ident, Lit, Result, Token, Visibility};
+
+use crate::ast::{BinOp, Decl, DimSpec, Expr, ExprKind, Let, Loss, Model, Reduce, Role};
+
+mod kw {
+    syn::custom_keyword!(input);
+    syn::custom_keyword!(target);
+    syn::custom_keyword!(param);
+    syn::custom_keyword!(loss);
+}
+
+impl Parse for Model {
+    fn parse(input: ParseStream) -> Result<Self> {
+        let mut model = Model {
+            attrs: Vec::new(),
+            vis: Visibility::Inherited,
+            name: None,
+            decls: Vec::new(),
+            lets: Vec::new(),
+            output: None,
+            loss: None,
+            span: input.span(),
+        };
+        while !input.is_empty() {
+            statement(input, &mut model)?;
+        }
+        Ok(model)
+    }
+}
+
+fn statement(input: ParseStream, model: &mut Model) -> Result<()> {
+    if input.peek(Token![#]) || input.peek(Token![pub]) || input.peek(Token![struct]) {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        let kw: Token![struct] = input.parse()?;
+        if model.name.is_some() {
+            return Err(syn::Error::new(kw.span, "the model is named twice"));
+        }
+        model.name = Some(input.parse()?);
+        model.attrs = attrs;
+        model.vis = vis;
+        return end(input);
+    }
+    let role = if input.peek(kw::input) {
+        Some((input.parse::<kw::input>()?.span, Role::Input))
+    } else if input.peek(kw::target) {
+        Some((input.parse::<kw::target>()?.span, Role::Target))
+    } else if input.peek(kw::param) {
+        Some((input.parse::<kw::param>()?.span, Role::Param))
+    } else {
+        None
+    };
+    if let Some((_, role)) = role {
+        loop {
+            model.decls.push(decl(input, role)?);
+            if input.peek(Token![,]) {
+                input.parse::<Token![,]>()?;
+            } else {
+                break;
+            }
+        }
+        return end(input);
+    }
+    if input.peek(Token![let]) {
+        input.parse::<Token![let]>()?;
+        let name: Ident = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let value = expr(input)?;
+        model.lets.push(Let { name, value });
+        return end(input);
+    }
+    if input.peek(kw::loss) {
+        let kw: kw::loss = input.parse()?;
+        if model.loss.is_some() {
+            return Err(syn::Error::new(kw.span, "the model has two losses"));
+        }
+        model.loss = Some(loss(input)?);
+        return end(input);
+    }
+    let out = expr(input)?;
+    if let Some(first) = &model.output {
+        let mut err = syn::Error::new(
+            out.span,
+            "the model has two output expressions; bind the first with `let`",
+        );
+        err.combine(syn::Error::new(first.span, "the first output is here"));
+        return Err(err);
+    }
+    model.output = Some(out);
+    end(input)
+}
+
+/// A statement ends with `;`, or with the end of the input.
+fn end(input: ParseStream) -> Result<()> {
+    if input.is_empty() {
+        Ok(())
+    } else {
+        input.parse::<Token![;]>().map(drop)
+    }
+}
+
+fn decl(input: ParseStream, role: Role) -> Result<Decl> {
+    let name: Ident = input.parse()?;
+    let shape = if input.peek(Token![:]) {
+        input.parse::<Token![:]>()?;
+        let content;
+        bracketed!(content in input);
+        let mut dims = Vec::new();
+        while !content.is_empty() {
+            let look = content.lookahead1();
+            if look.peek(Ident) {
+                dims.push(DimSpec::Sym(content.parse()?));
+            } else if look.peek(syn::LitInt) {
+                let lit: syn::LitInt = content.parse()?;
+                dims.push(DimSpec::Num(lit.base10_parse()?, lit.span()));
+            } else {
+                return Err(look.error());
+            }
+            if !content.is_empty() {
+                content.parse::<Token![,]>()?;
+            }
+        }
+        Some(dims)
+    } else {
+        None
+    };
+    Ok(Decl { role, name, shape })
+}
+
+fn loss(input: ParseStream) -> Result<Loss> {
+    let ahead = input.fork();
+    if let Ok(name) = ahead.parse::<Ident>() {
+        let named = crate::lower::LOSSES.contains(&name.to_string().as_str());
+        if ahead.is_empty() || ahead.peek(Token![;]) || (named && ahead.peek(token::Paren)) {
+            let name: Ident = input.parse()?;
+            let mut args = Vec::new();
+            if input.peek(token::Paren) {
+                let content;
+                parenthesized!(content in input);
+                args = content.parse_terminated(expr, Token![,])?.into_iter().collect();
+            }
+            return Ok(Loss::Named { name, args });
+        }
+    }
+    Ok(Loss::Expr(expr(input)?))
+}
+
+pub fn expr(input: ParseStream) -> Result<Expr> {
+    binary(input, 1)
+}
+
+fn binary(input: ParseStream, min: u8) -> Result<Expr> {
+    let mut lhs = unary(input)?;
+    while let Some((op, prec)) = peek_binop(input) {
+        if prec < min {
+            break;
+        }
+        let span = input.span();
+        match op {
+            BinOp::Add => drop(input.parse::<Token![+]>()?),
+            BinOp::Sub => drop(input.parse::<Token![-]>()?),
+            BinOp::Mul => drop(input.parse::<Token![*]>()?),
+            BinOp::Div => drop(input.parse::<Token![/]>()?),
+            BinOp::Matmul => drop(input.parse::<Token![@]>()?),
+        }
+        let rhs = binary(input, prec + 1)?;
+        lhs = Expr::new(ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span);
+    }
+    Ok(lhs)
+}
+
+fn peek_binop(input: ParseStream) -> Option<(BinOp, u8)> {
+    if input.peek(Token![+]) {
+        Some((BinOp::Add, 1))
+    } else if input.peek(Token![-]) {
+        Some((BinOp::Sub, 1))
+    } else if input.peek(Token![*]) && !input.peek2(Token![*]) {
+        Some((BinOp::Mul, 2))
+    } else if input.peek(Token![/]) {
+        Some((BinOp::Div, 2))
+    } else if input.peek(Token![@]) {
+        Some((BinOp::Matmul, 2))
+    } else {
+        None
+    }
+}
+
+fn unary(input: ParseStream) -> Result<Expr> {
+    if input.peek(Token![-]) {
+        let minus: Token![-] = input.parse()?;
+        let operand = unary(input)?;
+        return Ok(Expr::new(ExprKind::Neg(Box::new(operand)), minus.span));
+    }
+    power(input)
+}
+
+/// `a ** k`, binding tighter than unary minus on its left as in Python (`-x**2` is
+/// `-(x**2)`); the exponent is a number.
+fn power(input: ParseStream) -> Result<Expr> {
+    let base = postfix(input)?;
+    if input.peek(Token![*]) && input.peek2(Token![*]) {
+        let star: Token![*] = input.parse()?;
+        input.parse::<Token![*]>()?;
+        let exponent = unary(input)?;
+        let k = number(&exponent, "an exponent")?;
+        return Ok(Expr::new(ExprKind::Pow(Box::new(base), k), star.span));
+    }
+    Ok(base)
+}
+
+fn postfix(input: ParseStream) -> Result<Expr> {
+    let e = primary(input)?;
+    postfix_rest(input, e)
+}
+
+fn postfix_rest(input: ParseStream, mut e: Expr) -> Result<Expr> {
+    loop {
+        if input.peek(Token![.]) {
+            input.parse::<Token![.]>()?;
+            let method: Ident = input.parse()?;
+            e = method_call(input, e, method)?;
+        } else if input.peek(token::Bracket) {
+            let content;
+            let bracket = bracketed!(content in input);
+            content.parse::<Token![:]>()?;
+            content.parse::<Token![,]>()?;
+            let lit: syn::LitInt = content.parse()?;
+            if !content.is_empty() {
+                return Err(content.error("expected `]`; only column selects `[:, k]` are supported"));
+            }
+            let k = lit.base10_parse()?;
+            e = Expr::new(ExprKind::Column(Box::new(e), k), bracket.span.join());
+        } else {
+            return Ok(e);
+        }
+    }
+}
+
+fn method_call(input: ParseStream, recv: Expr, method: Ident) -> Result<Expr> {
+    let span = method.span();
+    let name = method.to_string();
+    if name == "T" {
+        return Ok(Expr::new(ExprKind::Transpose(Box::new(recv)), span));
+    }
+    let content;
+    parenthesized!(content in input);
+    let args: Vec<Expr> = content
+        .parse_terminated(expr, Token![,])?
+        .into_iter()
+        .collect();
+    let kind = match (name.as_str(), args.as_slice()) {
+        ("t", []) => ExprKind::Transpose(Box::new(recv)),
+        ("pow", [k]) => ExprKind::Pow(Box::new(recv), number(k, "an exponent")?),
+        ("sum" | "mean", []) => ExprKind::Reduce(reduce(&name), Box::new(recv), None),
+        ("sum" | "mean", [axis]) => {
+            let a = number(axis, "an axis")?;
+            if a.fract() != 0.0 {
+                return Err(syn::Error::new(axis.span, "an axis is an integer"));
+            }
+            ExprKind::Reduce(reduce(&name), Box::new(recv), Some(a as i64))
+        }
+        ("t" | "pow" | "sum" | "mean", _) => {
+            return Err(syn::Error::new(
+                span,
+                format!("wrong number of arguments to `.{name}()`"),
+            ))
+        }
+        _ => {
+            let mut all = vec![recv];
+            all.extend(args);
+            ExprKind::Call(method, all)
+        }
+    };
+    Ok(Expr::new(kind, span))
+}
+
+fn reduce(name: &str) -> Reduce {
+    if name == "sum" {
+        Reduce::Sum
+    } else {
+        Reduce::Mean
+    }
+}
+
+fn primary(input: ParseStream) -> Result<Expr> {
+    let look = input.lookahead1();
+    if look.peek(token::Paren) {
+        let content;
+        parenthesized!(content in input);
+        let inner = expr(&content)?;
+        if !content.is_empty() {
+            return Err(content.error("expected `)`"));
+        }
+        Ok(inner)
+    } else if look.peek(Ident) {
+        let name: Ident = input.parse()?;
+        if input.peek(token::Paren) {
+            call_rest(input, name)
+        } else {
+            let span = name.span();
+            Ok(Expr::new(ExprKind::Name(name), span))
+        }
+    } else if look.peek(Lit) {
+        let lit: Lit = input.parse()?;
+        let value = match &lit {
+            Lit::Int(i) => i.base10_parse::<f64>()?,
+            Lit::Float(f) => f.base10_parse::<f64>()?,
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "expected a number; literals in a model are numeric",
+                ))
+            }
+        };
+        Ok(Expr::new(ExprKind::Lit(value), lit.span()))
+    } else {
+        Err(look.error())
+    }
+}
+
+fn call_rest(input: ParseStream, name: Ident) -> Result<Expr> {
+    let content;
+    parenthesized!(content in input);
+    let args = content.parse_terminated(expr, Token![,])?;
+    let span = name.span();
+    Ok(Expr::new(ExprKind::Call(name, args.into_iter().collect()), span))
+}
+
+fn number(e: &Expr, what: &str) -> Result<f64> {
+    e.literal()
+        .ok_or_else(|| syn::Error::new(e.span, format!("expected a number as {what}")))
+}

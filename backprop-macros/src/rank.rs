@@ -1,0 +1,175 @@
+//! Rank inference over the syntax tree, before lowering: the operands of `@` are matrices,
+//! a parameter only added to a matrix is a row-broadcast vector (the bias convention),
+//! an input or target combined with a tensor has its rank, and so on, to a fixed point.
+//! Declared shapes win; a name whose rank stays unknown must be declared.
+
+use std::collections::HashMap;
+
+use crate::ast::{BinOp, Expr, ExprKind, Role};
+
+/// What rank inference knows of a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Name {
+    /// A tensor the model takes, with its rank once known.
+    Var(Role, Option<usize>),
+    /// A `let` binding or `out`, with its rank once known.
+    Bound(Option<usize>),
+}
+
+pub struct Ranks {
+    pub names: HashMap<String, Name>,
+    /// Ranks pushed down onto a `let` whose own rank is not known yet.
+    expected: HashMap<String, usize>,
+    changed: bool,
+}
+
+impl Ranks {
+    pub fn new(names: HashMap<String, Name>) -> Self {
+        Self {
+            names,
+            expected: HashMap::new(),
+            changed: false,
+        }
+    }
+
+    /// Runs `pass` (one walk over the model) until nothing changes.
+    pub fn fixpoint(&mut self, mut pass: impl FnMut(&mut Self)) {
+        for _ in 0..=self.names.len() + 1 {
+            self.changed = false;
+            pass(self);
+            if !self.changed {
+                break;
+            }
+        }
+    }
+
+    /// Records the rank of a bound name (a `let` or `out`) and returns the rank it is
+    /// expected to have, for walking its expression.
+    pub fn bind(&mut self, name: &str, rank: Option<usize>) {
+        if let (Some(r), Some(Name::Bound(old))) = (rank, self.names.get_mut(name)) {
+            if *old != Some(r) {
+                *old = Some(r);
+                self.changed = true;
+            }
+        }
+    }
+
+    pub fn expected(&self, name: &str) -> Option<usize> {
+        self.expected.get(name).copied()
+    }
+
+    pub fn rank_of(&self, name: &str) -> Option<usize> {
+        match self.names.get(name) {
+            Some(Name::Var(_, r) | Name::Bound(r)) => *r,
+            None => None,
+        }
+    }
+
+    /// The rank of `e`, if it can be told yet; `expect` is the rank its context needs.
+    pub fn walk(&mut self, e: &Expr, expect: Option<usize>) -> Option<usize> {
+        match &e.kind {
+            ExprKind::Lit(_) => Some(0),
+            ExprKind::Name(n) => self.name(&n.to_string(), expect),
+            ExprKind::Neg(a) | ExprKind::Transpose(a) | ExprKind::Pow(a, _) => self.walk(a, expect),
+            ExprKind::Call(_, args) => {
+                let first = args.first()?;
+                for extra in &args[1..] {
+                    self.walk(extra, None);
+                }
+                self.walk(first, expect)
+            }
+            ExprKind::Binary(BinOp::Matmul, a, b) => {
+                let ra = self.operand(a, Some(2));
+                let rb = self.operand(b, Some(2));
+                match (ra?, rb?) {
+                    (2, 2) => Some(2),
+                    (2, 1) | (1, 2) => Some(1),
+                    (1, 1) => Some(0),
+                    _ => None,
+                }
+            }
+            ExprKind::Binary(op, a, b) => self.elementwise(a, b, *op == BinOp::Add || *op == BinOp::Sub),
+            ExprKind::Reduce(_, a, None) => {
+                self.walk(a, None);
+                Some(0)
+            }
+            ExprKind::Reduce(_, a, Some(_)) => {
+                let r = self.walk(a, expect.map(|r| r + 1))?;
+                r.checked_sub(1)
+            }
+            ExprKind::Column(a, _) => {
+                self.walk(a, Some(2));
+                Some(1)
+            }
+        }
+    }
+
+    /// Two operands that are compared elementwise and must have one rank (a loss).
+    pub fn same_rank(&mut self, a: &Expr, b: &Expr) {
+        let ra = self.walk(a, None);
+        let rb = self.walk(b, None);
+        match (ra, rb) {
+            (Some(r), None) => drop(self.walk(b, Some(r))),
+            (None, Some(r)) => drop(self.walk(a, Some(r))),
+            _ => {}
+        }
+    }
+
+    fn operand(&mut self, e: &Expr, default: Option<usize>) -> Option<usize> {
+        self.walk(e, None).or_else(|| self.walk(e, default))
+    }
+
+    /// `a (+|-|*|/) b`: when one side's rank is known, the other side gets it too, except
+    /// that a parameter added to a matrix is a row vector.
+    fn elementwise(&mut self, a: &Expr, b: &Expr, additive: bool) -> Option<usize> {
+        let ra = self.walk(a, None);
+        let rb = self.walk(b, None);
+        match (ra, rb) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (Some(r), None) => {
+                let rb = self.push(b, r, additive);
+                Some(r.max(rb?))
+            }
+            (None, Some(r)) => {
+                let ra = self.push(a, r, additive);
+                Some(r.max(ra?))
+            }
+            (None, None) => None,
+        }
+    }
+
+    fn push(&mut self, e: &Expr, other: usize, additive: bool) -> Option<usize> {
+        if let ExprKind::Name(n) = &e.kind {
+            if let Some(Name::Var(Role::Param, None)) = self.names.get(&n.to_string()) {
+                // A parameter multiplied with a tensor could be a scalar, a row or a full
+                // tensor: it must be declared. Added to a matrix, it is a bias row.
+                return match (additive, other) {
+                    (false, _) => None,
+                    (true, 2) => self.walk(e, Some(1)),
+                    (true, r) => self.walk(e, Some(r)),
+                };
+            }
+        }
+        self.walk(e, Some(other))
+    }
+
+    fn name(&mut self, n: &str, expect: Option<usize>) -> Option<usize> {
+        match self.names.get_mut(n) {
+            Some(Name::Var(_, Some(r)) | Name::Bound(Some(r))) => Some(*r),
+            Some(Name::Var(_, slot @ None)) => {
+                *slot = expect;
+                self.changed |= expect.is_some();
+                expect
+            }
+            Some(Name::Bound(None)) => {
+                if let Some(r) = expect {
+                    if self.expected.insert(n.to_string(), r) != Some(r) {
+                        self.changed = true;
+                    }
+                }
+                None
+            }
+            None => None,
+        }
+    }
+}

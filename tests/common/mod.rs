@@ -1,0 +1,99 @@
+//! Helpers shared by the integration tests: PyTorch's golden values and tolerant
+//! comparisons.
+#![allow(dead_code)]
+
+use backprop::Float;
+use ndarray::{Array, ArrayD, Dimension, IxDyn};
+use serde_json::Value;
+
+/// One case of `tests/data/golden.json`: tensors, loss and gradients from PyTorch in f64.
+pub struct Golden {
+    case: Value,
+}
+
+impl Golden {
+    pub fn load(name: &str) -> Self {
+        let all: Value = serde_json::from_str(include_str!("../data/golden.json")).unwrap();
+        let case = all["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no golden case {name}"))
+            .clone();
+        Self { case }
+    }
+
+    fn array<A: Float, D: Dimension>(shape: &Value, values: &Value) -> Array<A, D> {
+        let shape: Vec<usize> = shape
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
+        let values: Vec<A> = values
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| A::cst(v.as_f64().unwrap()))
+            .collect();
+        ArrayD::from_shape_vec(IxDyn(&shape), values)
+            .unwrap()
+            .into_dimensionality()
+            .unwrap()
+    }
+
+    /// The tensor `name`, in the element type and rank asked for.
+    pub fn tensor<A: Float, D: Dimension>(&self, name: &str) -> Array<A, D> {
+        let t = &self.case["tensors"][name];
+        Self::array(&t["shape"], &t["values"])
+    }
+
+    /// PyTorch's gradient of the loss with respect to `name`, shaped as the tensor.
+    pub fn grad<A: Float, D: Dimension>(&self, name: &str) -> Array<A, D> {
+        let t = &self.case["tensors"][name];
+        Self::array(&t["shape"], &self.case["grads"][name])
+    }
+
+    pub fn loss(&self) -> f64 {
+        self.case["loss"].as_f64().unwrap()
+    }
+
+    /// The names of every tensor PyTorch has a gradient for.
+    pub fn grad_names(&self) -> Vec<String> {
+        self.case["grads"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Asserts `got` equals `want` to `rtol` relative to each element, or to the tensor's
+/// largest element for elements near zero.
+pub fn assert_close<A: Float, D: Dimension>(
+    what: &str,
+    got: &Array<A, D>,
+    want: &Array<A, D>,
+    rtol: f64,
+) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shapes differ");
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.as_f64().abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let (g, w) = (g.as_f64(), w.as_f64());
+        let tol = rtol * w.abs().max(1e-3 * scale).max(1e-300);
+        assert!(
+            (g - w).abs() <= tol,
+            "{what}[{i}]: got {g:e}, want {w:e} (difference {:e}, tolerance {tol:e})",
+            (g - w).abs()
+        );
+    }
+}
+
+pub fn assert_scalar_close(what: &str, got: f64, want: f64, rtol: f64) {
+    assert!(
+        (got - want).abs() <= rtol * want.abs(),
+        "{what}: got {got:e}, want {want:e}"
+    );
+}
