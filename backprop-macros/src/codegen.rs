@@ -10,8 +10,8 @@ use quote::{format_ident, quote, ToTokens};
 use syn::Ident;
 
 use crate::ast::{self, Role};
-use crate::ir::{Graph, NodeId, Var};
 use crate::expand::Compiled;
+use crate::ir::{Graph, NodeId, Var};
 use crate::lower::Lowered;
 use crate::ops::emit::{emit, rt, Arg};
 use crate::ops::Op;
@@ -165,7 +165,10 @@ impl<'a> Codegen<'a> {
         let rt = rt();
         let params = self.vars(Role::Param);
         let names: Vec<Ident> = params.iter().map(|v| ident(&v.name, v.span)).collect();
-        let types: Vec<TokenStream> = params.iter().map(|v| array_ty(self.graph.rank(v.node))).collect();
+        let types: Vec<TokenStream> = params
+            .iter()
+            .map(|v| array_ty(self.graph.rank(v.node)))
+            .collect();
         let checks = self.checks("new", &params, |v| {
             let f = ident(&v.name, v.span);
             quote!(#f.shape())
@@ -205,19 +208,21 @@ impl<'a> Codegen<'a> {
             _ => (n, false),
         };
         let contracted = |w: NodeId| -> Option<(NodeId, usize)> {
-            forward.iter().find_map(|node| match (node.op, node.args.as_slice()) {
-                (Op::Matmul, &[a, b]) => {
-                    let ((ua, ta), (ub, tb)) = (unwrap_t(a), unwrap_t(b));
-                    if ub == w && g.rank(ub) == 2 {
-                        Some((w, usize::from(tb)))
-                    } else if ua == w && g.rank(ua) == 2 {
-                        Some((w, usize::from(!ta)))
-                    } else {
-                        None
+            forward
+                .iter()
+                .find_map(|node| match (node.op, node.args.as_slice()) {
+                    (Op::Matmul, &[a, b]) => {
+                        let ((ua, ta), (ub, tb)) = (unwrap_t(a), unwrap_t(b));
+                        if ub == w && g.rank(ub) == 2 {
+                            Some((w, usize::from(tb)))
+                        } else if ua == w && g.rank(ua) == 2 {
+                            Some((w, usize::from(!ta)))
+                        } else {
+                            None
+                        }
                     }
-                }
-                _ => None,
-            })
+                    _ => None,
+                })
         };
         let is_var = |n: NodeId| matches!(g.op(n), Op::Var(_));
         let weight_of_bias = || {
@@ -252,7 +257,12 @@ impl<'a> Codegen<'a> {
     }
 
     /// Shape checks of `vars` for method `method`, then of every column select.
-    fn checks(&self, method: &str, vars: &[&Var], shape: impl Fn(&Var) -> TokenStream) -> TokenStream {
+    fn checks(
+        &self,
+        method: &str,
+        vars: &[&Var],
+        shape: impl Fn(&Var) -> TokenStream,
+    ) -> TokenStream {
         let rt = rt();
         let k = self.classes.0;
         let context = format!("{}::{method}", self.name);
@@ -267,7 +277,11 @@ impl<'a> Codegen<'a> {
                 quote!(#rt::shape::AxisSpec { class: #class, fixed: #fixed, label: #label })
             });
             let name = &v.name;
-            let site = if v.site.is_empty() { v.name.clone() } else { v.site.clone() };
+            let site = if v.site.is_empty() {
+                v.name.clone()
+            } else {
+                v.site.clone()
+            };
             let actual = shape(v);
             quote! {
                 {
@@ -500,7 +514,11 @@ impl<'a> Codegen<'a> {
         }
     }
 
-    fn grads_value(&self, roots: &[NodeId], grad: &dyn Fn(NodeId) -> Option<NodeId>) -> TokenStream {
+    fn grads_value(
+        &self,
+        roots: &[NodeId],
+        grad: &dyn Fn(NodeId) -> Option<NodeId>,
+    ) -> TokenStream {
         let ty = format_ident!("{}Grads", self.name);
         let fields = self.vars(Role::Param).into_iter().map(|v| {
             let f = ident(&v.name, v.span);
@@ -510,7 +528,11 @@ impl<'a> Codegen<'a> {
         quote!(#ty { #(#fields),* })
     }
 
-    fn input_grads_value(&self, roots: &[NodeId], grad: &dyn Fn(NodeId) -> Option<NodeId>) -> TokenStream {
+    fn input_grads_value(
+        &self,
+        roots: &[NodeId],
+        grad: &dyn Fn(NodeId) -> Option<NodeId>,
+    ) -> TokenStream {
         let ty = format_ident!("{}InputGrads", self.name);
         let fields = self.vars(Role::Input).into_iter().map(|v| {
             let f = ident(&v.name, v.span);

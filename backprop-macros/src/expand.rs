@@ -45,7 +45,8 @@ pub fn analyze(input: TokenStream) -> syn::Result<Compiled> {
     let adjoint = diff::gradients(&mut lowered.graph, lowered.loss, &wrt, &[]).map_err(internal)?;
     let mut named: Vec<NodeId> = lowered.lets.iter().map(|(_, n)| *n).collect();
     named.push(lowered.out);
-    let traced = diff::gradients(&mut lowered.graph, lowered.loss, &wrt, &named).map_err(internal)?;
+    let traced =
+        diff::gradients(&mut lowered.graph, lowered.loss, &wrt, &named).map_err(internal)?;
     Ok(Compiled {
         model,
         lowered,

@@ -52,6 +52,9 @@ pub struct Graph {
     interned: HashMap<(Op, Vec<NodeId>), NodeId>,
     pub dims: Dims,
     pub vars: Vec<Var>,
+    /// Nodes the user named (`let`s and `out`), where rewrites that look through a chain
+    /// of nodes stop, so that derivatives read in the user's names.
+    pub named: Vec<NodeId>,
 }
 
 impl Dims {
@@ -84,7 +87,8 @@ impl Dims {
 
     /// Whether two dims are equal on every run: one class, or the same known length.
     pub fn same(&self, a: DimId, b: DimId) -> bool {
-        self.find(a) == self.find(b) || matches!((self.known(a), self.known(b)), (Some(x), Some(y)) if x == y)
+        self.find(a) == self.find(b)
+            || matches!((self.known(a), self.known(b)), (Some(x), Some(y)) if x == y)
     }
 
     /// Makes `a` and `b` one dim; fails when both are known and differ, or both were
@@ -265,15 +269,33 @@ impl Graph {
         let mut cur = g;
         let target = self.rank(like);
         if target == 0 && self.rank(cur) > 0 {
-            return self.add(Op::Sum { axis: None, keep: false }, &[cur]);
+            return self.add(
+                Op::Sum {
+                    axis: None,
+                    keep: false,
+                },
+                &[cur],
+            );
         }
         while self.rank(cur) > target {
-            cur = self.add(Op::Sum { axis: Some(0), keep: false }, &[cur])?;
+            cur = self.add(
+                Op::Sum {
+                    axis: Some(0),
+                    keep: false,
+                },
+                &[cur],
+            )?;
         }
         for i in 0..target {
             let (want, have) = (self.shape(like)[i], self.shape(cur)[i]);
             if self.dims.is_one(want) && !self.dims.is_one(have) {
-                cur = self.add(Op::Sum { axis: Some(i as u8), keep: true }, &[cur])?;
+                cur = self.add(
+                    Op::Sum {
+                        axis: Some(i as u8),
+                        keep: true,
+                    },
+                    &[cur],
+                )?;
             }
         }
         Ok(cur)

@@ -14,6 +14,8 @@ mod parse;
 mod print;
 mod rank;
 mod simplify;
+#[cfg(test)]
+mod tests;
 
 /// Compiles a network into a parameter struct with forward and backward methods; see the
 /// `backprop` crate.

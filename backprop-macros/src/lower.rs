@@ -67,11 +67,15 @@ pub fn lower(model: &Model) -> Result<Lowered> {
         }
     };
     let decls = declarations(model, &mut errors);
-    let targets: Vec<&Decl> = model.decls.iter().filter(|d| d.role == Role::Target).collect();
-    let loss_expr = loss_expression(loss, &targets, &mut errors)?;
+    let targets: Vec<&Decl> = model
+        .decls
+        .iter()
+        .filter(|d| d.role == Role::Target)
+        .collect();
+    let let_names: Vec<String> = model.lets.iter().map(|l| l.name.to_string()).collect();
+    let loss_expr = loss_expression(loss, &targets, &let_names, &mut errors)?;
 
     // Every name, in the order it first appears; declared ones first.
-    let let_names: Vec<String> = model.lets.iter().map(|l| l.name.to_string()).collect();
     let mut order: Vec<(String, Span)> = model
         .decls
         .iter()
@@ -107,7 +111,9 @@ pub fn lower(model: &Model) -> Result<Lowered> {
         let rank = r.walk(output, r.expected("out"));
         r.bind("out", rank);
         match &loss_expr.kind {
-            ExprKind::Call(f, args) if args.len() == 2 && LOSSES.contains(&f.to_string().as_str()) => {
+            ExprKind::Call(f, args)
+                if args.len() == 2 && LOSSES.contains(&f.to_string().as_str()) =>
+            {
                 r.same_rank(&args[0], &args[1]);
             }
             _ => drop(r.walk(&loss_expr, None)),
@@ -147,12 +153,14 @@ pub fn lower(model: &Model) -> Result<Lowered> {
         let name = l.name.to_string();
         if let Some(node) = errors.take(lower.expr(&l.value)) {
             lets.push((l.name.clone(), node));
+            lower.graph.named.push(node);
             lower.env.insert(name, node);
         }
     }
     let out = errors.take(lower.expr(output));
     if let Some(out) = out {
         lower.env.insert("out".to_string(), out);
+        lower.graph.named.push(out);
         lower.no_targets_in_output(out, output, &mut errors);
     }
     let loss_node = errors.take(lower.expr(&loss_expr));
@@ -192,7 +200,10 @@ fn declarations<'m>(model: &'m Model, errors: &mut Errors) -> HashMap<String, &'
     for d in &model.decls {
         let name = d.name.to_string();
         if decls.insert(name.clone(), d).is_some() {
-            errors.push(Error::new(d.name.span(), format!("`{name}` is declared twice")));
+            errors.push(Error::new(
+                d.name.span(),
+                format!("`{name}` is declared twice"),
+            ));
         }
     }
     let mut bound: Vec<String> = Vec::new();
@@ -204,7 +215,10 @@ fn declarations<'m>(model: &'m Model, errors: &mut Errors) -> HashMap<String, &'
                 format!("`{name}` is reserved; name this binding otherwise"),
             ));
         } else if bound.contains(&name) || decls.contains_key(&name) {
-            errors.push(Error::new(l.name.span(), format!("`{name}` is bound twice")));
+            errors.push(Error::new(
+                l.name.span(),
+                format!("`{name}` is bound twice"),
+            ));
         }
         bound.push(name);
     }
@@ -213,9 +227,20 @@ fn declarations<'m>(model: &'m Model, errors: &mut Errors) -> HashMap<String, &'
 
 /// The loss as one expression: a named loss becomes a call with its arguments, `out` and
 /// the model's target when they are left out.
-fn loss_expression(loss: &Loss, targets: &[&Decl], errors: &mut Errors) -> Result<Expr> {
+fn loss_expression(
+    loss: &Loss,
+    targets: &[&Decl],
+    lets: &[String],
+    errors: &mut Errors,
+) -> Result<Expr> {
     match loss {
         Loss::Expr(e) => Ok(e.clone()),
+        // `loss out` or `loss l` for a `let l`: a name, not a named loss.
+        Loss::Named { name, args }
+            if args.is_empty() && (name == "out" || lets.contains(&name.to_string())) =>
+        {
+            Ok(Expr::new(ExprKind::Name(name.clone()), name.span()))
+        }
         Loss::Named { name, args } => {
             let span = name.span();
             if !LOSSES.contains(&name.to_string().as_str()) {
@@ -356,7 +381,10 @@ impl Lower<'_> {
                 if self.graph.rank(na) != 2 {
                     return Err(Error::new(
                         e.span,
-                        format!("`{a}` has rank {}; `[:, {k}]` selects a column of a matrix", self.graph.rank(na)),
+                        format!(
+                            "`{a}` has rank {}; `[:, {k}]` selects a column of a matrix",
+                            self.graph.rank(na)
+                        ),
                     ));
                 }
                 self.graph.add(Op::Column(*k), &[na])
@@ -392,7 +420,11 @@ impl Lower<'_> {
         if !FUNCTIONS.contains(&name.as_str()) {
             return Err(Error::new(
                 f.span(),
-                format!("unknown function `{name}`{}; expected one of {}", suggest(&name, FUNCTIONS), quoted(FUNCTIONS)),
+                format!(
+                    "unknown function `{name}`{}; expected one of {}",
+                    suggest(&name, FUNCTIONS),
+                    quoted(FUNCTIONS)
+                ),
             ));
         }
         let (arg, slope) = match (name.as_str(), args) {
@@ -419,7 +451,9 @@ impl Lower<'_> {
             "softplus" => Op::Softplus,
             _ => Op::LeakyRelu(F64::new(slope)),
         };
-        self.graph.unary(op, na).map_err(|fault| Error::new(e.span, self.describe(fault, e)))
+        self.graph
+            .unary(op, na)
+            .map_err(|fault| Error::new(e.span, self.describe(fault, e)))
     }
 
     /// The named losses, with PyTorch's meaning and mean reduction.
@@ -455,7 +489,13 @@ impl Lower<'_> {
                     "sse" => (g.pow(d, 2.0)?, false),
                     _ => (g.pow(d, 2.0)?, true),
                 };
-                let total = g.add(Op::Sum { axis: None, keep: false }, &[term])?;
+                let total = g.add(
+                    Op::Sum {
+                        axis: None,
+                        keep: false,
+                    },
+                    &[term],
+                )?;
                 if reduce_mean {
                     let n = g.count(term)?;
                     g.div(total, n)
@@ -484,9 +524,21 @@ impl Lower<'_> {
 
     /// The error for a binary op's shape fault, naming both operands and their shapes.
     #[allow(clippy::too_many_arguments)]
-    fn fault(&self, fault: Fault, e: &Expr, op: BinOp, na: NodeId, nb: NodeId, a: &Expr, b: &Expr) -> Error {
+    fn fault(
+        &self,
+        fault: Fault,
+        e: &Expr,
+        op: BinOp,
+        na: NodeId,
+        nb: NodeId,
+        a: &Expr,
+        b: &Expr,
+    ) -> Error {
         let dims = &self.graph.dims;
-        let (sa, sb) = (dims.describe_shape(self.graph.shape(na)), dims.describe_shape(self.graph.shape(nb)));
+        let (sa, sb) = (
+            dims.describe_shape(self.graph.shape(na)),
+            dims.describe_shape(self.graph.shape(nb)),
+        );
         let msg = match (op, &fault) {
             (BinOp::Matmul, Fault::Dims(l, r)) => format!(
                 "inner dimensions of `{e}` differ: `{a}` {sa} has {l} columns, `{b}` {sb} has {r} rows"
@@ -504,9 +556,15 @@ impl Lower<'_> {
     fn describe(&self, fault: Fault, e: &Expr) -> String {
         match fault {
             Fault::Dims(l, r) => format!("dims {l} and {r} must be equal in `{e}`"),
-            Fault::Rank { got, .. } => format!("an operand of `{e}` has rank {got}, which it does not take"),
-            Fault::Column { k, cols } => format!("`{e}` selects column {k}, but there are {cols} columns"),
-            Fault::Axis { axis, rank } => format!("axis {axis} is out of range in `{e}`, of rank {rank}"),
+            Fault::Rank { got, .. } => {
+                format!("an operand of `{e}` has rank {got}, which it does not take")
+            }
+            Fault::Column { k, cols } => {
+                format!("`{e}` selects column {k}, but there are {cols} columns")
+            }
+            Fault::Axis { axis, rank } => {
+                format!("axis {axis} is out of range in `{e}`, of rank {rank}")
+            }
         }
     }
 
@@ -523,7 +581,10 @@ impl Lower<'_> {
                 if var.role == Role::Target {
                     errors.push(Error::new(
                         output.span,
-                        format!("the output uses the target `{}`; targets may appear only in the loss", var.name),
+                        format!(
+                            "the output uses the target `{}`; targets may appear only in the loss",
+                            var.name
+                        ),
                     ));
                 }
             }
@@ -557,7 +618,11 @@ impl Errors {
 }
 
 fn quoted(names: &[&str]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "; did you mean `relu`?" when a known name is within two edits.

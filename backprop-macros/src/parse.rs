@@ -142,7 +142,10 @@ fn loss(input: ParseStream) -> Result<Loss> {
             if input.peek(token::Paren) {
                 let content;
                 parenthesized!(content in input);
-                args = content.parse_terminated(expr, Token![,])?.into_iter().collect();
+                args = content
+                    .parse_terminated(expr, Token![,])?
+                    .into_iter()
+                    .collect();
             }
             return Ok(Loss::Named { name, args });
         }
@@ -231,7 +234,9 @@ fn postfix_rest(input: ParseStream, mut e: Expr) -> Result<Expr> {
             content.parse::<Token![,]>()?;
             let lit: syn::LitInt = content.parse()?;
             if !content.is_empty() {
-                return Err(content.error("expected `]`; only column selects `[:, k]` are supported"));
+                return Err(
+                    content.error("expected `]`; only column selects `[:, k]` are supported")
+                );
             }
             let k = lit.base10_parse()?;
             e = Expr::new(ExprKind::Column(Box::new(e), k), bracket.span.join());
@@ -328,7 +333,10 @@ fn call_rest(input: ParseStream, name: Ident) -> Result<Expr> {
     parenthesized!(content in input);
     let args = content.parse_terminated(expr, Token![,])?;
     let span = name.span();
-    Ok(Expr::new(ExprKind::Call(name, args.into_iter().collect()), span))
+    Ok(Expr::new(
+        ExprKind::Call(name, args.into_iter().collect()),
+        span,
+    ))
 }
 
 fn number(e: &Expr, what: &str) -> Result<f64> {

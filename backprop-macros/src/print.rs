@@ -13,7 +13,11 @@ pub struct Printer<'g> {
 
 impl<'g> Printer<'g> {
     pub fn new(graph: &'g Graph) -> Self {
-        let names = graph.vars.iter().map(|v| (v.node, v.name.clone())).collect();
+        let names = graph
+            .vars
+            .iter()
+            .map(|v| (v.node, v.name.clone()))
+            .collect();
         Self { graph, names }
     }
 

@@ -88,7 +88,9 @@ impl Ranks {
                     _ => None,
                 }
             }
-            ExprKind::Binary(op, a, b) => self.elementwise(a, b, *op == BinOp::Add || *op == BinOp::Sub),
+            ExprKind::Binary(op, a, b) => {
+                self.elementwise(a, b, *op == BinOp::Add || *op == BinOp::Sub)
+            }
             ExprKind::Reduce(_, a, None) => {
                 self.walk(a, None);
                 Some(0)

@@ -80,16 +80,11 @@ pub fn rewrite(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>
         (Op::Transpose, &[_]) => match inner(0) {
             // transpose_transpose: (a.T).T = a
             Some((Op::Transpose, rest)) => Some(rest[0]),
-            // transpose_matmul: (a @ b).T = b.T @ a.T
-            Some((Op::Matmul, rest)) if g.rank(rest[0]) == 2 && g.rank(rest[1]) == 2 => {
-                let bt = g.t(rest[1])?;
-                let at = g.t(rest[0])?;
-                Some(g.add(Op::Matmul, &[bt, at])?)
-            }
             _ => None,
         },
-        // count_through: numel(f(a)) = numel(a) for an elementwise f that keeps a's shape
-        (Op::Count(axis), &[e]) => {
+        // count_through: numel(f(a)) = numel(a) for an elementwise f that keeps a's shape,
+        // stopping at a name
+        (Op::Count(axis), &[e]) if !g.named.contains(&e) => {
             let source = g
                 .args(e)
                 .iter()

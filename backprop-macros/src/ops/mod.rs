@@ -65,9 +65,15 @@ pub enum Op {
     Outer,
     Transpose,
     /// Sum over all axes (`None`) or one; `keep` keeps it with length 1.
-    Sum { axis: Option<u8>, keep: bool },
+    Sum {
+        axis: Option<u8>,
+        keep: bool,
+    },
     /// The adjoint of `Sum`: the first argument spread over the shape of the second.
-    Unsum { axis: Option<u8>, keep: bool },
+    Unsum {
+        axis: Option<u8>,
+        keep: bool,
+    },
     /// Column `k` of a matrix.
     Column(usize),
     /// The adjoint of `Column`: zeros shaped as the second argument, column `k` the first.

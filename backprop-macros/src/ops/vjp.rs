@@ -10,7 +10,12 @@ use crate::ops::shape::Fault;
 use crate::ops::{Op, F64};
 
 /// Contributions `(node, gradient)` of `id`'s gradient `g`, for the nodes `scope` wants.
-pub fn vjp(graph: &mut Graph, id: NodeId, g: NodeId, scope: &Scope) -> Result<Vec<(NodeId, NodeId)>, Fault> {
+pub fn vjp(
+    graph: &mut Graph,
+    id: NodeId,
+    g: NodeId,
+    scope: &Scope,
+) -> Result<Vec<(NodeId, NodeId)>, Fault> {
     let wants = |n: NodeId| scope.wants(n);
     let node = graph.node(id).clone();
     let a = node.args.first().copied().unwrap_or(id);
@@ -79,7 +84,7 @@ pub fn vjp(graph: &mut Graph, id: NodeId, g: NodeId, scope: &Scope) -> Result<Ve
             }
             return Ok(out);
         }
-        Op::Matmul => return matmul(graph, a, b, g, &wants),
+        Op::Matmul => return matmul(graph, a, b, g, scope),
         // d (a b^T): a gets g @ b, b gets g^T @ a
         Op::Outer => {
             let mut out = Vec::new();
@@ -107,38 +112,51 @@ pub fn vjp(graph: &mut Graph, id: NodeId, g: NodeId, scope: &Scope) -> Result<Ve
 }
 
 /// `c = a @ b`: `a` gets `g @ b^T` and `b` gets `a^T @ g`, with outer products where a
-/// side is a vector.
+/// side is a vector. An operand that is a transpose `w.T` (nn.Linear's layout) passes its
+/// gradient straight to `w`, transposed: `h @ w.T` gives `w` the gradient `g^T @ h`.
 fn matmul(
     graph: &mut Graph,
     a: NodeId,
     b: NodeId,
     g: NodeId,
-    wants: &dyn Fn(NodeId) -> bool,
+    scope: &Scope,
 ) -> Result<Vec<(NodeId, NodeId)>, Fault> {
     let mut out = Vec::new();
     let (ra, rb) = (graph.rank(a), graph.rank(b));
-    if wants(a) {
-        let da = match (ra, rb) {
-            (2, 2) => {
+    let untransposed = |graph: &Graph, n: NodeId| match graph.op(n) {
+        Op::Transpose if !scope.keeps(n) => Some(graph.args(n)[0]),
+        _ => None,
+    };
+    if scope.wants(a) {
+        match (untransposed(graph, a), ra, rb) {
+            // a = u.T: du = (g @ b.T).T = b @ g.T
+            (Some(u), 2, 2) => {
+                let gt = graph.t(g)?;
+                out.push((u, graph.add(Op::Matmul, &[b, gt])?));
+            }
+            (_, 2, 2) => {
                 let bt = graph.t(b)?;
-                graph.add(Op::Matmul, &[g, bt])?
+                out.push((a, graph.add(Op::Matmul, &[g, bt])?));
             }
-            (2, 1) => graph.add(Op::Outer, &[g, b])?,
-            (1, 2) => graph.add(Op::Matmul, &[b, g])?,
-            _ => graph.mul(g, b)?,
-        };
-        out.push((a, da));
+            (_, 2, 1) => out.push((a, graph.add(Op::Outer, &[g, b])?)),
+            (_, 1, 2) => out.push((a, graph.add(Op::Matmul, &[b, g])?)),
+            _ => out.push((a, graph.mul(g, b)?)),
+        }
     }
-    if wants(b) {
-        let db = match (ra, rb) {
-            (2, 2) | (2, 1) => {
-                let at = graph.t(a)?;
-                graph.add(Op::Matmul, &[at, g])?
+    if scope.wants(b) {
+        match (untransposed(graph, b), ra, rb) {
+            // b = w.T: dw = (a.T @ g).T = g.T @ a
+            (Some(w), 2, 2) => {
+                let gt = graph.t(g)?;
+                out.push((w, graph.add(Op::Matmul, &[gt, a])?));
             }
-            (1, 2) => graph.add(Op::Outer, &[a, g])?,
-            _ => graph.mul(g, a)?,
-        };
-        out.push((b, db));
+            (_, 2, _) => {
+                let at = graph.t(a)?;
+                out.push((b, graph.add(Op::Matmul, &[at, g])?));
+            }
+            (_, 1, 2) => out.push((b, graph.add(Op::Outer, &[a, g])?)),
+            _ => out.push((b, graph.mul(g, a)?)),
+        }
     }
     Ok(out)
 }
@@ -146,7 +164,13 @@ fn matmul(
 /// PyTorch's `binary_cross_entropy` backward: `p` gets `g (p - y) / max(p (1 - p), 1e-12) / N`,
 /// and when `p = sigmoid(z)` the product with `sigmoid'` is taken symbolically, so `z` gets
 /// `g (p - y) / N`; `y` gets `g (ln(1 - p) - ln p) / N` with the logs clamped as forward.
-fn bce(graph: &mut Graph, p: NodeId, y: NodeId, g: NodeId, scope: &Scope) -> Result<Vec<(NodeId, NodeId)>, Fault> {
+fn bce(
+    graph: &mut Graph,
+    p: NodeId,
+    y: NodeId,
+    g: NodeId,
+    scope: &Scope,
+) -> Result<Vec<(NodeId, NodeId)>, Fault> {
     let wants = |n: NodeId| scope.wants(n);
     let mut out = Vec::new();
     let n = graph.count(p)?;

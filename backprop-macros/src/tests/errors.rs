@@ -1,0 +1,116 @@
+//! Mistakes give `syn::Error`s with actionable messages, never a panic.
+
+use super::errors;
+
+fn first(src: &str) -> String {
+    errors(src).remove(0)
+}
+
+#[test]
+fn unknown_names_suggest_the_nearest() {
+    assert_eq!(
+        first("relux(x @ w); loss mse"),
+        "unknown function `relux` (did you mean `relu`?); expected one of `relu`, `sigmoid`, `tanh`, `exp`, `log`, `sqrt`, `abs`, `softplus`, `leaky_relu`"
+    );
+    assert_eq!(
+        first("x @ w; loss msee"),
+        "unknown loss `msee` (did you mean `mse`?); expected one of `mse`, `sse`, `bce`, `l1`"
+    );
+}
+
+#[test]
+fn shapes_that_cannot_fit() {
+    assert_eq!(
+        first("input x: [n, 784]; param w1: [785, 10]; x @ w1; loss mse"),
+        "inner dimensions of `x @ w1` differ: `x` [n, 784] has 784 columns, `w1` [785, 10] has 785 rows"
+    );
+    assert_eq!(
+        first("input x: [n, 3]; param b: [4]; x + b; loss mse"),
+        "cannot broadcast `x` [n, 3] with `b` [4] in `x + b`"
+    );
+    assert_eq!(
+        first("input x: [n, 3]; x[:, 3]; loss out.sum()"),
+        "`x[:, 3]` selects column 3, but there are 3 columns"
+    );
+    assert!(first("x @ w; loss out").starts_with("the loss must be a scalar"));
+}
+
+#[test]
+fn ranks_that_cannot_be_inferred() {
+    assert_eq!(
+        first("s * relu(x @ w); loss mse"),
+        "cannot infer the rank of `s`; declare it, as in `param s: [];` for a scalar or `param s: [d];` for a vector"
+    );
+}
+
+#[test]
+fn structural_mistakes_are_reported_together() {
+    let all = errors("let a = b2 + x @ w; let a = x; target y; param y; a; loss mse");
+    assert!(all.iter().any(|e| e == "`y` is declared twice"), "{all:?}");
+    assert!(all.iter().any(|e| e == "`a` is bound twice"), "{all:?}");
+    assert_eq!(
+        first("let h = z @ w; let z = x @ v; h; loss mse"),
+        "`z` is used before its `let`"
+    );
+    assert!(first("x @ w + y; loss mse").contains("targets may appear only in the loss"));
+    assert!(first("").starts_with("the model is empty"));
+    assert!(first("x @ w").starts_with("the model has no loss"));
+    assert!(first("loss mse").starts_with("the model has no output"));
+    let out = errors("target y: [n, 2]; out @ w; loss mse");
+    assert!(
+        out.iter()
+            .any(|e| e.starts_with("`out` is the model's output")),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn grammar_errors() {
+    assert!(first("x @ ; loss mse").starts_with("expected"));
+    assert_eq!(
+        first("x @ w; loss mse; loss sse"),
+        "the model has two losses"
+    );
+    assert!(first("x @ w; x @ v; loss mse").starts_with("the model has two output expressions"));
+    assert_eq!(
+        first("x.pow(y); loss mse"),
+        "expected a number as an exponent"
+    );
+    assert!(first("x[0, :]; loss mse").starts_with("expected `:`"));
+    assert_eq!(
+        first("\"a\" * x; loss mse"),
+        "expected a number; literals in a model are numeric"
+    );
+}
+
+/// Token soup and cut-up models: every outcome is a model or an error, never a panic.
+#[test]
+fn no_input_panics() {
+    let valid = [
+        "pub struct Mlp; relu(x @ w1 + b1) @ w2 + b2; loss mse",
+        "input x: [n, 3]; target y: [n, 1]; param fc1: [4, 3], fc2: [2, 4], fc3: [1, 2]; let z1 = x @ fc1.T; let z2 = z1 @ fc2.T; let z3 = z2 @ fc3.T; sigmoid(z3); loss bce",
+        "relu(x @ w) @ w.T; loss mse(out, x)",
+        "x @ w + b; loss (out[:, 0] - y).pow(2).mean()",
+        "w4 @ w3 @ w2 @ w1 @ x; loss 0.5 * ((y - out) ** 2).sum()",
+    ];
+    for src in valid {
+        let tokens: Vec<String> = src
+            .split_inclusive(|c: char| !c.is_alphanumeric() && c != '_')
+            .map(String::from)
+            .collect();
+        for cut in 0..tokens.len() {
+            let truncated: String = tokens[..cut].concat();
+            let dropped: String = tokens
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != cut)
+                .map(|(_, t)| t.as_str())
+                .collect();
+            for text in [truncated, dropped] {
+                if let Ok(ts) = text.parse::<proc_macro2::TokenStream>() {
+                    let _ = crate::expand::expand(ts);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Compiler tests that need no rustc: symbolic derivatives as text, errors at tokens, and
+//! random models checked against finite differences with the reference interpreter.
+
+mod errors;
+mod prop;
+mod symbolic;
+
+use ndarray::ArrayD;
+
+use crate::expand::{analyze, Compiled};
+use crate::ir::{Graph, NodeId};
+use crate::ops::eval::eval;
+use crate::ops::Op;
+use crate::print::Printer;
+
+pub fn compile(src: &str) -> Compiled {
+    let tokens: proc_macro2::TokenStream = src.parse().expect("tokens");
+    match analyze(tokens) {
+        Ok(c) => c,
+        Err(e) => panic!("`{src}` does not compile: {e}"),
+    }
+}
+
+/// The error messages of a model that must not compile.
+pub fn errors(src: &str) -> Vec<String> {
+    let tokens: proc_macro2::TokenStream = src.parse().expect("tokens");
+    match analyze(tokens) {
+        Ok(_) => panic!("`{src}` compiles"),
+        Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+/// Values of nodes `0..=upto`, the model's tensors given in `vars`.
+pub fn run(graph: &Graph, vars: &[ArrayD<f64>], upto: NodeId) -> Vec<ArrayD<f64>> {
+    let mut values: Vec<ArrayD<f64>> = Vec::with_capacity(upto.0 + 1);
+    for node in &graph.nodes[..=upto.0] {
+        let value = match node.op {
+            Op::Var(k) => vars[k].clone(),
+            _ => {
+                let args: Vec<&ArrayD<f64>> = node.args.iter().map(|a| &values[a.0]).collect();
+                eval(&node.op, &args)
+            }
+        };
+        values.push(value);
+    }
+    values
+}
+
+/// A printer that names the `let`s, `out`, and the gradient of each as `d_name`.
+pub fn printer(c: &Compiled) -> Printer<'_> {
+    let mut p = Printer::new(&c.lowered.graph);
+    let mut named: Vec<(String, NodeId)> = c
+        .lowered
+        .lets
+        .iter()
+        .map(|(n, id)| (n.to_string(), *id))
+        .collect();
+    named.push(("out".into(), c.lowered.out));
+    for (name, id) in &named {
+        p.name(*id, name);
+        if let Some(g) = c.adjoint[id.0] {
+            p.name(g, &format!("d_{name}"));
+        }
+    }
+    p
+}
+
+/// The gradient of the loss with respect to the tensor or `let` called `name`, as text.
+pub fn derivative(src: &str, name: &str) -> String {
+    let c = compile(src);
+    let g = &c.lowered.graph;
+    let node = g
+        .vars
+        .iter()
+        .find(|v| v.name == name)
+        .map(|v| v.node)
+        .or_else(|| {
+            c.lowered
+                .lets
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, id)| *id)
+        })
+        .or_else(|| (name == "out").then_some(c.lowered.out))
+        .unwrap_or_else(|| panic!("no `{name}`"));
+    match c.adjoint[node.0] {
+        Some(d) => printer(&c).print(d),
+        None => "0".into(),
+    }
+}
+
+/// The text of the loss (or of a named value) after lowering and simplification.
+pub fn lowered(src: &str) -> String {
+    let c = compile(src);
+    printer(&c).print(c.lowered.loss)
+}

@@ -1,0 +1,301 @@
+//! Random well-shaped models, differentiated symbolically, evaluated by the reference
+//! interpreter and compared with central finite differences in f64.
+
+use ndarray::{ArrayD, IxDyn};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{compile, run};
+use crate::ast::Role;
+use crate::ir::NodeId;
+
+const MODELS: usize = 500;
+
+/// Writes a model's source with the shapes of all its tensors.
+struct Gen {
+    rng: ChaCha8Rng,
+    n: usize,
+    d0: usize,
+    declare: bool,
+    params: Vec<(String, Vec<usize>)>,
+    hidden: Option<usize>,
+}
+
+impl Gen {
+    fn param(&mut self, shape: Vec<usize>) -> String {
+        let name = format!("p{}", self.params.len());
+        self.params.push((name.clone(), shape));
+        name
+    }
+
+    fn dim(&mut self) -> usize {
+        self.rng.random_range(1..=3)
+    }
+
+    /// An expression of shape `[n, c]`.
+    fn matrix(&mut self, c: usize, depth: usize) -> String {
+        if depth == 0 {
+            return match (self.rng.random_range(0..3), self.hidden) {
+                (0, Some(h)) if h == c => "h".into(),
+                (1, _) if c == self.d0 => "x".into(),
+                _ => {
+                    let w = self.param(vec![self.d0, c]);
+                    format!("(x @ {w})")
+                }
+            };
+        }
+        let d = depth - 1;
+        let choice = self.rng.random_range(0..16);
+        match choice {
+            0 => {
+                let m = self.dim();
+                let a = self.matrix(m, d);
+                let w = self.param(vec![m, c]);
+                format!("({a} @ {w})")
+            }
+            1 => {
+                let m = self.dim();
+                let a = self.matrix(m, d);
+                let w = self.param(vec![c, m]);
+                format!("({a} @ {w}.T)")
+            }
+            2 => {
+                let f = ["relu", "sigmoid", "tanh", "softplus", "abs"][self.rng.random_range(0..5)];
+                let a = self.matrix(c, d);
+                if self.rng.random_bool(0.5) {
+                    format!("{f}({a})")
+                } else {
+                    format!("{a}.{f}()")
+                }
+            }
+            3 => {
+                let a = self.matrix(c, d);
+                let b = self.param(vec![c]);
+                format!("({a} + {b})")
+            }
+            4 => {
+                let (a, b) = (self.matrix(c, d), self.matrix(c, d));
+                format!("({a} * {b})")
+            }
+            5 => {
+                let (a, b) = (self.matrix(c, d), self.matrix(c, d));
+                format!("({a} - {b})")
+            }
+            6 => {
+                let (a, b) = (self.matrix(c, d), self.matrix(c, d));
+                format!("({a} / ({b} * {b} + 1))")
+            }
+            7 => {
+                let a = self.matrix(c, d);
+                match self.rng.random_range(0..4) {
+                    0 => format!("log({a} * {a} + 1)"),
+                    1 => format!("sqrt({a} * {a} + 1)"),
+                    2 => format!("exp(tanh({a}))"),
+                    _ => format!("leaky_relu({a}, 0.1)"),
+                }
+            }
+            8 => {
+                let a = self.matrix(c, d);
+                if self.rng.random_bool(0.5) {
+                    format!("{a}.pow(3)")
+                } else {
+                    format!("({a} ** 2)")
+                }
+            }
+            9 => {
+                let a = self.matrix(c, d);
+                ["-{a}", "(2 * {a})", "({a} / 2)", "(1 - {a})"][self.rng.random_range(0..4)]
+                    .replace("{a}", &a)
+            }
+            10 => {
+                let (a, v) = (self.matrix(c, d), self.vector(c, d));
+                format!("({a} * {v})")
+            }
+            11 => {
+                let m = self.dim();
+                let a = self.matrix(m, d);
+                let w = self.param(vec![c, m]);
+                format!("({w} @ {a}.T).T")
+            }
+            12 => {
+                let (a, v) = (self.matrix(c, d), self.vector(c, d));
+                format!("({a} + {v})")
+            }
+            13 if self.declare => {
+                let (a, k) = (self.matrix(c, d), self.matrix(1, d));
+                format!("({a} * {k})")
+            }
+            14 => {
+                let a = self.matrix(c, d);
+                let s = self.matrix(self.n.min(3), d);
+                let reduce = if self.rng.random_bool(0.5) {
+                    "sum"
+                } else {
+                    "mean"
+                };
+                format!("({a} * {s}.{reduce}())")
+            }
+            _ => {
+                let a = self.matrix(c, d);
+                format!("{a}.T.T")
+            }
+        }
+    }
+
+    /// An expression of shape `[c]`.
+    fn vector(&mut self, c: usize, depth: usize) -> String {
+        let d = depth.saturating_sub(1);
+        match self.rng.random_range(0..4) {
+            0 => format!("{}.sum(0)", self.matrix(c, d)),
+            1 => format!("{}.mean(0)", self.matrix(c, d)),
+            2 if c == self.n => {
+                let m = self.dim();
+                let k = self.rng.random_range(0..m);
+                format!("{}[:, {k}]", self.matrix(m, d))
+            }
+            2 if c == self.n => format!("{}.sum(1)", self.matrix(self.d0, d)),
+            _ => format!("tanh({})", self.matrix(c, d)),
+        }
+    }
+}
+
+fn shape_text(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+fn random_array(rng: &mut ChaCha8Rng, shape: &[usize], lo: f64, hi: f64) -> ArrayD<f64> {
+    ArrayD::from_shape_simple_fn(IxDyn(shape), || rng.random_range(lo..hi))
+}
+
+/// One random model: its source, and the value of every tensor it takes by name.
+fn model(seed: u64) -> (String, Vec<(String, ArrayD<f64>)>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (n, d0) = (rng.random_range(1..=3), rng.random_range(1..=3));
+    let declare = rng.random_bool(0.5);
+    let depth = rng.random_range(1..=6);
+    let mut g = Gen {
+        rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
+        n,
+        d0,
+        declare,
+        params: Vec::new(),
+        hidden: None,
+    };
+    let mut lets = String::new();
+    if rng.random_bool(0.5) {
+        let h = g.dim();
+        let value = g.matrix(h, depth / 2);
+        lets = format!("let h = {value};");
+        g.hidden = Some(h);
+    }
+    let c = g.dim();
+    let (output, loss, y_shape, y_range) = match rng.random_range(0..5) {
+        0 => (g.matrix(c, depth), "loss mse", vec![n, c], (-1.0, 1.0)),
+        1 => (g.matrix(c, depth), "loss sse", vec![n, c], (-1.0, 1.0)),
+        2 => (g.matrix(c, depth), "loss l1", vec![n, c], (-1.0, 1.0)),
+        3 => (
+            format!("sigmoid({})", g.matrix(c, depth)),
+            "loss bce",
+            vec![n, c],
+            (0.05, 0.95),
+        ),
+        _ => (
+            g.matrix(c, depth),
+            "loss (out[:, 0] - y).pow(2).mean()",
+            vec![n],
+            (-1.0, 1.0),
+        ),
+    };
+    let mut decls = format!(
+        "input x: {}; target y: {};",
+        shape_text(&[n, d0]),
+        shape_text(&y_shape)
+    );
+    if declare && !g.params.is_empty() {
+        let ps: Vec<String> = g
+            .params
+            .iter()
+            .map(|(p, s)| format!("{p}: {}", shape_text(s)))
+            .collect();
+        decls += &format!(" param {};", ps.join(", "));
+    }
+    let src = format!("{decls} {lets} {output}; {loss}");
+    let mut values = vec![
+        ("x".to_string(), random_array(&mut rng, &[n, d0], -1.0, 1.0)),
+        (
+            "y".to_string(),
+            random_array(&mut rng, &y_shape, y_range.0, y_range.1),
+        ),
+    ];
+    for (p, s) in &g.params {
+        values.push((p.clone(), random_array(&mut rng, s, -1.0, 1.0)));
+    }
+    (src, values)
+}
+
+#[test]
+fn random_models_match_finite_differences() {
+    let mut checked = 0;
+    for seed in 0..MODELS as u64 {
+        let (src, values) = model(seed);
+        let c = compile(&src);
+        let graph = &c.lowered.graph;
+        let vars: Vec<ArrayD<f64>> = graph
+            .vars
+            .iter()
+            .map(|v| {
+                values
+                    .iter()
+                    .find(|(n, _)| *n == v.name)
+                    .map(|(_, a)| a.clone())
+                    .unwrap_or_else(|| panic!("{src}: no value for `{}`", v.name))
+            })
+            .collect();
+        let last = NodeId(graph.nodes.len() - 1);
+        let all = run(graph, &vars, last);
+        let loss_at = |vars: &[ArrayD<f64>]| run(graph, vars, c.lowered.loss)[c.lowered.loss.0][[]];
+        let loss = all[c.lowered.loss.0][[]];
+        assert!(loss.is_finite(), "{src}: loss {loss}");
+        for (k, var) in graph.vars.iter().enumerate() {
+            if var.role == Role::Target {
+                continue;
+            }
+            for adjoint in [&c.adjoint, &c.traced] {
+                let symbolic = match adjoint[var.node.0] {
+                    Some(d) => all[d.0].clone(),
+                    None => ArrayD::zeros(vars[k].raw_dim()),
+                };
+                assert_eq!(
+                    symbolic.shape(),
+                    vars[k].shape(),
+                    "{src}: shape of d_{}",
+                    var.name
+                );
+                for i in 0..vars[k].len() {
+                    let at = |delta: f64| {
+                        let mut moved = vars.to_vec();
+                        if let Some(e) = moved[k].iter_mut().nth(i) {
+                            *e += delta;
+                        }
+                        loss_at(&moved)
+                    };
+                    let h = 1e-6;
+                    let numeric = (at(h) - at(-h)) / (2.0 * h);
+                    let analytic = symbolic.iter().nth(i).copied().unwrap_or(f64::NAN);
+                    let tol = 1e-5 * analytic.abs().max(numeric.abs()) + 1e-6 * loss.abs().max(1.0);
+                    assert!(
+                        (analytic - numeric).abs() <= tol,
+                        "model {seed}: `{src}`\nd_{}[{i}]: symbolic {analytic:e}, finite differences {numeric:e}",
+                        var.name
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 10 * MODELS,
+        "only {checked} gradient elements checked"
+    );
+}

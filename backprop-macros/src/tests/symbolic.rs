@@ -1,0 +1,113 @@
+//! DSL in, simplified derivative out: the derivatives a person would write.
+
+use super::{derivative, lowered};
+
+const MLP: &str = "relu(x @ w1 + b1) @ w2 + b2; loss mse";
+const NUGUES: &str = "
+    let z1 = x @ fc1.T;
+    let z2 = z1 @ fc2.T;
+    let z3 = z2 @ fc3.T;
+    sigmoid(z3);
+    loss bce";
+
+#[test]
+fn mse_derivative_is_two_residuals_over_n() {
+    assert_eq!(derivative(MLP, "out"), "2 * (out - y) / numel(out)");
+    assert_eq!(derivative(MLP, "b2"), "d_out.sum(0)");
+    assert_eq!(derivative(MLP, "w2"), "relu(x @ w1 + b1).T @ d_out");
+    assert_eq!(
+        derivative(MLP, "w1"),
+        "x.T @ (d_out @ w2.T * (x @ w1 + b1 > 0))"
+    );
+    assert_eq!(
+        derivative(MLP, "b1"),
+        "(d_out @ w2.T * (x @ w1 + b1 > 0)).sum(0)"
+    );
+    assert_eq!(
+        derivative(MLP, "x"),
+        "d_out @ w2.T * (x @ w1 + b1 > 0) @ w1.T"
+    );
+}
+
+/// The notebook's deltas: `delta3 = y_hat - y` (over N), then `delta2 = delta3 @ W3`,
+/// `grad W3 = delta3.T @ z2`, and `delta0 = delta1 @ W1`.
+#[test]
+fn bce_of_sigmoid_is_prediction_minus_target() {
+    assert_eq!(derivative(NUGUES, "z3"), "(out - y) / numel(out)");
+    assert_eq!(derivative(NUGUES, "z2"), "d_z3 @ fc3");
+    assert_eq!(derivative(NUGUES, "z1"), "d_z2 @ fc2");
+    assert_eq!(derivative(NUGUES, "fc3"), "d_z3.T @ z2");
+    assert_eq!(derivative(NUGUES, "fc2"), "d_z2.T @ z1");
+    assert_eq!(derivative(NUGUES, "fc1"), "d_z1.T @ x");
+    assert_eq!(derivative(NUGUES, "x"), "d_z1 @ fc1");
+}
+
+#[test]
+fn fan_out_sums_the_gradients_of_every_use() {
+    let tied = "relu(x @ w) @ w.T; loss mse(out, x)";
+    assert_eq!(
+        derivative(tied, "w"),
+        "d_out.T @ relu(x @ w) + x.T @ (d_out @ w * (x @ w > 0))"
+    );
+    // x is the input and the target: both paths reach it.
+    assert_eq!(
+        derivative(tied, "x"),
+        "-2 * (out - x) / numel(out) + d_out @ w * (x @ w > 0) @ w.T"
+    );
+}
+
+#[test]
+fn simplification_rules() {
+    // transpose_transpose, pow_one, mul_one, add_zero
+    assert_eq!(
+        lowered("x @ w.T.T; loss (out.pow(1) * 1 + 0).sum()"),
+        "sum(out)"
+    );
+    // neg_neg
+    assert_eq!(lowered("x @ w; loss (-(-out)).sum()"), "sum(out)");
+    // fold_constants and merge_consts: 2 * (3 * a) = 6 * a
+    assert_eq!(
+        lowered("x @ w; loss (2 * (3 * out) * (1 + 1)).sum()"),
+        "sum(12 * out)"
+    );
+    // division by a constant is multiplication by its reciprocal
+    assert_eq!(lowered("x @ w; loss (out / 4).sum()"), "sum(0.25 * out)");
+    // mean is sum over numel, and numel looks through elementwise ops
+    assert_eq!(
+        lowered("x @ w; loss out.pow(2).mean()"),
+        "sum(out^2) / numel(out)"
+    );
+    // scale_neg, minus_one
+    assert_eq!(
+        lowered("x @ w; loss (3 * -out + (-1) * out).sum()"),
+        "sum(-3 * out - out)"
+    );
+}
+
+#[test]
+fn derivatives_of_elementwise_functions() {
+    let d = |f: &str| derivative(&format!("input x: [n, 2]; {f}; loss out.sum()"), "x");
+    assert_eq!(d("x.pow(3)"), "3 * x^2");
+    assert_eq!(d("sigmoid(x)"), "out * (1 - out)");
+    assert_eq!(d("tanh(x)"), "1 - out^2");
+    // The derivative of exp is the output itself, spelled out.
+    assert_eq!(d("exp(x)"), "exp(x)");
+    assert_eq!(d("log(x)"), "1 / x");
+    assert_eq!(d("sqrt(x)"), "0.5 / out");
+    assert_eq!(d("abs(x)"), "sign(x)");
+    assert_eq!(d("softplus(x)"), "sigmoid(x)");
+    assert_eq!(d("leaky_relu(x, 0.1)"), "leaky_step(x, 0.1)");
+}
+
+#[test]
+fn broadcast_gradients_are_reduced_over_broadcast_axes() {
+    // A bias row gets the column sums; a declared [n, 1] column gets the row sums.
+    let src = "input x: [n, 3]; param c: [n, 1]; x * c + b; loss out.sum()";
+    assert_eq!(derivative(src, "b"), "d_out.sum(0)");
+    // d_out is all ones here, so d_c is the row sums of x.
+    assert_eq!(derivative(src, "c"), "x.sum(1, keepdim)");
+    assert_eq!(
+        derivative("x.mean(1); loss out.sum()", "x"),
+        "expand(1 / x.shape[1], x)"
+    );
+}
