@@ -107,7 +107,7 @@ fn broadcast_gradients_are_reduced_over_broadcast_axes() {
     // d_out is all ones here, so d_c is the row sums of x.
     assert_eq!(derivative(src, "c"), "x.sum(1, keepdim)");
     assert_eq!(
-        derivative("x.mean(1); loss out.sum()", "x"),
+        derivative("input x: [n, d]; x.mean(1); loss out.sum()", "x"),
         "expand(1 / x.shape[1], x)"
     );
 }
