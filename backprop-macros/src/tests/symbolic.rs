@@ -108,6 +108,6 @@ fn broadcast_gradients_are_reduced_over_broadcast_axes() {
     assert_eq!(derivative(src, "c"), "x.sum(1, keepdim)");
     assert_eq!(
         derivative("input x: [n, d]; x.mean(1); loss out.sum()", "x"),
-        "expand(1 / x.shape[1], x)"
+        "expand(d_out / x.shape[1], x)"
     );
 }
