@@ -34,7 +34,7 @@ pub struct Decl {
 
 #[derive(Clone)]
 pub enum DimSpec {
-    Num(usize, Span),
+    Num(usize),
     Sym(Ident),
 }
 

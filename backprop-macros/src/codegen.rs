@@ -84,6 +84,7 @@ impl<'a> Codegen<'a> {
         let grad_fields = fields(&params, "The loss's gradient with respect to");
         let input_fields = fields(&inputs, "The loss's gradient with respect to the input");
         let trace_fields = self.trace_fields();
+        let specs = self.specs();
         let methods = [
             self.constructors(),
             self.forward(),
@@ -125,6 +126,7 @@ impl<'a> Codegen<'a> {
             }
 
             impl<A: #rt::Float> #name<A> {
+                #specs
                 #(#methods)*
             }
         }
@@ -256,17 +258,10 @@ impl<'a> Codegen<'a> {
         }
     }
 
-    /// Shape checks of `vars` for method `method`, then of every column select.
-    fn checks(
-        &self,
-        method: &str,
-        vars: &[&Var],
-        shape: impl Fn(&Var) -> TokenStream,
-    ) -> TokenStream {
+    /// One `TensorSpec` per tensor the model takes, as hidden associated constants.
+    fn specs(&self) -> TokenStream {
         let rt = rt();
-        let k = self.classes.0;
-        let context = format!("{}::{method}", self.name);
-        let checks = vars.iter().map(|v| {
+        let specs = self.graph.vars.iter().enumerate().map(|(i, v)| {
             let axes = self.graph.shape(v.node).iter().map(|&d| {
                 let class = self.class(d);
                 let fixed = option(self.graph.dims.known(d));
@@ -282,17 +277,36 @@ impl<'a> Codegen<'a> {
             } else {
                 v.site.clone()
             };
-            let actual = shape(v);
+            let spec = spec_ident(i);
             quote! {
-                {
-                    const SPEC: #rt::shape::TensorSpec = #rt::shape::TensorSpec {
-                        name: #name,
-                        axes: &[#(#axes),*],
-                        site: #site,
-                    };
-                    __dims.check(&SPEC, #actual)?;
-                }
+                #[doc(hidden)]
+                const #spec: #rt::shape::TensorSpec = #rt::shape::TensorSpec {
+                    name: #name,
+                    axes: &[#(#axes),*],
+                    site: #site,
+                };
             }
+        });
+        quote!(#(#specs)*)
+    }
+
+    /// Shape checks of `vars` for method `method`, then of every column select.
+    fn checks(
+        &self,
+        method: &str,
+        vars: &[&Var],
+        shape: impl Fn(&Var) -> TokenStream,
+    ) -> TokenStream {
+        let rt = rt();
+        let k = self.classes.0;
+        let context = format!("{}::{method}", self.name);
+        let checks = vars.iter().map(|v| {
+            let Op::Var(i) = self.graph.op(v.node) else {
+                return TokenStream::new();
+            };
+            let spec = spec_ident(*i);
+            let actual = shape(v);
+            quote!(__dims.check(&Self::#spec, #actual)?;)
         });
         let mut printer = Printer::new(self.graph);
         for (n, node) in self.named_values() {
@@ -583,6 +597,10 @@ impl<'a> Codegen<'a> {
         });
         quote!(#(#lines)*)
     }
+}
+
+fn spec_ident(var: usize) -> Ident {
+    format_ident!("__SPEC_{}", var)
 }
 
 fn node_ident(id: NodeId) -> Ident {

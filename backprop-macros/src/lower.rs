@@ -311,7 +311,7 @@ impl Lower<'_> {
             Some(spec) => spec
                 .iter()
                 .map(|d| match d {
-                    DimSpec::Num(n, _) => dims.fresh(Some(*n), None),
+                    DimSpec::Num(n) => dims.fresh(Some(*n), None),
                     DimSpec::Sym(label) => *self
                         .labels
                         .entry(label.to_string())

@@ -117,7 +117,7 @@ fn decl(input: ParseStream, role: Role) -> Result<Decl> {
                 dims.push(DimSpec::Sym(content.parse()?));
             } else if look.peek(syn::LitInt) {
                 let lit: syn::LitInt = content.parse()?;
-                dims.push(DimSpec::Num(lit.base10_parse()?, lit.span()));
+                dims.push(DimSpec::Num(lit.base10_parse()?));
             } else {
                 return Err(look.error());
             }

@@ -43,8 +43,7 @@ impl Ranks {
         }
     }
 
-    /// Records the rank of a bound name (a `let` or `out`) and returns the rank it is
-    /// expected to have, for walking its expression.
+    /// Records the rank of a bound name (a `let` or `out`).
     pub fn bind(&mut self, name: &str, rank: Option<usize>) {
         if let (Some(r), Some(Name::Bound(old))) = (rank, self.names.get_mut(name)) {
             if *old != Some(r) {
@@ -56,13 +55,6 @@ impl Ranks {
 
     pub fn expected(&self, name: &str) -> Option<usize> {
         self.expected.get(name).copied()
-    }
-
-    pub fn rank_of(&self, name: &str) -> Option<usize> {
-        match self.names.get(name) {
-            Some(Name::Var(_, r) | Name::Bound(r)) => *r,
-            None => None,
-        }
     }
 
     /// The rank of `e`, if it can be told yet; `expect` is the rank its context needs.
