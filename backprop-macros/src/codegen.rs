@@ -319,7 +319,7 @@ impl<'a> Codegen<'a> {
                 Op::Column(col) => {
                     let arg = node.args[0];
                     let class = self.class(self.graph.shape(arg)[1]);
-                    let tensor = printer.print(arg);
+                    let tensor = printer.show(arg);
                     let site = printer.print(NodeId(i));
                     Some(quote!(__dims.check_column(#class, #col, #tensor, #site)?;))
                 }

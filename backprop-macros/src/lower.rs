@@ -344,7 +344,6 @@ impl Lower<'_> {
             ExprKind::Call(f, args) => return self.call(e, f, args),
             ExprKind::Transpose(a) => {
                 let na = self.expr(a)?;
-                self.site(e, &[a]);
                 self.graph.t(na)
             }
             ExprKind::Pow(a, k) => {
@@ -508,9 +507,13 @@ impl Lower<'_> {
         built.map_err(|f| Error::new(e.span, self.describe(f, e)))
     }
 
-    /// Records `e` as the first use of each operand that is a tensor the model takes.
+    /// Records `e` as the first use of each operand that is a tensor the model takes,
+    /// possibly transposed (`x @ fc1.T` is where `fc1` is used, not `fc1.T`).
     fn site(&mut self, e: &Expr, operands: &[&Expr]) {
-        for operand in operands {
+        for mut operand in operands.iter().copied() {
+            while let ExprKind::Transpose(inner) = &operand.kind {
+                operand = inner;
+            }
             if let ExprKind::Name(n) = &operand.kind {
                 let name = n.to_string();
                 if let Some(var) = self.graph.vars.iter_mut().find(|v| v.name == name) {

@@ -31,7 +31,8 @@ impl<'g> Printer<'g> {
         self.node(id, true)
     }
 
-    fn show(&self, id: NodeId) -> String {
+    /// The text of `id`, or its name if it has one.
+    pub fn show(&self, id: NodeId) -> String {
         self.node(id, false)
     }
 

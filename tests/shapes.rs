@@ -1,0 +1,157 @@
+//! Wrong shapes for every input, target and parameter give a `ShapeError` naming the
+//! tensor and both shapes, before any arithmetic; never a panic.
+
+use ndarray::{Array1, Array2};
+
+backprop::model! {
+    pub struct Nugues;
+    input x: [n, 3];
+    target y: [n, 1];
+    param fc1: [4, 3], fc2: [2, 4], fc3: [1, 2];
+    let z1 = x @ fc1.T;
+    let z2 = z1 @ fc2.T;
+    let z3 = z2 @ fc3.T;
+    sigmoid(z3);
+    loss bce
+}
+
+backprop::model! {
+    /// The same network without declarations: every dim is inferred.
+    pub struct Undeclared;
+    let z1 = x @ fc1.T;
+    let z2 = z1 @ fc2.T;
+    let z3 = z2 @ fc3.T;
+    sigmoid(z3);
+    loss bce
+}
+
+backprop::model! { pub struct Lesson; relu(x @ w1 + b1) @ w2 + b2; loss (out[:, 0] - y).pow(2).mean() }
+
+fn zeros(rows: usize, cols: usize) -> Array2<f64> {
+    Array2::zeros((rows, cols))
+}
+
+fn message<T: std::fmt::Debug>(r: Result<T, backprop::ShapeError>) -> String {
+    r.expect_err("a shape error").to_string()
+}
+
+#[test]
+fn nugues_parameters() {
+    let new = |a, b, c| message(Nugues::new(a, b, c));
+    assert_eq!(
+        new(zeros(4, 4), zeros(2, 4), zeros(1, 2)),
+        "Nugues::new: `fc1` must be [4, 3] (`x @ fc1.T`), got [4, 4]"
+    );
+    assert_eq!(
+        new(zeros(4, 3), zeros(3, 4), zeros(1, 2)),
+        "Nugues::new: `fc2` must be [2, 4] (`z1 @ fc2.T`), got [3, 4]"
+    );
+    assert_eq!(
+        new(zeros(4, 3), zeros(2, 4), zeros(2, 1)),
+        "Nugues::new: `fc3` must be [1, 2] (`z2 @ fc3.T`), got [2, 1]"
+    );
+    // A public field changed after `new` is checked again by every method.
+    let mut m = Nugues::new(zeros(4, 3), zeros(2, 4), zeros(1, 2)).unwrap();
+    m.fc2 = zeros(2, 5);
+    assert_eq!(
+        message(m.forward(&zeros(1, 3))),
+        "Nugues::forward: `fc2` must be [2, 4] (`z1 @ fc2.T`), got [2, 5]"
+    );
+}
+
+#[test]
+fn nugues_inputs_and_targets() {
+    let m = Nugues::new(zeros(4, 3), zeros(2, 4), zeros(1, 2)).unwrap();
+    // The notebook's `net.forward(x.T)`.
+    let x = ndarray::array![[1.0, 2.0, 3.0]];
+    assert_eq!(
+        message(m.forward(x.t())),
+        "Nugues::forward: `x` must be [n, 3] (`x @ fc1.T`), got [3, 1]"
+    );
+    assert_eq!(
+        message(m.loss(&zeros(4, 3), &zeros(4, 2))),
+        "Nugues::loss: `y` must be [4, 1] (`bce(out, y)`), got [4, 2]"
+    );
+    assert_eq!(
+        message(m.grad(&zeros(4, 3), &zeros(3, 1))),
+        "Nugues::grad: `y` must be [4, 1] (`bce(out, y)`), got [3, 1]"
+    );
+    assert_eq!(
+        message(m.trace(&zeros(4, 2), &zeros(4, 1))),
+        "Nugues::trace: `x` must be [n, 3] (`x @ fc1.T`), got [4, 2]"
+    );
+}
+
+#[test]
+fn undeclared_dims_are_inferred_and_checked() {
+    let new = |a, b, c| message(Undeclared::new(a, b, c));
+    assert_eq!(
+        new(zeros(4, 3), zeros(2, 5), zeros(1, 2)),
+        "Undeclared::new: `fc2` must be [_, 4] (`z1 @ fc2.T`), got [2, 5]"
+    );
+    assert_eq!(
+        new(zeros(4, 3), zeros(2, 4), zeros(1, 3)),
+        "Undeclared::new: `fc3` must be [_, 2] (`z2 @ fc3.T`), got [1, 3]"
+    );
+    let m = Undeclared::new(zeros(4, 3), zeros(2, 4), zeros(1, 2)).unwrap();
+    assert_eq!(
+        message(m.forward(&zeros(3, 1))),
+        "Undeclared::forward: `x` must be [_, 3] (`x @ fc1.T`), got [3, 1]"
+    );
+    assert_eq!(
+        message(m.grad_with_inputs(&zeros(5, 3), &zeros(4, 1))),
+        "Undeclared::grad_with_inputs: `y` must be [5, 1] (`bce(out, y)`), got [4, 1]"
+    );
+}
+
+#[test]
+fn lesson_parameters_inputs_and_targets() {
+    let ok = || {
+        (
+            zeros(784, 50),
+            Array1::zeros(50),
+            zeros(50, 1),
+            Array1::zeros(1),
+        )
+    };
+    let new = |(w1, b1, w2, b2)| message(Lesson::new(w1, b1, w2, b2));
+    let (_, b1, w2, b2) = ok();
+    assert_eq!(
+        new((zeros(784, 49), b1, w2, b2)),
+        "Lesson::new: `b1` must be [49] (`x @ w1 + b1`), got [50]"
+    );
+    let (w1, _, w2, b2) = ok();
+    assert_eq!(
+        new((w1, Array1::zeros(51), w2, b2)),
+        "Lesson::new: `b1` must be [50] (`x @ w1 + b1`), got [51]"
+    );
+    let (w1, b1, _, b2) = ok();
+    assert_eq!(
+        new((w1, b1, zeros(49, 1), b2)),
+        "Lesson::new: `w2` must be [50, _] (`relu(x @ w1 + b1) @ w2`), got [49, 1]"
+    );
+    let (w1, b1, w2, _) = ok();
+    assert_eq!(
+        new((w1, b1, w2, Array1::zeros(2))),
+        "Lesson::new: `b2` must be [1] (`relu(x @ w1 + b1) @ w2 + b2`), got [2]"
+    );
+    let (w1, b1, _, _) = ok();
+    assert_eq!(
+        new((w1, b1, zeros(50, 0), Array1::zeros(0))),
+        "Lesson::new: `out[:, 0]` selects column 0 but `out` has 0 columns"
+    );
+
+    let (w1, b1, w2, b2) = ok();
+    let m = Lesson::new(w1, b1, w2, b2).unwrap();
+    let y = Array1::zeros(10);
+    assert_eq!(
+        message(m.loss(&zeros(10, 783), &y)),
+        "Lesson::loss: `x` must be [_, 784] (`x @ w1`), got [10, 783]"
+    );
+    assert_eq!(
+        message(m.grad(&zeros(10, 784), &Array1::zeros(9))),
+        "Lesson::grad: `y` must be [10] (`out[:, 0] - y`), got [9]"
+    );
+    // Empty batches are shapes like any other: no panic, and PyTorch's NaN mean.
+    assert!(m.loss(&zeros(0, 784), &Array1::zeros(0)).unwrap().is_nan());
+}
