@@ -69,6 +69,10 @@
 pub use backprop_macros::model;
 pub use backprop_runtime::*;
 
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// What generated code calls; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
