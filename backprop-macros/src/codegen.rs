@@ -136,7 +136,7 @@ impl<'a> Codegen<'a> {
         let mut fields = Vec::new();
         for (name, node) in self.named_values() {
             let f = ident(&name, Span::call_site());
-            let d = format_ident!("d_{}", name);
+            let d = d_ident(&name);
             let ty = array_ty(self.graph.rank(node));
             let doc = format!("The value of `{name}`.");
             let d_doc = format!("The loss's gradient with respect to `{name}`.");
@@ -177,6 +177,12 @@ impl<'a> Codegen<'a> {
         });
         let ranks: Vec<usize> = params.iter().map(|v| self.graph.rank(v.node)).collect();
         let fan_ins: Vec<TokenStream> = params.iter().map(|v| self.fan_in(v)).collect();
+        // The seed's name, unless a parameter has it.
+        let seed = if params.iter().any(|v| v.name == "seed") {
+            format_ident!("__seed")
+        } else {
+            format_ident!("seed")
+        };
         let new_doc = format!(
             "The model with these parameters.\n\n# Errors\n\n[`ShapeError`]({rt_path}::ShapeError) when their shapes do not fit together.",
             rt_path = "::backprop"
@@ -193,8 +199,8 @@ impl<'a> Codegen<'a> {
             }
 
             #[doc = #init_doc]
-            pub fn init(seed: u64, #(#names: [usize; #ranks]),*) -> ::core::result::Result<Self, #rt::ShapeError> {
-                let mut __rng = #rt::init::Init::new(seed);
+            pub fn init(#seed: u64, #(#names: [usize; #ranks]),*) -> ::core::result::Result<Self, #rt::ShapeError> {
+                let mut __rng = #rt::init::Init::new(#seed);
                 Self::new(#(__rng.linear(#rt::ndarray::Dim(#names), #fan_ins)),*)
             }
         }
@@ -490,7 +496,7 @@ impl<'a> Codegen<'a> {
         let mut fields = Vec::new();
         for (name, node) in &named {
             let f = ident(name, Span::call_site());
-            let d = format_ident!("d_{}", name);
+            let d = d_ident(name);
             let value = take(*node, count(&roots, *node));
             let d_value = match grad(*node) {
                 Some(g) => take(g, count(&roots, g)),
@@ -628,8 +634,17 @@ fn count(roots: &[NodeId], id: NodeId) -> usize {
     roots.iter().filter(|&&r| r == id).count()
 }
 
+/// The identifier for a name of the model, raw (`r#type`) where it was written raw.
 fn ident(name: &str, span: Span) -> Ident {
-    Ident::new(name, span)
+    match name.strip_prefix("r#") {
+        Some(raw) => Ident::new_raw(raw, span),
+        None => Ident::new(name, span),
+    }
+}
+
+/// `d_name` for the gradient of `name`.
+fn d_ident(name: &str) -> Ident {
+    format_ident!("d_{}", name.trim_start_matches("r#"))
 }
 
 fn ix(rank: usize) -> TokenStream {

@@ -90,6 +90,22 @@ pub fn lower(model: &Model) -> Result<Lowered> {
     order.retain(|(n, _)| seen.insert(n.clone(), ()).is_none());
     order.retain(|(n, _)| !let_names.contains(n) && n != "out");
 
+    for (n, span) in order.iter().chain(
+        model
+            .lets
+            .iter()
+            .map(|l| (l.name.to_string(), l.name.span()))
+            .collect::<Vec<_>>()
+            .iter(),
+    ) {
+        if n.starts_with("__") {
+            errors.push(Error::new(
+                *span,
+                format!("`{n}` is reserved: names starting with `__` are the generated code's"),
+            ));
+        }
+    }
+    errors.finish()?;
     let mut names: HashMap<String, Name> = HashMap::new();
     for (n, _) in &order {
         let (role, rank) = match decls.get(n) {
@@ -209,7 +225,7 @@ fn declarations<'m>(model: &'m Model, errors: &mut Errors) -> HashMap<String, &'
     let mut bound: Vec<String> = Vec::new();
     for l in &model.lets {
         let name = l.name.to_string();
-        if name == "out" || name == "loss" {
+        if ["out", "loss", "grads", "inputs"].contains(&name.as_str()) {
             errors.push(Error::new(
                 l.name.span(),
                 format!("`{name}` is reserved; name this binding otherwise"),

@@ -83,6 +83,30 @@ fn grammar_errors() {
     );
 }
 
+#[test]
+fn reserved_and_unusual_names() {
+    assert_eq!(
+        first("x @ __w; loss mse"),
+        "`__w` is reserved: names starting with `__` are the generated code's"
+    );
+    assert_eq!(
+        first("let grads = x @ w; grads; loss mse"),
+        "`grads` is reserved; name this binding otherwise"
+    );
+    // A parameter may be called `seed` and a raw identifier is a name like any other.
+    let c = super::compile("relu(x @ seed + r#type) @ w2; loss mse");
+    assert_eq!(c.lowered.graph.vars.len(), 5);
+    for src in [
+        "self @ w; loss mse",
+        "x @ Self; loss mse",
+        "x @ _; loss mse",
+        "x @ crate; loss mse",
+    ] {
+        let tokens: proc_macro2::TokenStream = src.parse().unwrap();
+        let _ = crate::expand::expand(tokens);
+    }
+}
+
 /// Token soup and cut-up models: every outcome is a model or an error, never a panic.
 #[test]
 fn no_input_panics() {
