@@ -39,7 +39,11 @@
 //! Expressions use Python's precedence: postfix (`.T`, `.t()`, `.pow(k)`, `.sum()`,
 //! `.mean()`, `.sum(axis)`, `.mean(axis)`, `[:, k]`, `.relu()` and the other functions as
 //! methods) binds tightest, then `**`, unary `-`, `* / @`, and `+ -`. Elementwise
-//! operations broadcast by NumPy's rules. The functions are `relu sigmoid tanh exp log
+//! operations broadcast by NumPy's rules, decided at compile time: an axis broadcasts where
+//! one side lacks it (a bias row added to a matrix) or has a dim declared as 1
+//! (`param c: [n, 1]`); any other two dims are the same dim, checked at run time. The
+//! gradient of a broadcast operand is summed over the axes it was broadcast along. The
+//! functions are `relu sigmoid tanh exp log
 //! sqrt abs softplus leaky_relu(e, slope)`, with PyTorch's conventions (`relu'(0) = 0`).
 //!
 //! Ranks are inferred: the operands of `@` are matrices, a parameter added to a matrix is
