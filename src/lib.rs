@@ -47,7 +47,8 @@
 //! sqrt abs softplus leaky_relu(e, slope)`, with PyTorch's conventions (`relu'(0) = 0`).
 //!
 //! Ranks are inferred: the operands of `@` are matrices, a parameter added to a matrix is
-//! a row vector (a bias), an input or target combined with a tensor has its rank. A name
+//! a row vector (a bias), a parameter that scales a tensor is a scalar, an input or target
+//! combined with a tensor has its rank. A name
 //! whose rank cannot be inferred must be declared.
 //!
 //! # Generated items

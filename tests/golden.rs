@@ -30,6 +30,7 @@ backprop::model! {
 backprop::model! { struct Seed000Column; w4 @ w3 @ w2 @ w1 @ x; loss 0.5 * ((y - out) ** 2).sum() }
 backprop::model! { struct BceLogits; let z = x @ w + b; z; loss (softplus(z) - y * z).mean() }
 backprop::model! { struct Tied; relu(x @ w) @ w.T; loss mse(out, x) }
+backprop::model! { struct ScalarParam; param s: [], t: []; s * relu(x @ w) + t; loss mse }
 
 /// A test that builds `$model` from a golden case's parameters, takes the gradients for
 /// its arguments, and compares the loss and every gradient PyTorch has (parameters and
@@ -62,6 +63,7 @@ golden!(nugues_batch_matches_pytorch: Nugues, "nugues_batch", params(fc1, fc2, f
 golden!(hello_matches_pytorch: Hello, "hello", params(w_l1, b_l1, w_l2, b_l2), args(x: Ix2, y: Ix2), inputs(x));
 golden!(seed000_column_matches_pytorch: Seed000Column, "seed000_column", params(w4, w3, w2, w1), args(x: Ix2, y: Ix2), inputs(x));
 golden!(bce_logits_matches_pytorch: BceLogits, "bce_logits", params(w, b), args(x: Ix2, y: Ix2), inputs(x));
+golden!(scalar_param_matches_pytorch: ScalarParam, "scalar_param", params(s, t, w), args(x: Ix2, y: Ix2), inputs(x));
 golden!(tied_autoencoder_matches_pytorch: Tied, "tied_autoencoder", params(w), args(x: Ix2), inputs(x));
 
 /// `grad` gives the same parameter gradients as `grad_with_inputs`, and `loss` the same

@@ -1,5 +1,6 @@
 //! Rank inference over the syntax tree, before lowering: the operands of `@` are matrices,
-//! a parameter only added to a matrix is a row-broadcast vector (the bias convention),
+//! a parameter added to a matrix is a row-broadcast vector (the bias convention), one that
+//! scales a tensor is a scalar,
 //! an input or target combined with a tensor has its rank, and so on, to a fixed point.
 //! Declared shapes win; a name whose rank stays unknown must be declared.
 
@@ -135,10 +136,10 @@ impl Ranks {
     fn push(&mut self, e: &Expr, other: usize, additive: bool) -> Option<usize> {
         if let ExprKind::Name(n) = &e.kind {
             if let Some(Name::Var(Role::Param, None)) = self.names.get(&n.to_string()) {
-                // A parameter multiplied with a tensor could be a scalar, a row or a full
-                // tensor: it must be declared. Added to a matrix, it is a bias row.
+                // A parameter that scales a tensor is a scalar (`s * relu(x @ w)`); one
+                // added to a matrix is a bias row; otherwise it has the other side's rank.
                 return match (additive, other) {
-                    (false, _) => None,
+                    (false, _) => self.walk(e, Some(0)),
                     (true, 2) => self.walk(e, Some(1)),
                     (true, r) => self.walk(e, Some(r)),
                 };

@@ -38,8 +38,8 @@ fn shapes_that_cannot_fit() {
 #[test]
 fn ranks_that_cannot_be_inferred() {
     assert_eq!(
-        first("s * relu(x @ w); loss mse"),
-        "cannot infer the rank of `s`; declare it, as in `param s: [];` for a scalar or `param s: [d];` for a vector"
+        first("relu(x).sum(1); loss mse"),
+        "cannot infer the rank of `x`; declare it, as in `input x: [];` for a scalar or `input x: [d];` for a vector"
     );
 }
 
