@@ -30,6 +30,7 @@ backprop::model! {
 backprop::model! { struct Seed000Column; w4 @ w3 @ w2 @ w1 @ x; loss 0.5 * ((y - out) ** 2).sum() }
 backprop::model! { struct BceLogits; let z = x @ w + b; z; loss (softplus(z) - y * z).mean() }
 backprop::model! { struct Tied; relu(x @ w) @ w.T; loss mse(out, x) }
+backprop::model! { struct SoftmaxCe; target labels; relu(x @ w1 + b1) @ w2 + b2; loss cross_entropy }
 backprop::model! { struct ScalarParam; param s: [], t: []; s * relu(x @ w) + t; loss mse }
 
 /// A test that builds `$model` from a golden case's parameters, takes the gradients for
@@ -65,6 +66,33 @@ golden!(seed000_column_matches_pytorch: Seed000Column, "seed000_column", params(
 golden!(bce_logits_matches_pytorch: BceLogits, "bce_logits", params(w, b), args(x: Ix2, y: Ix2), inputs(x));
 golden!(scalar_param_matches_pytorch: ScalarParam, "scalar_param", params(s, t, w), args(x: Ix2, y: Ix2), inputs(x));
 golden!(tied_autoencoder_matches_pytorch: Tied, "tied_autoencoder", params(w), args(x: Ix2), inputs(x));
+
+/// Integer class labels are taken as `usize`, as PyTorch takes int64.
+#[test]
+fn softmax_ce_matches_pytorch() {
+    fn check<A: Float>(tol: f64) {
+        let g = Golden::load("softmax_ce");
+        let m = SoftmaxCe::<A>::new(
+            g.tensor("w1"),
+            g.tensor("b1"),
+            g.tensor("w2"),
+            g.tensor("b2"),
+        )
+        .unwrap();
+        let x: Array2<A> = g.tensor("x");
+        let labels = g.tensor::<f64, Ix1>("labels").mapv(|v| v as usize);
+        let (loss, grads, inputs) = m.grad_with_inputs(&x, &labels).unwrap();
+        assert_scalar_close("loss", loss.as_f64(), g.loss(), tol);
+        assert_close("w1", &grads.w1, &g.grad("w1"), tol);
+        assert_close("b1", &grads.b1, &g.grad("b1"), tol);
+        assert_close("w2", &grads.w2, &g.grad("w2"), tol);
+        assert_close("b2", &grads.b2, &g.grad("b2"), tol);
+        assert_close("x", &inputs.x, &g.grad("x"), tol);
+        assert_eq!(g.grad_names().len(), 5);
+    }
+    check::<f64>(F64_TOL);
+    check::<f32>(F32_TOL);
+}
 
 /// `grad` gives the same parameter gradients as `grad_with_inputs`, and `loss` the same
 /// loss, though each computes only what it returns.

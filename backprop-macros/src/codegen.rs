@@ -318,6 +318,7 @@ impl<'a> Codegen<'a> {
         for (n, node) in self.named_values() {
             printer.name(node, &n);
         }
+        let checked: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
         let columns = self.graph.nodes[..=self.lowered.loss.0]
             .iter()
             .enumerate()
@@ -328,6 +329,22 @@ impl<'a> Codegen<'a> {
                     let tensor = printer.show(arg);
                     let site = printer.print(NodeId(i));
                     Some(quote!(__dims.check_column(#class, #col, #tensor, #site)?;))
+                }
+                // Labels past the last class, before any arithmetic.
+                Op::CrossEntropy => {
+                    let (logits, labels) = (node.args[0], node.args[1]);
+                    let Op::Var(v) = self.graph.op(labels) else {
+                        return None;
+                    };
+                    let var = &self.graph.vars[*v];
+                    if !checked.contains(&var.name.as_str()) {
+                        return None;
+                    }
+                    let class = self.class(self.graph.shape(logits)[1]);
+                    let f = ident(&var.name, var.span);
+                    let name = &var.name;
+                    let site = printer.print(NodeId(i));
+                    Some(quote!(__dims.check_labels(#class, #f.iter(), #name, #site)?;))
                 }
                 _ => None,
             });
@@ -350,15 +367,16 @@ impl<'a> Codegen<'a> {
     fn arguments(&self, roles: &[Role]) -> (Vec<TokenStream>, TokenStream) {
         let nd = quote!(::backprop::__private::ndarray);
         let vars: Vec<&Var> = roles.iter().flat_map(|&r| self.vars(r)).collect();
+        let element = |v: &Var| if v.labels { quote!(usize) } else { quote!(A) };
         let args = vars.iter().map(|v| {
             let f = ident(&v.name, v.span);
-            let ix = ix(self.graph.rank(v.node));
-            quote!(#f: impl #nd::AsArray<'__a, A, #ix>)
+            let (ix, el) = (ix(self.graph.rank(v.node)), element(v));
+            quote!(#f: impl #nd::AsArray<'__a, #el, #ix>)
         });
         let views = vars.iter().map(|v| {
             let f = ident(&v.name, v.span);
-            let ix = ix(self.graph.rank(v.node));
-            quote!(let #f: #nd::ArrayView<'__a, A, #ix> = #f.into();)
+            let (ix, el) = (ix(self.graph.rank(v.node)), element(v));
+            quote!(let #f: #nd::ArrayView<'__a, #el, #ix> = #f.into();)
         });
         (args.collect(), quote!(#(#views)*))
     }

@@ -33,7 +33,7 @@ pub fn analyze(input: TokenStream) -> syn::Result<Compiled> {
         .graph
         .vars
         .iter()
-        .filter(|v| v.role != Role::Target)
+        .filter(|v| v.role != Role::Target && !v.labels)
         .map(|v| v.node)
         .collect();
     let internal = |fault| {

@@ -36,6 +36,9 @@ pub struct Var {
     pub node: NodeId,
     /// The expression where it is first used, quoted by run-time shape errors.
     pub site: String,
+    /// Integer class labels (`usize`), as `cross_entropy` takes them, not values of the
+    /// model's element type.
+    pub labels: bool,
 }
 
 /// The classes of dims: union-find with, per class, a known length and a declared name.
@@ -189,6 +192,7 @@ impl Graph {
             span,
             node,
             site: String::new(),
+            labels: false,
         });
         node
     }

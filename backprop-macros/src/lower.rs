@@ -15,7 +15,7 @@ use crate::ops::{Op, F64};
 use crate::rank::{Name, Ranks};
 
 /// The named losses, spelled as in `loss mse`.
-pub const LOSSES: &[&str] = &["mse", "sse", "bce", "l1"];
+pub const LOSSES: &[&str] = &["mse", "sse", "bce", "l1", "bce_logits", "cross_entropy"];
 
 /// The functions of one tensor, spelled as in `relu(e)` or `e.relu()`.
 pub const FUNCTIONS: &[&str] = &[
@@ -28,6 +28,8 @@ pub const FUNCTIONS: &[&str] = &[
     "abs",
     "softplus",
     "leaky_relu",
+    "softmax",
+    "log_softmax",
 ];
 
 /// A model as a graph, with the nodes the generated code names.
@@ -117,6 +119,14 @@ pub fn lower(model: &Model) -> Result<Lowered> {
     for n in let_names.iter().chain(std::iter::once(&"out".to_string())) {
         names.insert(n.clone(), Name::Bound(None));
     }
+    // The names `cross_entropy` takes as labels: integers, not tensors of the model's type.
+    let labels: Vec<String> = match &loss_expr.kind {
+        ExprKind::Call(f, args) if f == "cross_entropy" => match args.get(1).map(|a| &a.kind) {
+            Some(ExprKind::Name(n)) => vec![n.to_string()],
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
     let mut ranks = Ranks::new(names);
     ranks.fixpoint(|r| {
         for l in &model.lets {
@@ -127,6 +137,11 @@ pub fn lower(model: &Model) -> Result<Lowered> {
         let rank = r.walk(output, r.expected("out"));
         r.bind("out", rank);
         match &loss_expr.kind {
+            ExprKind::Call(f, args) if args.len() == 2 && f == "cross_entropy" => {
+                // Logits [n, classes] and one label per row.
+                let logits = r.walk(&args[0], Some(2));
+                r.walk(&args[1], Some(logits.unwrap_or(2).saturating_sub(1)));
+            }
             ExprKind::Call(f, args)
                 if args.len() == 2 && LOSSES.contains(&f.to_string().as_str()) =>
             {
@@ -160,6 +175,17 @@ pub fn lower(model: &Model) -> Result<Lowered> {
         };
         let shape = lower.leaf_shape(decls.get(n).and_then(|d| d.shape.as_deref()), rank);
         let node = lower.graph.var(n.clone(), role, *span, shape);
+        if labels.contains(n) {
+            if role != Role::Target {
+                errors.push(Error::new(
+                    *span,
+                    format!("`{n}` holds the class labels of `cross_entropy`, so it must be a target; declare it with `target {n};`"),
+                ));
+            }
+            if let Some(var) = lower.graph.vars.last_mut() {
+                var.labels = true;
+            }
+        }
         lower.env.insert(n.clone(), node);
     }
     errors.finish()?;
@@ -409,6 +435,20 @@ impl Lower<'_> {
     }
 
     fn name(&mut self, n: &Ident) -> Result<NodeId> {
+        let node = self.labels_or_name(n)?;
+        if let Op::Var(i) = self.graph.op(node) {
+            if self.graph.vars[*i].labels {
+                return Err(Error::new(
+                    n.span(),
+                    format!("`{n}` holds integer class labels; it can only be the labels of `cross_entropy`"),
+                ));
+            }
+        }
+        Ok(node)
+    }
+
+    /// A name's node, class labels included.
+    fn labels_or_name(&mut self, n: &Ident) -> Result<NodeId> {
         let name = n.to_string();
         if let Some(&node) = self.env.get(&name) {
             return Ok(node);
@@ -450,11 +490,39 @@ impl Lower<'_> {
                     .ok_or_else(|| Error::new(s.span, "the slope of `leaky_relu` is a number"))?,
             ),
             ("leaky_relu", _) => return Err(arity("one tensor and an optional slope")),
+            ("softmax" | "log_softmax", [a]) => (a, -1.0),
+            ("softmax" | "log_softmax", [a, axis]) => (
+                a,
+                axis.literal().filter(|v| v.fract() == 0.0).ok_or_else(|| {
+                    Error::new(axis.span, format!("the axis of `{name}` is an integer"))
+                })?,
+            ),
+            ("softmax" | "log_softmax", _) => return Err(arity("one tensor and an axis")),
             (_, [a]) => (a, 0.0),
             _ => return Err(arity("one argument")),
         };
         let na = self.expr(arg)?;
         self.site(e, &[arg]);
+        if name == "softmax" || name == "log_softmax" {
+            let rank = self.graph.rank(na) as i64;
+            let axis = slope as i64;
+            if !(-rank..rank).contains(&axis) {
+                return Err(Error::new(
+                    e.span,
+                    format!("axis {axis} is out of range for `{arg}`, which has rank {rank}"),
+                ));
+            }
+            let axis = axis.rem_euclid(rank) as u8;
+            let op = if name == "softmax" {
+                Op::Softmax(axis)
+            } else {
+                Op::LogSoftmax(axis)
+            };
+            return self
+                .graph
+                .add(op, &[na])
+                .map_err(|fault| Error::new(e.span, self.describe(fault, e)));
+        }
         let op = match name.as_str() {
             "relu" => Op::Relu,
             "sigmoid" => Op::Sigmoid,
@@ -473,6 +541,27 @@ impl Lower<'_> {
 
     /// The named losses, with PyTorch's meaning and mean reduction.
     fn loss(&mut self, e: &Expr, name: &str, a: &Expr, b: &Expr) -> Result<NodeId> {
+        if name == "cross_entropy" {
+            let ExprKind::Name(labels) = &b.kind else {
+                return Err(Error::new(
+                    b.span,
+                    "the labels of `cross_entropy` are a target of integer class labels, such as `y`",
+                ));
+            };
+            let (na, nb) = (self.expr(a)?, self.labels_or_name(labels)?);
+            self.site(e, &[a, b]);
+            return self.graph.add(Op::CrossEntropy, &[na, nb]).map_err(|_| {
+                let dims = &self.graph.dims;
+                Error::new(
+                    e.span,
+                    format!(
+                        "`cross_entropy` takes logits [n, classes] and one label per row, but `{a}` is {} and `{b}` is {}",
+                        dims.describe_shape(self.graph.shape(na)),
+                        dims.describe_shape(self.graph.shape(nb)),
+                    ),
+                )
+            });
+        }
         let (na, nb) = (self.expr(a)?, self.expr(b)?);
         self.site(e, &[a, b]);
         let (sa, sb) = (self.graph.shape(na).clone(), self.graph.shape(nb).clone());
@@ -497,6 +586,7 @@ impl Lower<'_> {
         let g = &mut self.graph;
         let built = (|| match name {
             "bce" => g.add(Op::Bce, &[na, nb]),
+            "bce_logits" => g.add(Op::BceLogits, &[na, nb]),
             _ => {
                 let d = g.sub(na, nb)?;
                 let (term, reduce_mean) = match name {

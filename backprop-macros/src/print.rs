@@ -142,6 +142,11 @@ impl<'g> Printer<'g> {
                 self.show(arg(1))
             ),
             Op::Bce => call("bce"),
+            Op::BceLogits => call("bce_logits"),
+            Op::Softmax(axis) => format!("softmax({}, {axis})", self.show(arg(0))),
+            Op::LogSoftmax(axis) => format!("log_softmax({}, {axis})", self.show(arg(0))),
+            Op::CrossEntropy => call("cross_entropy"),
+            Op::OneHot => format!("onehot({})", self.show(arg(0))),
         }
     }
 }

@@ -52,6 +52,20 @@ pub enum ShapeError {
         /// The select expression.
         site: String,
     },
+    /// A class label past the last class.
+    #[error("{context}: `{tensor}` holds the class label {label}, but there are {classes} classes (`{site}`)")]
+    Label {
+        /// The model and method, as `Model::method`, or the kernel.
+        context: String,
+        /// The tensor of labels.
+        tensor: String,
+        /// The label out of range.
+        label: usize,
+        /// How many classes there are.
+        classes: usize,
+        /// The expression that uses the labels.
+        site: String,
+    },
     /// Two operands of a kernel that cannot be combined.
     #[error("`{op}`: shapes {} and {} do not fit", Dims(lhs), Dims(rhs))]
     Operands {

@@ -234,6 +234,82 @@ pub fn column_scatter<A: Float>(
     Ok(out)
 }
 
+/// The softmax of `a` along `axis`, each lane shifted by its maximum so that no
+/// exponential overflows.
+///
+/// ```
+/// use backprop_runtime::kernels::softmax;
+/// let p = softmax(ndarray::array![[1000.0, 1000.0], [0.0, f64::ln(3.0)]].view(), 1);
+/// assert_eq!(p.row(0).to_vec(), vec![0.5, 0.5]);
+/// assert!((p[[1, 1]] - 0.75).abs() < 1e-15);
+/// ```
+pub fn softmax<A: Float, D: RemoveAxis>(a: ArrayView<A, D>, axis: usize) -> Array<A, D> {
+    let mut out = a.to_owned();
+    for mut lane in out.lanes_mut(Axis(axis)) {
+        let max = lane.fold(A::neg_infinity(), |m, &v| m.max(v));
+        lane.mapv_inplace(|v| (v - max).exp());
+        let total = lane.sum();
+        lane.mapv_inplace(|v| v / total);
+    }
+    out
+}
+
+/// The log-softmax of `a` along `axis`: `a - max - ln(sum(e^(a - max)))`, finite wherever
+/// `a` is.
+///
+/// ```
+/// use backprop_runtime::kernels::log_softmax;
+/// let l = log_softmax(ndarray::array![-1000.0, 1000.0].view(), 0);
+/// assert_eq!(l.to_vec(), vec![-2000.0, 0.0]);
+/// ```
+pub fn log_softmax<A: Float, D: RemoveAxis>(a: ArrayView<A, D>, axis: usize) -> Array<A, D> {
+    let mut out = a.to_owned();
+    for mut lane in out.lanes_mut(Axis(axis)) {
+        let max = lane.fold(A::neg_infinity(), |m, &v| m.max(v));
+        let total = lane.fold(A::zero(), |s, &v| s + (v - max).exp());
+        let shift = max + total.ln();
+        lane.mapv_inplace(|v| v - shift);
+    }
+    out
+}
+
+/// One row per label, of the shape `like` (`[n, classes]`), with a 1 in the label's column.
+///
+/// # Errors
+/// [`ShapeError::Label`] for a label past the last class, [`ShapeError::Operands`] when
+/// there is not one label per row.
+pub fn one_hot<A: Float>(
+    labels: ArrayView1<usize>,
+    like: ndarray::Ix2,
+) -> Result<Array2<A>, ShapeError> {
+    let (rows, classes) = (like[0], like[1]);
+    if labels.len() != rows {
+        return Err(ShapeError::Operands {
+            op: "one_hot",
+            lhs: vec![labels.len()],
+            rhs: vec![rows, classes],
+        });
+    }
+    let mut out = Array2::zeros(like);
+    for (i, &label) in labels.iter().enumerate() {
+        if label >= classes {
+            return Err(label_error(label, classes));
+        }
+        out[[i, label]] = A::one();
+    }
+    Ok(out)
+}
+
+pub(crate) fn label_error(label: usize, classes: usize) -> ShapeError {
+    ShapeError::Label {
+        context: "cross_entropy".into(),
+        tensor: "labels".into(),
+        label,
+        classes,
+        site: "cross_entropy".into(),
+    }
+}
+
 /// A 0-d array holding `v`.
 pub fn scalar<A: Float>(v: A) -> Array0<A> {
     ndarray::arr0(v)

@@ -1,7 +1,8 @@
 //! Loss kernels that are not sums of elementwise pieces, with PyTorch's numerics.
 
-use ndarray::{Array0, ArrayView, Dimension, Zip};
+use ndarray::{Array0, ArrayView, ArrayView1, ArrayView2, Dimension, Zip};
 
+use crate::kernels::label_error;
 use crate::{Float, ShapeError};
 
 /// Binary cross-entropy of probabilities `p` against targets `y`, mean over all elements,
@@ -39,4 +40,73 @@ pub fn bce<A: Float, D: Dimension>(
         total = total - (y * log_p + (A::one() - y) * log_q);
     });
     Ok(ndarray::arr0(total / A::cst(p.len() as f64)))
+}
+
+/// Binary cross-entropy of logits `z` against targets `y`, mean over all elements, as
+/// PyTorch's `F.binary_cross_entropy_with_logits`: `mean(max(z, 0) - z y + ln(1 + e^-|z|))`,
+/// finite for every finite `z`.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `z` and `y` differ in shape.
+///
+/// ```
+/// use backprop_runtime::loss::bce_logits;
+/// let z = ndarray::array![[1000.0], [-1000.0]];
+/// let y = ndarray::array![[0.0], [0.0]];
+/// assert_eq!(bce_logits(z.view(), y.view()).unwrap()[()], 500.0);
+/// ```
+pub fn bce_logits<A: Float, D: Dimension>(
+    z: ArrayView<A, D>,
+    y: ArrayView<A, D>,
+) -> Result<Array0<A>, ShapeError> {
+    if z.shape() != y.shape() {
+        return Err(ShapeError::Operands {
+            op: "bce_logits",
+            lhs: z.shape().to_vec(),
+            rhs: y.shape().to_vec(),
+        });
+    }
+    let mut total = A::zero();
+    Zip::from(&z).and(&y).for_each(|&z, &y| {
+        total = total + z.max(A::zero()) - z * y + (-z.abs()).exp().ln_1p();
+    });
+    Ok(ndarray::arr0(total / A::cst(z.len() as f64)))
+}
+
+/// Cross-entropy of logits `z` (`[n, classes]`) against integer class labels (`[n]`), mean
+/// over the rows, as PyTorch's `F.cross_entropy`: `mean(logsumexp(z_i) - z_i[label_i])`,
+/// with each row shifted by its maximum.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when there is not one label per row, [`ShapeError::Label`]
+/// for a label past the last class.
+///
+/// ```
+/// use backprop_runtime::loss::cross_entropy;
+/// let z = ndarray::array![[1000.0, 0.0], [0.0, 0.0]];
+/// let labels = ndarray::array![1usize, 0];
+/// let l = cross_entropy(z.view(), labels.view()).unwrap()[()];
+/// assert!((l - (1000.0 + std::f64::consts::LN_2) / 2.0).abs() < 1e-12);
+/// ```
+pub fn cross_entropy<A: Float>(
+    z: ArrayView2<A>,
+    labels: ArrayView1<usize>,
+) -> Result<Array0<A>, ShapeError> {
+    if z.nrows() != labels.len() {
+        return Err(ShapeError::Operands {
+            op: "cross_entropy",
+            lhs: z.shape().to_vec(),
+            rhs: labels.shape().to_vec(),
+        });
+    }
+    let mut total = A::zero();
+    for (row, &label) in z.rows().into_iter().zip(labels) {
+        let Some(&picked) = row.get(label) else {
+            return Err(label_error(label, row.len()));
+        };
+        let max = row.fold(A::neg_infinity(), |m, &v| m.max(v));
+        let sum = row.fold(A::zero(), |s, &v| s + (v - max).exp());
+        total = total + max + sum.ln() - picked;
+    }
+    Ok(ndarray::arr0(total / A::cst(z.nrows() as f64)))
 }

@@ -26,13 +26,10 @@ pub fn sigmoid<A: Float>(v: A) -> A {
     A::one() / (A::one() + (-v).exp())
 }
 
-/// `ln(1 + e^v)`, returning `v` itself above 20 as PyTorch does.
+/// `ln(1 + e^v)`, computed as `max(v, 0) + ln(1 + e^-|v|)` so that no exponential
+/// overflows: finite and exact to rounding for every finite `v`.
 pub fn softplus<A: Float>(v: A) -> A {
-    if v > A::cst(20.0) {
-        v
-    } else {
-        v.exp().ln_1p()
-    }
+    v.max(A::zero()) + (-v.abs()).exp().ln_1p()
 }
 
 /// `v` where `v > 0`, else `alpha * v`.

@@ -101,6 +101,33 @@ impl<const K: usize> Dims<K> {
         }
     }
 
+    /// Checks that every label is a class of a tensor whose classes are in class `class`;
+    /// passes when the class is not bound yet.
+    ///
+    /// # Errors
+    /// [`ShapeError::Label`] naming the first label out of range.
+    pub fn check_labels<'l>(
+        &self,
+        class: usize,
+        labels: impl IntoIterator<Item = &'l usize>,
+        tensor: &'static str,
+        site: &'static str,
+    ) -> Result<(), ShapeError> {
+        let Some(classes) = self.values.get(class).copied().flatten() else {
+            return Ok(());
+        };
+        match labels.into_iter().find(|&&l| l >= classes) {
+            Some(&label) => Err(ShapeError::Label {
+                context: self.context.to_string(),
+                tensor: tensor.to_string(),
+                label,
+                classes,
+                site: site.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     fn describe(&self, spec: &TensorSpec) -> String {
         let dims: Vec<String> = spec
             .axes

@@ -104,6 +104,26 @@ pub fn emit(op: &Op, args: &[Arg], leaf: &dyn Fn(usize) -> TokenStream) -> Token
             let (p, y) = (view(0), view(1));
             quote!(#rt::loss::bce(#p, #y)?)
         }
+        Op::BceLogits => {
+            let (z, y) = (view(0), view(1));
+            quote!(#rt::loss::bce_logits(#z, #y)?)
+        }
+        Op::Softmax(axis) => {
+            let (x, axis) = (view(0), usize::from(axis));
+            quote!(#rt::kernels::softmax(#x, #axis))
+        }
+        Op::LogSoftmax(axis) => {
+            let (x, axis) = (view(0), usize::from(axis));
+            quote!(#rt::kernels::log_softmax(#x, #axis))
+        }
+        Op::CrossEntropy => {
+            let (z, labels) = (view(0), view(1));
+            quote!(#rt::loss::cross_entropy(#z, #labels)?)
+        }
+        Op::OneHot => {
+            let (labels, like) = (view(0), value(1));
+            quote!(#rt::kernels::one_hot::<A>(#labels, #like.raw_dim())?)
+        }
         Op::Neg
         | Op::Pow(_)
         | Op::Exp
@@ -204,6 +224,11 @@ pub fn scalar(op: &Op, a: &[TokenStream]) -> TokenStream {
         | Op::Unsum { .. }
         | Op::Column(_)
         | Op::ColumnScatter(_)
-        | Op::Bce => quote!(compile_error!("not an elementwise op")),
+        | Op::Bce
+        | Op::BceLogits
+        | Op::Softmax(_)
+        | Op::LogSoftmax(_)
+        | Op::CrossEntropy
+        | Op::OneHot => quote!(compile_error!("not an elementwise op")),
     }
 }

@@ -79,6 +79,46 @@ pub fn eval(op: &Op, args: &[&ArrayD<f64>]) -> ArrayD<f64> {
                 .sum();
             scalar(total / p.len() as f64)
         }
+        Op::BceLogits => {
+            let (z, y) = (arg(0), arg(1));
+            let total: f64 = z
+                .iter()
+                .zip(y)
+                .map(|(&z, &y)| z.max(0.0) - z * y + (1.0 + (-z.abs()).exp()).ln())
+                .sum();
+            scalar(total / z.len() as f64)
+        }
+        Op::Softmax(axis) => lanes(arg(0), axis, |lane| {
+            let max = lane.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+            let total: f64 = lane.iter().map(|v| (v - max).exp()).sum();
+            lane.iter().map(|v| (v - max).exp() / total).collect()
+        }),
+        Op::LogSoftmax(axis) => lanes(arg(0), axis, |lane| {
+            let max = lane.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+            let total: f64 = lane.iter().map(|v| (v - max).exp()).sum();
+            lane.iter().map(|v| v - max - total.ln()).collect()
+        }),
+        Op::CrossEntropy => {
+            let (z, labels) = (arg(0), arg(1));
+            let n = z.shape()[0];
+            let total: f64 = (0..n)
+                .map(|i| {
+                    let row = z.index_axis(Axis(0), i);
+                    let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+                    let lse = max + row.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+                    lse - row[labels[[i]] as usize]
+                })
+                .sum();
+            scalar(total / n as f64)
+        }
+        Op::OneHot => {
+            let (labels, like) = (arg(0), arg(1));
+            let mut out = ArrayD::zeros(IxDyn(like.shape()));
+            for (i, &label) in labels.iter().enumerate() {
+                out[[i, label as usize]] = 1.0;
+            }
+            out
+        }
         Op::Neg
         | Op::Pow(_)
         | Op::Exp
@@ -98,6 +138,18 @@ pub fn eval(op: &Op, args: &[&ArrayD<f64>]) -> ArrayD<f64> {
         | Op::Add
         | Op::Mul => unreachable!("handled above"),
     }
+}
+
+/// `f` applied to every lane along `axis`.
+fn lanes(x: &ArrayD<f64>, axis: u8, f: impl Fn(&[f64]) -> Vec<f64>) -> ArrayD<f64> {
+    let mut out = x.clone();
+    for mut lane in out.lanes_mut(Axis(usize::from(axis))) {
+        let values: Vec<f64> = lane.iter().copied().collect();
+        for (o, v) in lane.iter_mut().zip(f(&values)) {
+            *o = v;
+        }
+    }
+    out
 }
 
 fn scalar(v: f64) -> ArrayD<f64> {

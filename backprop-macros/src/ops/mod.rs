@@ -80,6 +80,16 @@ pub enum Op {
     ColumnScatter(usize),
     /// Binary cross-entropy of probabilities against targets, mean, logs clamped at -100.
     Bce,
+    /// Binary cross-entropy of logits against targets, mean.
+    BceLogits,
+    /// Softmax along an axis.
+    Softmax(u8),
+    /// Log-softmax along an axis.
+    LogSoftmax(u8),
+    /// Cross-entropy of logits `[n, classes]` against integer labels `[n]`, mean over rows.
+    CrossEntropy,
+    /// Integer labels as rows of zeros with a one at the label, shaped as the second argument.
+    OneHot,
 }
 
 impl Op {
@@ -114,7 +124,12 @@ impl Op {
             | Op::Unsum { .. }
             | Op::Column(_)
             | Op::ColumnScatter(_)
-            | Op::Bce => false,
+            | Op::Bce
+            | Op::BceLogits
+            | Op::Softmax(_)
+            | Op::LogSoftmax(_)
+            | Op::CrossEntropy
+            | Op::OneHot => false,
         }
     }
 
@@ -127,7 +142,8 @@ impl Op {
             | Op::Sign
             | Op::Step
             | Op::LeakyStep(_)
-            | Op::ClampMinStep(_) => false,
+            | Op::ClampMinStep(_)
+            | Op::OneHot => false,
             Op::Var(_)
             | Op::Neg
             | Op::Pow(_)
@@ -150,7 +166,11 @@ impl Op {
             | Op::Unsum { .. }
             | Op::Column(_)
             | Op::ColumnScatter(_)
-            | Op::Bce => true,
+            | Op::Bce
+            | Op::BceLogits
+            | Op::Softmax(_)
+            | Op::LogSoftmax(_)
+            | Op::CrossEntropy => true,
         }
     }
 
@@ -186,13 +206,7 @@ impl Op {
             Op::Step => f64::from(u8::from(a > 0.0)),
             Op::Sigmoid => 1.0 / (1.0 + (-a).exp()),
             Op::Tanh => a.tanh(),
-            Op::Softplus => {
-                if a > 20.0 {
-                    a
-                } else {
-                    a.exp().ln_1p()
-                }
-            }
+            Op::Softplus => a.max(0.0) + (-a.abs()).exp().ln_1p(),
             Op::LeakyRelu(s) => {
                 if a > 0.0 {
                     a
@@ -227,7 +241,12 @@ impl Op {
             | Op::Unsum { .. }
             | Op::Column(_)
             | Op::ColumnScatter(_)
-            | Op::Bce => return None,
+            | Op::Bce
+            | Op::BceLogits
+            | Op::Softmax(_)
+            | Op::LogSoftmax(_)
+            | Op::CrossEntropy
+            | Op::OneHot => return None,
         })
     }
 }

@@ -24,10 +24,28 @@ pub fn infer(op: &Op, args: &[Shape], dims: &mut Dims) -> Result<Shape, Fault> {
     let rank = |i: usize| args.get(i).map_or(0, Vec::len);
     match op {
         Op::Var(_) | Op::Const(_) | Op::Count(_) => Ok(Vec::new()),
-        Op::Bce => {
+        Op::Bce | Op::BceLogits => {
             same(&a, &args[1], dims)?;
             Ok(Vec::new())
         }
+        Op::Softmax(axis) | Op::LogSoftmax(axis) => {
+            if usize::from(*axis) >= a.len() {
+                return Err(Fault::Axis {
+                    axis: usize::from(*axis),
+                    rank: a.len(),
+                });
+            }
+            Ok(a)
+        }
+        Op::CrossEntropy => match (a.len(), rank(1)) {
+            (2, 1) => {
+                dims.unify(a[0], args[1][0])?;
+                Ok(Vec::new())
+            }
+            (2, got) => Err(Fault::Rank { arg: 1, got }),
+            (got, _) => Err(Fault::Rank { arg: 0, got }),
+        },
+        Op::OneHot => Ok(args[1].clone()),
         Op::Neg
         | Op::Pow(_)
         | Op::Exp

@@ -28,7 +28,8 @@ pub fn vjp(
         | Op::Sign
         | Op::Step
         | Op::LeakyStep(_)
-        | Op::ClampMinStep(_) => return Ok(Vec::new()),
+        | Op::ClampMinStep(_)
+        | Op::OneHot => return Ok(Vec::new()),
         Op::Neg => return Ok(vec![(a, graph.neg(g)?)]),
         // d a^k = k a^(k-1)
         Op::Pow(k) => {
@@ -107,6 +108,57 @@ pub fn vjp(
         Op::Column(k) => return Ok(vec![(a, graph.add(Op::ColumnScatter(k), &[g, a])?)]),
         Op::ColumnScatter(k) => return Ok(vec![(a, graph.add(Op::Column(k), &[g])?)]),
         Op::Bce => return bce(graph, a, b, g, scope),
+        // d bce_logits(z, y) = (sigmoid(z) - y) / N for z, -z / N for y
+        Op::BceLogits => {
+            let n = graph.count(a)?;
+            let scale = graph.div(g, n)?;
+            let mut out = Vec::new();
+            if wants(a) {
+                let p = graph.unary(Op::Sigmoid, a)?;
+                let diff = graph.sub(p, b)?;
+                out.push((a, graph.mul(scale, diff)?));
+            }
+            if wants(b) {
+                let minus_z = graph.neg(a)?;
+                out.push((b, graph.mul(scale, minus_z)?));
+            }
+            return Ok(out);
+        }
+        // d softmax: s * (g - sum(g * s, axis))
+        Op::Softmax(axis) => {
+            let gs = graph.mul(g, id)?;
+            let dot = graph.add(
+                Op::Sum {
+                    axis: Some(axis),
+                    keep: true,
+                },
+                &[gs],
+            )?;
+            let diff = graph.sub(g, dot)?;
+            return Ok(vec![(a, graph.mul(id, diff)?)]);
+        }
+        // d log_softmax: g - softmax * sum(g, axis)
+        Op::LogSoftmax(axis) => {
+            let total = graph.add(
+                Op::Sum {
+                    axis: Some(axis),
+                    keep: true,
+                },
+                &[g],
+            )?;
+            let s = graph.add(Op::Softmax(axis), &[a])?;
+            let spread = graph.mul(s, total)?;
+            return Ok(vec![(a, graph.sub(g, spread)?)]);
+        }
+        // d cross_entropy(z, labels) = (softmax(z) - onehot(labels)) / N
+        Op::CrossEntropy => {
+            let n = graph.count(b)?;
+            let scale = graph.div(g, n)?;
+            let s = graph.add(Op::Softmax(1), &[a])?;
+            let hot = graph.add(Op::OneHot, &[b, a])?;
+            let diff = graph.sub(s, hot)?;
+            return Ok(vec![(a, graph.mul(scale, diff)?)]);
+        }
     };
     Ok(vec![(a, graph.mul(g, local)?)])
 }
