@@ -10,11 +10,11 @@ fn first(src: &str) -> String {
 fn unknown_names_suggest_the_nearest() {
     assert_eq!(
         first("relux(x @ w); loss mse"),
-        "unknown function `relux` (did you mean `relu`?); expected one of `relu`, `sigmoid`, `tanh`, `exp`, `log`, `sqrt`, `abs`, `softplus`, `leaky_relu`"
+        "unknown function `relux` (did you mean `relu`?); expected one of `relu`, `sigmoid`, `tanh`, `exp`, `log`, `sqrt`, `abs`, `softplus`, `leaky_relu`, `softmax`, `log_softmax`"
     );
     assert_eq!(
         first("x @ w; loss msee"),
-        "unknown loss `msee` (did you mean `mse`?); expected one of `mse`, `sse`, `bce`, `l1`"
+        "unknown loss `msee` (did you mean `mse`?); expected one of `mse`, `sse`, `bce`, `l1`, `bce_logits`, `cross_entropy`"
     );
 }
 
