@@ -21,16 +21,26 @@ pub struct Codegen<'a> {
     model: &'a ast::Model,
     graph: &'a Graph,
     lowered: &'a Lowered,
-    /// The gradients `grad` and `grad_with_inputs` return, or those of `trace`.
+    /// The gradients the methods return.
     adjoint: &'a [Option<NodeId>],
-    traced: &'a [Option<NodeId>],
+    /// The model as written, which `trace` follows, when this generates the other methods.
+    traced: Option<Box<Codegen<'a>>>,
     name: Ident,
     classes: (usize, HashMap<crate::ir::DimId, usize>),
 }
 
 impl<'a> Codegen<'a> {
     pub fn new(c: &'a Compiled) -> Self {
-        let graph = &c.lowered.graph;
+        let traced = Self::over(c, &c.traced, &c.traced_adjoint, None);
+        Self::over(c, &c.lowered, &c.adjoint, Some(Box::new(traced)))
+    }
+
+    fn over(
+        c: &'a Compiled,
+        lowered: &'a Lowered,
+        adjoint: &'a [Option<NodeId>],
+        traced: Option<Box<Codegen<'a>>>,
+    ) -> Self {
         let name = c
             .model
             .name
@@ -38,12 +48,12 @@ impl<'a> Codegen<'a> {
             .unwrap_or_else(|| Ident::new("Model", c.model.span));
         Self {
             model: &c.model,
-            graph,
-            lowered: &c.lowered,
-            adjoint: &c.adjoint,
-            traced: &c.traced,
+            graph: &lowered.graph,
+            lowered,
+            adjoint,
+            traced,
             name,
-            classes: graph.dims.classes(),
+            classes: lowered.graph.dims.classes(),
         }
     }
 
@@ -53,10 +63,6 @@ impl<'a> Codegen<'a> {
 
     fn grad_of(&self, node: NodeId) -> Option<NodeId> {
         self.adjoint.get(node.0).copied().flatten()
-    }
-
-    fn traced_grad_of(&self, node: NodeId) -> Option<NodeId> {
-        self.traced.get(node.0).copied().flatten()
     }
 
     pub fn generate(&self) -> TokenStream {
@@ -91,7 +97,9 @@ impl<'a> Codegen<'a> {
             self.loss(),
             self.grad(),
             self.grad_with_inputs(),
-            self.trace(),
+            self.traced
+                .as_ref()
+                .map_or_else(TokenStream::new, |t| t.trace()),
         ];
         let grads_doc = format!("Gradients of [`{name}`]'s loss, one per parameter.");
         let inputs_doc = format!("Gradients of [`{name}`]'s loss with respect to its inputs.");
@@ -499,7 +507,7 @@ impl<'a> Codegen<'a> {
         let (args, prologue) = self.prologue("trace", &[Role::Input, Role::Target]);
         let loss = self.lowered.loss;
         let named = self.named_values();
-        let grad = |n: NodeId| self.traced_grad_of(n);
+        let grad = |n: NodeId| self.grad_of(n);
         let mut roots = vec![loss];
         for v in self.vars(Role::Param).iter().chain(&self.vars(Role::Input)) {
             roots.extend(grad(v.node));

@@ -8,6 +8,7 @@ use crate::codegen::Codegen;
 use crate::diff;
 use crate::ir::NodeId;
 use crate::lower::{lower, Lowered};
+use crate::ops::shape::Fault;
 
 pub fn expand(input: TokenStream) -> TokenStream {
     match compile(input) {
@@ -17,42 +18,54 @@ pub fn expand(input: TokenStream) -> TokenStream {
 }
 
 /// The model parsed, lowered and differentiated: the gradient of its loss with respect to
-/// every node that depends on a parameter or an input, and again with the gradients of
-/// the named values (`let`s and `out`) exact, for `trace`.
+/// every node that depends on a parameter or an input. `traced` is the model as written,
+/// without the stability rewrites, differentiated with the gradients of the named values
+/// (`let`s and `out`) exact, for `trace`.
 pub struct Compiled {
     pub model: Model,
     pub lowered: Lowered,
     pub adjoint: Vec<Option<NodeId>>,
-    pub traced: Vec<Option<NodeId>>,
+    pub traced: Lowered,
+    pub traced_adjoint: Vec<Option<NodeId>>,
 }
 
 pub fn analyze(input: TokenStream) -> syn::Result<Compiled> {
     let model: Model = syn::parse2(input)?;
-    let mut lowered = lower(&model)?;
-    let wrt: Vec<_> = lowered
-        .graph
-        .vars
-        .iter()
-        .filter(|v| v.role != Role::Target && !v.labels)
-        .map(|v| v.node)
-        .collect();
+    let mut lowered = lower(&model, true)?;
+    let mut traced = lower(&model, false)?;
     let internal = |fault| {
         syn::Error::new(
             model.span,
             format!("the derivative of this model could not be built: {fault:?}"),
         )
     };
-    let adjoint = diff::gradients(&mut lowered.graph, lowered.loss, &wrt, &[]).map_err(internal)?;
-    let mut named: Vec<NodeId> = lowered.lets.iter().map(|(_, n)| *n).collect();
-    named.push(lowered.out);
-    let traced =
-        diff::gradients(&mut lowered.graph, lowered.loss, &wrt, &named).map_err(internal)?;
+    let adjoint = differentiate(&mut lowered, false).map_err(internal)?;
+    let traced_adjoint = differentiate(&mut traced, true).map_err(internal)?;
     Ok(Compiled {
         model,
         lowered,
         adjoint,
         traced,
+        traced_adjoint,
     })
+}
+
+/// Gradients with respect to the parameters and inputs, and with `exact_names` complete
+/// for the `let`s and `out`.
+fn differentiate(l: &mut Lowered, exact_names: bool) -> Result<Vec<Option<NodeId>>, Fault> {
+    let wrt: Vec<NodeId> = l
+        .graph
+        .vars
+        .iter()
+        .filter(|v| v.role != Role::Target && !v.labels)
+        .map(|v| v.node)
+        .collect();
+    let mut named: Vec<NodeId> = Vec::new();
+    if exact_names {
+        named = l.lets.iter().map(|(_, n)| *n).collect();
+        named.push(l.out);
+    }
+    diff::gradients(&mut l.graph, l.loss, &wrt, &named)
 }
 
 fn compile(input: TokenStream) -> syn::Result<TokenStream> {

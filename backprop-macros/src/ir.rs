@@ -58,6 +58,9 @@ pub struct Graph {
     /// Nodes the user named (`let`s and `out`), where rewrites that look through a chain
     /// of nodes stop, so that derivatives read in the user's names.
     pub named: Vec<NodeId>,
+    /// Whether the numerical stability rewrites apply (`log(sigmoid(z))` as
+    /// `-softplus(-z)`, ...); off for the graph that `trace` follows step by step.
+    pub stable: bool,
 }
 
 impl Dims {
@@ -149,6 +152,14 @@ impl Dims {
 }
 
 impl Graph {
+    /// An empty graph; `stable` turns the stability rewrites on.
+    pub fn new(stable: bool) -> Self {
+        Self {
+            stable,
+            ..Self::default()
+        }
+    }
+
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.0]
     }

@@ -41,7 +41,8 @@ pub struct Lowered {
     pub loss: NodeId,
 }
 
-pub fn lower(model: &Model) -> Result<Lowered> {
+/// The model as a graph; `stable` turns the numerical stability rewrites on.
+pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     let mut errors = Errors::default();
     let (output, loss) = match (&model.output, &model.loss) {
         (Some(o), Some(l)) => (o, l),
@@ -152,7 +153,7 @@ pub fn lower(model: &Model) -> Result<Lowered> {
     });
 
     let mut lower = Lower {
-        graph: Graph::default(),
+        graph: Graph::new(stable),
         env: HashMap::new(),
         lets: &let_names,
         labels: HashMap::new(),

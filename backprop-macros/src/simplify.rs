@@ -1,6 +1,8 @@
 //! Named rewrite rules, applied as each node is built (`Graph::add`), so the derivative
-//! comes out as a person would write it. Every rule makes the expression smaller or moves
-//! a constant outward, so rewriting ends; nothing iterates over a hash map, so the result
+//! comes out as a person would write it, and numerically stable rewrites of the classic
+//! traps (`log(sigmoid(z))`, `bce(sigmoid(z), y)`, `log(softmax(z))`), which look through
+//! transposes and column selects. Every rule makes the expression smaller or moves a
+//! constant outward, so rewriting ends; nothing iterates over a hash map, so the result
 //! is the same on every build.
 
 use crate::ir::{Graph, NodeId};
@@ -18,8 +20,21 @@ pub fn rewrite(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>
             }
         }
     }
+    if g.stable {
+        if let Some(stable) = stability(g, op, args)? {
+            return Ok(Some(stable));
+        }
+    }
     let k = |i: usize| args.get(i).and_then(|&a| g.konst(a));
-    let inner = |i: usize| args.get(i).map(|&a| (*g.op(a), g.args(a).to_vec()));
+    // In the graph `trace` follows, a named value is opaque: looking through it (as
+    // `(a.T).T = a` would for `let a = z.T`) would take it off the loss's path and zero
+    // the gradient `trace` reports for it.
+    let opaque = |a: NodeId| !g.stable && g.named.contains(&a);
+    let inner = |i: usize| {
+        args.get(i)
+            .filter(|&&a| !opaque(a))
+            .map(|&a| (*g.op(a), g.args(a).to_vec()))
+    };
     Ok(match (op, args) {
         // mul_one: 1 * x = x
         (Op::Mul, &[_, b]) if k(0) == Some(1.0) => Some(b),
@@ -97,6 +112,78 @@ pub fn rewrite(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>
         }
         _ => None,
     })
+}
+
+/// The stability rewrites, each through any chain of transposes and column selects.
+fn stability(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    Ok(match (op, args) {
+        (Op::Log, &[arg]) => {
+            let (layers, inner) = strip(g, arg);
+            match (*g.op(inner), g.args(inner).to_vec().as_slice()) {
+                // log_sigmoid: log(sigmoid(z)) = -softplus(-z)
+                (Op::Sigmoid, &[z]) => {
+                    let z = rebuild(g, &layers, z)?;
+                    let minus_z = g.neg(z)?;
+                    let sp = g.unary(Op::Softplus, minus_z)?;
+                    Some(g.neg(sp)?)
+                }
+                // log_one_minus_sigmoid: log(1 - sigmoid(z)) = -softplus(z)
+                (Op::Add, &[one, minus]) if g.konst(one) == Some(1.0) => match g.op(minus) {
+                    Op::Neg => {
+                        let (inner_layers, p) = strip(g, g.args(minus)[0]);
+                        match (*g.op(p), g.args(p).to_vec().as_slice()) {
+                            (Op::Sigmoid, &[z]) => {
+                                let z = rebuild(g, &inner_layers, z)?;
+                                let z = rebuild(g, &layers, z)?;
+                                let sp = g.unary(Op::Softplus, z)?;
+                                Some(g.neg(sp)?)
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                },
+                // log_of_softmax: log(softmax(z)) = log_softmax(z)
+                (Op::Softmax(axis), &[z]) => {
+                    let ls = g.add(Op::LogSoftmax(axis), &[z])?;
+                    Some(rebuild(g, &layers, ls)?)
+                }
+                _ => None,
+            }
+        }
+        // bce_of_sigmoid: bce(sigmoid(z), y) = bce_logits(z, y)
+        (Op::Bce, &[p, y]) => {
+            let (layers, inner) = strip(g, p);
+            match (*g.op(inner), g.args(inner).to_vec().as_slice()) {
+                (Op::Sigmoid, &[z]) => {
+                    let z = rebuild(g, &layers, z)?;
+                    Some(g.add(Op::BceLogits, &[z, y])?)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    })
+}
+
+/// The transposes and column selects wrapped around a node, outermost first, and the node
+/// inside them.
+fn strip(g: &Graph, mut node: NodeId) -> (Vec<Op>, NodeId) {
+    let mut layers = Vec::new();
+    while let op @ (Op::Transpose | Op::Column(_)) = *g.op(node) {
+        layers.push(op);
+        node = g.args(node)[0];
+    }
+    (layers, node)
+}
+
+/// `node` wrapped in `layers` again.
+fn rebuild(g: &mut Graph, layers: &[Op], node: NodeId) -> Result<NodeId, Fault> {
+    let mut node = node;
+    for op in layers.iter().rev() {
+        node = g.add(*op, &[node])?;
+    }
+    Ok(node)
 }
 
 /// Whether the argument of `Unsum { axis, keep }` broadcasts to the result's shape without

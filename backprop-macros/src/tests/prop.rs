@@ -8,6 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use super::{compile, run};
 use crate::ast::Role;
 use crate::ir::NodeId;
+use crate::lower::Lowered;
 
 const MODELS: usize = 500;
 
@@ -240,62 +241,76 @@ fn random_models_match_finite_differences() {
     for seed in 0..MODELS as u64 {
         let (src, values) = model(seed);
         let c = compile(&src);
-        let graph = &c.lowered.graph;
-        let vars: Vec<ArrayD<f64>> = graph
-            .vars
-            .iter()
-            .map(|v| {
-                values
-                    .iter()
-                    .find(|(n, _)| *n == v.name)
-                    .map(|(_, a)| a.clone())
-                    .unwrap_or_else(|| panic!("{src}: no value for `{}`", v.name))
-            })
-            .collect();
-        let last = NodeId(graph.nodes.len() - 1);
-        let all = run(graph, &vars, last);
-        let loss_at = |vars: &[ArrayD<f64>]| run(graph, vars, c.lowered.loss)[c.lowered.loss.0][[]];
-        let loss = all[c.lowered.loss.0][[]];
-        assert!(loss.is_finite(), "{src}: loss {loss}");
-        for (k, var) in graph.vars.iter().enumerate() {
-            if var.role == Role::Target {
-                continue;
-            }
-            for adjoint in [&c.adjoint, &c.traced] {
-                let symbolic = match adjoint[var.node.0] {
-                    Some(d) => all[d.0].clone(),
-                    None => ArrayD::zeros(vars[k].raw_dim()),
-                };
-                assert_eq!(
-                    symbolic.shape(),
-                    vars[k].shape(),
-                    "{src}: shape of d_{}",
-                    var.name
-                );
-                for i in 0..vars[k].len() {
-                    let at = |delta: f64| {
-                        let mut moved = vars.to_vec();
-                        if let Some(e) = moved[k].iter_mut().nth(i) {
-                            *e += delta;
-                        }
-                        loss_at(&moved)
-                    };
-                    let h = 1e-6;
-                    let numeric = (at(h) - at(-h)) / (2.0 * h);
-                    let analytic = symbolic.iter().nth(i).copied().unwrap_or(f64::NAN);
-                    let tol = 1e-5 * analytic.abs().max(numeric.abs()) + 1e-6 * loss.abs().max(1.0);
-                    assert!(
-                        (analytic - numeric).abs() <= tol,
-                        "model {seed}: `{src}`\nd_{}[{i}]: symbolic {analytic:e}, finite differences {numeric:e}",
-                        var.name
-                    );
-                    checked += 1;
-                }
-            }
+        // The stable graph the methods use, and the model as written that `trace` follows.
+        for (lowered, adjoint) in [(&c.lowered, &c.adjoint), (&c.traced, &c.traced_adjoint)] {
+            checked += check(seed, &src, &values, lowered, adjoint);
         }
     }
     assert!(
         checked > 10 * MODELS,
         "only {checked} gradient elements checked"
     );
+}
+
+/// Compares every gradient element of one lowering of a model with finite differences;
+/// returns how many it compared.
+fn check(
+    seed: u64,
+    src: &str,
+    values: &[(String, ArrayD<f64>)],
+    lowered: &Lowered,
+    adjoint: &[Option<NodeId>],
+) -> usize {
+    let graph = &lowered.graph;
+    let vars: Vec<ArrayD<f64>> = graph
+        .vars
+        .iter()
+        .map(|v| {
+            values
+                .iter()
+                .find(|(n, _)| *n == v.name)
+                .map(|(_, a)| a.clone())
+                .unwrap_or_else(|| panic!("{src}: no value for `{}`", v.name))
+        })
+        .collect();
+    let all = run(graph, &vars, NodeId(graph.nodes.len() - 1));
+    let loss_at = |vars: &[ArrayD<f64>]| run(graph, vars, lowered.loss)[lowered.loss.0][[]];
+    let loss = all[lowered.loss.0][[]];
+    assert!(loss.is_finite(), "{src}: loss {loss}");
+    let mut checked = 0;
+    for (k, var) in graph.vars.iter().enumerate() {
+        if var.role == Role::Target {
+            continue;
+        }
+        let symbolic = match adjoint[var.node.0] {
+            Some(d) => all[d.0].clone(),
+            None => ArrayD::zeros(vars[k].raw_dim()),
+        };
+        assert_eq!(
+            symbolic.shape(),
+            vars[k].shape(),
+            "{src}: shape of d_{}",
+            var.name
+        );
+        for i in 0..vars[k].len() {
+            let at = |delta: f64| {
+                let mut moved = vars.to_vec();
+                if let Some(e) = moved[k].iter_mut().nth(i) {
+                    *e += delta;
+                }
+                loss_at(&moved)
+            };
+            let h = 1e-6;
+            let numeric = (at(h) - at(-h)) / (2.0 * h);
+            let analytic = symbolic.iter().nth(i).copied().unwrap_or(f64::NAN);
+            let tol = 1e-5 * analytic.abs().max(numeric.abs()) + 1e-6 * loss.abs().max(1.0);
+            assert!(
+                (analytic - numeric).abs() <= tol,
+                "model {seed}: `{src}`\nd_{}[{i}]: symbolic {analytic:e}, finite differences {numeric:e}",
+                var.name
+            );
+            checked += 1;
+        }
+    }
+    checked
 }
