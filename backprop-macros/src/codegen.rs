@@ -86,8 +86,14 @@ impl<'a> Codegen<'a> {
                 })
                 .collect()
         };
-        let param_fields = fields(&params, "Parameter");
-        let grad_fields = fields(&params, "The loss's gradient with respect to");
+        let mut param_fields = fields(&params, "Parameter");
+        let mut grad_fields = fields(&params, "The loss's gradient with respect to");
+        // A model without parameters still has an element type.
+        if params.is_empty() {
+            let phantom = quote!(#[doc(hidden)] pub __element: ::core::marker::PhantomData<A>);
+            param_fields.push(phantom.clone());
+            grad_fields.push(phantom);
+        }
         let input_fields = fields(&inputs, "The loss's gradient with respect to the input");
         let trace_fields = self.trace_fields();
         let specs = self.specs();
@@ -179,6 +185,7 @@ impl<'a> Codegen<'a> {
             .iter()
             .map(|v| array_ty(self.graph.rank(v.node)))
             .collect();
+        let phantom = phantom(&params);
         let checks = self.checks("new", &params, |v| {
             let f = ident(&v.name, v.span);
             quote!(#f.shape())
@@ -203,7 +210,7 @@ impl<'a> Codegen<'a> {
             #[doc = #new_doc]
             pub fn new(#(#names: #types),*) -> ::core::result::Result<Self, #rt::ShapeError> {
                 #checks
-                ::core::result::Result::Ok(Self { #(#names),* })
+                ::core::result::Result::Ok(Self { #(#names,)* #phantom })
             }
 
             #[doc = #init_doc]
@@ -571,7 +578,8 @@ impl<'a> Codegen<'a> {
             let value = grad_or_zeros(grad(v.node), roots, quote!(self.#f));
             quote!(#f: #value)
         });
-        quote!(#ty { #(#fields),* })
+        let phantom = phantom(&self.vars(Role::Param));
+        quote!(#ty { #(#fields,)* #phantom })
     }
 
     fn input_grads_value(
@@ -628,6 +636,15 @@ impl<'a> Codegen<'a> {
             quote!(let #name = #value;)
         });
         quote!(#(#lines)*)
+    }
+}
+
+/// The hidden field of a struct whose model has no parameters.
+fn phantom(params: &[&Var]) -> TokenStream {
+    if params.is_empty() {
+        quote!(__element: ::core::marker::PhantomData)
+    } else {
+        TokenStream::new()
     }
 }
 
