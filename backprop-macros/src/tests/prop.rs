@@ -17,6 +17,8 @@ struct Gen {
     rng: ChaCha8Rng,
     n: usize,
     d0: usize,
+    /// The columns of the second input, `x2`.
+    d1: usize,
     declare: bool,
     params: Vec<(String, Vec<usize>)>,
     hidden: Option<usize>,
@@ -36,9 +38,13 @@ impl Gen {
     /// An expression of shape `[n, c]`.
     fn matrix(&mut self, c: usize, depth: usize) -> String {
         if depth == 0 {
-            return match (self.rng.random_range(0..3), self.hidden) {
+            return match (self.rng.random_range(0..4), self.hidden) {
                 (0, Some(h)) if h == c => "h".into(),
                 (1, _) if c == self.d0 => "x".into(),
+                (2, _) => {
+                    let w = self.param(vec![self.d1, c]);
+                    format!("(x2 @ {w})")
+                }
                 _ => {
                     let w = self.param(vec![self.d0, c]);
                     format!("(x @ {w})")
@@ -46,7 +52,7 @@ impl Gen {
             };
         }
         let d = depth - 1;
-        let choice = self.rng.random_range(0..16);
+        let choice = self.rng.random_range(0..20);
         match choice {
             0 => {
                 let m = self.dim();
@@ -136,6 +142,31 @@ impl Gen {
                 };
                 format!("({a} * {s}.{reduce}())")
             }
+            15 => {
+                let a = self.matrix(c, d);
+                match self.rng.random_range(0..4) {
+                    0 => format!("softmax({a}, 1)"),
+                    1 => format!("log_softmax({a}, 1)"),
+                    2 => format!("softmax({a}, 0)"),
+                    _ => format!("{a}.log_softmax(-1)"),
+                }
+            }
+            16 => {
+                // The stability rewrites, on the op and through a transpose.
+                let a = self.matrix(c, d);
+                match self.rng.random_range(0..4) {
+                    0 => format!("log(sigmoid({a}))"),
+                    1 => format!("log(1 - sigmoid({a}))"),
+                    2 => format!("log(softmax({a}, 1))"),
+                    _ => format!("log(sigmoid({a}.T)).T"),
+                }
+            }
+            17 => {
+                // A scalar parameter, inferred from its use or declared `[]`.
+                let a = self.matrix(c, d);
+                let s = self.param(Vec::new());
+                format!("({s} * {a})")
+            }
             _ => {
                 let a = self.matrix(c, d);
                 format!("{a}.T.T")
@@ -172,13 +203,18 @@ fn random_array(rng: &mut ChaCha8Rng, shape: &[usize], lo: f64, hi: f64) -> Arra
 /// One random model: its source, and the value of every tensor it takes by name.
 fn model(seed: u64) -> (String, Vec<(String, ArrayD<f64>)>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (n, d0) = (rng.random_range(1..=3), rng.random_range(1..=3));
+    let (n, d0, d1) = (
+        rng.random_range(1..=3),
+        rng.random_range(1..=3),
+        rng.random_range(1..=3),
+    );
     let declare = rng.random_bool(0.5);
     let depth = rng.random_range(1..=6);
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
         n,
         d0,
+        d1,
         declare,
         params: Vec::new(),
         hidden: None,
@@ -191,7 +227,7 @@ fn model(seed: u64) -> (String, Vec<(String, ArrayD<f64>)>) {
         g.hidden = Some(h);
     }
     let c = g.dim();
-    let (output, loss, y_shape, y_range) = match rng.random_range(0..5) {
+    let (output, loss, y_shape, y_range) = match rng.random_range(0..7) {
         0 => (g.matrix(c, depth), "loss mse", vec![n, c], (-1.0, 1.0)),
         1 => (g.matrix(c, depth), "loss sse", vec![n, c], (-1.0, 1.0)),
         2 => (g.matrix(c, depth), "loss l1", vec![n, c], (-1.0, 1.0)),
@@ -201,6 +237,19 @@ fn model(seed: u64) -> (String, Vec<(String, ArrayD<f64>)>) {
             vec![n, c],
             (0.05, 0.95),
         ),
+        4 => (
+            g.matrix(c, depth),
+            "loss bce_logits",
+            vec![n, c],
+            (0.05, 0.95),
+        ),
+        // Integer labels in 0..c, held as floats by the interpreter.
+        5 => (
+            g.matrix(c, depth),
+            "loss cross_entropy",
+            vec![n],
+            (0.0, c as f64),
+        ),
         _ => (
             g.matrix(c, depth),
             "loss (out[:, 0] - y).pow(2).mean()",
@@ -208,9 +257,11 @@ fn model(seed: u64) -> (String, Vec<(String, ArrayD<f64>)>) {
             (-1.0, 1.0),
         ),
     };
+    let labels = loss == "loss cross_entropy";
     let mut decls = format!(
-        "input x: {}; target y: {};",
+        "input x: {}, x2: {}; target y: {};",
         shape_text(&[n, d0]),
+        shape_text(&[n, d1]),
         shape_text(&y_shape)
     );
     if declare && !g.params.is_empty() {
@@ -222,12 +273,17 @@ fn model(seed: u64) -> (String, Vec<(String, ArrayD<f64>)>) {
         decls += &format!(" param {};", ps.join(", "));
     }
     let src = format!("{decls} {lets} {output}; {loss}");
+    let mut y = random_array(&mut rng, &y_shape, y_range.0, y_range.1);
+    if labels {
+        y.mapv_inplace(f64::floor);
+    }
     let mut values = vec![
         ("x".to_string(), random_array(&mut rng, &[n, d0], -1.0, 1.0)),
         (
-            "y".to_string(),
-            random_array(&mut rng, &y_shape, y_range.0, y_range.1),
+            "x2".to_string(),
+            random_array(&mut rng, &[n, d1], -1.0, 1.0),
         ),
+        ("y".to_string(), y),
     ];
     for (p, s) in &g.params {
         values.push((p.clone(), random_array(&mut rng, s, -1.0, 1.0)));
@@ -238,8 +294,29 @@ fn model(seed: u64) -> (String, Vec<(String, ArrayD<f64>)>) {
 #[test]
 fn random_models_match_finite_differences() {
     let mut checked = 0;
+    let features = [
+        "softmax",
+        "log_softmax",
+        "log(sigmoid",
+        "log(1 - sigmoid",
+        "cross_entropy",
+        "bce_logits",
+        "x2",
+        ": []",
+        "[:, ",
+        ".sum(0)",
+        ".mean()",
+        "leaky_relu",
+        "let h",
+    ];
+    let mut seen = vec![0; features.len()];
+    let mut bce_of_sigmoid = 0;
     for seed in 0..MODELS as u64 {
         let (src, values) = model(seed);
+        for (count, feature) in seen.iter_mut().zip(features) {
+            *count += usize::from(src.contains(feature));
+        }
+        bce_of_sigmoid += usize::from(src.ends_with("loss bce"));
         let c = compile(&src);
         // The stable graph the methods use, and the model as written that `trace` follows.
         for (lowered, adjoint) in [(&c.lowered, &c.adjoint), (&c.traced, &c.traced_adjoint)] {
@@ -249,6 +326,13 @@ fn random_models_match_finite_differences() {
     assert!(
         checked > 10 * MODELS,
         "only {checked} gradient elements checked"
+    );
+    for (count, feature) in seen.iter().zip(features) {
+        assert!(*count >= 10, "only {count} models use `{feature}`");
+    }
+    assert!(
+        bce_of_sigmoid >= 10,
+        "only {bce_of_sigmoid} models use `loss bce`"
     );
 }
 
