@@ -33,8 +33,11 @@
 //! - `let z1 = x @ fc1.T;` binds an intermediate, which [`trace`](#generated-items)
 //!   returns with its gradient.
 //! - One expression is the output, named `out`.
-//! - `loss mse` (or `sse`, `bce`, `l1`), `loss mse(out, t)` with explicit arguments, or
-//!   `loss <expr>` with any scalar expression of `out` and the tensors.
+//! - `loss mse` (or `sse`, `bce`, `bce_logits`, `l1`, `cross_entropy`), `loss mse(out, t)`
+//!   with explicit arguments, or `loss <expr>` with any scalar expression of `out` and the
+//!   tensors. The named losses have PyTorch's meaning and mean reduction; `cross_entropy`
+//!   takes logits `[n, classes]` and a target of integer class labels, passed as a `usize`
+//!   array and checked against the number of classes.
 //!
 //! Expressions use Python's precedence: postfix (`.T`, `.t()`, `.pow(k)`, `.sum()`,
 //! `.mean()`, `.sum(axis)`, `.mean(axis)`, `[:, k]`, `.relu()` and the other functions as
@@ -44,7 +47,14 @@
 //! (`param c: [n, 1]`); any other two dims are the same dim, checked at run time. The
 //! gradient of a broadcast operand is summed over the axes it was broadcast along. The
 //! functions are `relu sigmoid tanh exp log
-//! sqrt abs softplus leaky_relu(e, slope)`, with PyTorch's conventions (`relu'(0) = 0`).
+//! sqrt abs softplus leaky_relu(e, slope) softmax(e, axis) log_softmax(e, axis)`, with
+//! PyTorch's conventions (`relu'(0) = 0`).
+//!
+//! The classic numerical traps are rewritten on the expression graph, also through
+//! transposes, column selects and `let`s: `log(sigmoid(z))` is computed as
+//! `-softplus(-z)`, `log(1 - sigmoid(z))` as `-softplus(z)`, `bce(sigmoid(z), y)` as
+//! `bce_logits(z, y)` and `log(softmax(z))` as `log_softmax(z)`, so logits of ±1000 give
+//! finite losses and gradients.
 //!
 //! Ranks are inferred: the operands of `@` are matrices, a parameter added to a matrix is
 //! a row vector (a bias), a parameter that scales a tensor is a scalar, an input or target
@@ -63,7 +73,8 @@
 //! - `grad_with_inputs(...)`, which adds `MlpInputGrads`, the gradients with respect to
 //!   the inputs, without slowing `grad`;
 //! - `trace(...) -> MlpTrace` with every `let` value, the output, the loss, and the
-//!   gradient with respect to each.
+//!   gradient with respect to each, computed as the model is written (without the
+//!   stability rewrites, which could bypass a named value).
 //!
 //! Inputs and targets are taken as any `ndarray` view (`&Array2`, `ArrayView2`, a slice of
 //! a larger array). Every method checks every shape before any arithmetic and returns a

@@ -1,0 +1,119 @@
+//! Models with several inputs, scalar parameters and residual connections, written as a
+//! one-liner and in full, against finite differences of their own loss.
+
+use backprop::GradCheck;
+use ndarray::{Array, Array2, Dimension};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+backprop::model! { struct ScalarShort; s * relu(x @ w) + t; loss mse }
+backprop::model! {
+    struct ScalarFull;
+    input x: [n, 4];
+    target y: [n, 3];
+    param w: [4, 3], s: [], t: [];
+    s * relu(x @ w) + t;
+    loss mse
+}
+backprop::model! { struct TwoShort; input a, b; relu(a @ w1 + b @ w2); loss mse }
+backprop::model! {
+    struct TwoFull;
+    input a: [n, 3], b: [n, 2];
+    target y: [n, 4];
+    param w1: [3, 4], w2: [2, 4];
+    let h = relu(a @ w1 + b @ w2);
+    h;
+    loss mse
+}
+backprop::model! { struct Residual; x + relu(x @ w1 + b1) @ w2; loss mse }
+
+fn random<D: Dimension>(rng: &mut ChaCha8Rng, shape: D) -> Array<f64, D> {
+    Array::from_shape_simple_fn(shape, || rng.random_range(-1.0..1.0))
+}
+
+/// Asserts that the analytic gradient `g` of `f` at `at` passes the checker.
+fn check<D: Dimension>(
+    what: &str,
+    f: impl FnMut(&Array<f64, D>) -> f64,
+    at: &Array<f64, D>,
+    g: &Array<f64, D>,
+) {
+    let report = GradCheck::default().check(f, at, g).unwrap();
+    assert!(report.passed, "{what}: {report:?}");
+}
+
+#[test]
+fn scalar_parameters_one_liner_and_full() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let x: Array2<f64> = random(&mut rng, ndarray::Dim([6, 4]));
+    let y: Array2<f64> = random(&mut rng, ndarray::Dim([6, 3]));
+    // The one-liner makes `s` a scalar (it scales a tensor) and `t` a bias row.
+    let m = ScalarShort::init(1, [], [4, 3], [3]).unwrap();
+    assert_eq!((m.s.ndim(), m.t.ndim()), (0, 1));
+    let (_, g, inputs) = m.grad_with_inputs(&x, &y).unwrap();
+    let with = |f: &dyn Fn(&mut ScalarShort<f64>)| {
+        let mut moved = m.clone();
+        f(&mut moved);
+        moved.loss(&x, &y).unwrap()
+    };
+    check("s", |v| with(&|m| m.s = v.clone()), &m.s, &g.s);
+    check("w", |v| with(&|m| m.w = v.clone()), &m.w, &g.w);
+    check("t", |v| with(&|m| m.t = v.clone()), &m.t, &g.t);
+    check("x", |v| m.loss(v, &y).unwrap(), &x, &inputs.x);
+
+    // Declared `[]`, both are scalars.
+    let m = ScalarFull::init(2, [4, 3], [], []).unwrap();
+    assert_eq!((m.s.ndim(), m.t.ndim()), (0, 0));
+    let (_, g) = m.grad(&x, &y).unwrap();
+    let with = |f: &dyn Fn(&mut ScalarFull<f64>)| {
+        let mut moved = m.clone();
+        f(&mut moved);
+        moved.loss(&x, &y).unwrap()
+    };
+    check("s", |v| with(&|m| m.s = v.clone()), &m.s, &g.s);
+    check("t", |v| with(&|m| m.t = v.clone()), &m.t, &g.t);
+    check("w", |v| with(&|m| m.w = v.clone()), &m.w, &g.w);
+}
+
+#[test]
+fn two_inputs_one_liner_and_full() {
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let a: Array2<f64> = random(&mut rng, ndarray::Dim([5, 3]));
+    let b: Array2<f64> = random(&mut rng, ndarray::Dim([5, 2]));
+    let y: Array2<f64> = random(&mut rng, ndarray::Dim([5, 4]));
+    let short = TwoShort::init(3, [3, 4], [2, 4]).unwrap();
+    let full = TwoFull::new(short.w1.clone(), short.w2.clone()).unwrap();
+    let (loss, g, inputs) = short.grad_with_inputs(&a, &b, &y).unwrap();
+    let (full_loss, full_g, full_inputs) = full.grad_with_inputs(&a, &b, &y).unwrap();
+    assert_eq!(loss, full_loss);
+    assert_eq!((&g.w1, &g.w2), (&full_g.w1, &full_g.w2));
+    assert_eq!((&inputs.a, &inputs.b), (&full_inputs.a, &full_inputs.b));
+    let with = |f: &dyn Fn(&mut TwoShort<f64>)| {
+        let mut moved = short.clone();
+        f(&mut moved);
+        moved.loss(&a, &b, &y).unwrap()
+    };
+    check("w1", |v| with(&|m| m.w1 = v.clone()), &short.w1, &g.w1);
+    check("w2", |v| with(&|m| m.w2 = v.clone()), &short.w2, &g.w2);
+    check("a", |v| short.loss(v, &b, &y).unwrap(), &a, &inputs.a);
+    check("b", |v| short.loss(&a, v, &y).unwrap(), &b, &inputs.b);
+}
+
+#[test]
+fn residual_connection() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let x: Array2<f64> = random(&mut rng, ndarray::Dim([6, 3]));
+    let y: Array2<f64> = random(&mut rng, ndarray::Dim([6, 3]));
+    let m = Residual::init(4, [3, 5], [5], [5, 3]).unwrap();
+    let (_, g, inputs) = m.grad_with_inputs(&x, &y).unwrap();
+    let with = |f: &dyn Fn(&mut Residual<f64>)| {
+        let mut moved = m.clone();
+        f(&mut moved);
+        moved.loss(&x, &y).unwrap()
+    };
+    check("w1", |v| with(&|m| m.w1 = v.clone()), &m.w1, &g.w1);
+    check("b1", |v| with(&|m| m.b1 = v.clone()), &m.b1, &g.b1);
+    check("w2", |v| with(&|m| m.w2 = v.clone()), &m.w2, &g.w2);
+    // x reaches the loss directly and through the block: both paths are summed.
+    check("x", |v| m.loss(v, &y).unwrap(), &x, &inputs.x);
+}
