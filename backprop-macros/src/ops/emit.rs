@@ -42,9 +42,6 @@ pub fn emit(op: &Op, args: &[Arg], leaf: &dyn Fn(usize) -> TokenStream) -> Token
         }
         None => quote!(::core::option::Option::None),
     };
-    if op.is_elementwise() {
-        return elementwise(op, args);
-    }
     match *op {
         Op::Var(i) => leaf(i),
         Op::Const(c) => {

@@ -9,13 +9,6 @@ use crate::ops::Op;
 pub fn eval(op: &Op, args: &[&ArrayD<f64>]) -> ArrayD<f64> {
     let a = args.first().copied();
     let arg = |i: usize| args[i];
-    if op.is_elementwise() {
-        return match args {
-            [x] => x.mapv(|v| op.scalar(&[v]).unwrap_or(f64::NAN)),
-            [x, y] => zip(x, y, |p, q| op.scalar(&[p, q]).unwrap_or(f64::NAN)),
-            _ => ArrayD::from_elem(IxDyn(&[]), f64::NAN),
-        };
-    }
     match *op {
         Op::Var(_) => a.cloned().unwrap_or_else(|| scalar(f64::NAN)),
         Op::Const(c) => scalar(c.get()),
@@ -136,7 +129,11 @@ pub fn eval(op: &Op, args: &[&ArrayD<f64>]) -> ArrayD<f64> {
         | Op::ClampMin(_)
         | Op::ClampMinStep(_)
         | Op::Add
-        | Op::Mul => unreachable!("handled above"),
+        | Op::Mul => match args {
+            [x] => x.mapv(|v| op.scalar(&[v]).unwrap_or(f64::NAN)),
+            [x, y] => zip(x, y, |p, q| op.scalar(&[p, q]).unwrap_or(f64::NAN)),
+            _ => scalar(f64::NAN),
+        },
     }
 }
 
