@@ -193,8 +193,15 @@ impl Graph {
         sa.len() == sb.len() && sa.iter().zip(sb).all(|(&x, &y)| self.dims.same(x, y))
     }
 
-    /// A leaf for a tensor the model takes.
-    pub fn var(&mut self, name: String, role: Role, span: Span, shape: Shape) -> NodeId {
+    /// A leaf for a tensor the model takes; `labels` for integer class labels.
+    pub fn var(
+        &mut self,
+        name: String,
+        role: Role,
+        labels: bool,
+        span: Span,
+        shape: Shape,
+    ) -> NodeId {
         let index = self.vars.len();
         let node = self.intern(Op::Var(index), Vec::new(), shape);
         self.vars.push(Var {
@@ -203,7 +210,7 @@ impl Graph {
             span,
             node,
             site: String::new(),
-            labels: false,
+            labels,
         });
         node
     }

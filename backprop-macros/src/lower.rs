@@ -93,17 +93,14 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     order.retain(|(n, _)| seen.insert(n.clone(), ()).is_none());
     order.retain(|(n, _)| !let_names.contains(n) && n != "out");
 
-    for (n, span) in order.iter().chain(
-        model
-            .lets
-            .iter()
-            .map(|l| (l.name.to_string(), l.name.span()))
-            .collect::<Vec<_>>()
-            .iter(),
-    ) {
+    let bound = model
+        .lets
+        .iter()
+        .map(|l| (l.name.to_string(), l.name.span()));
+    for (n, span) in order.iter().cloned().chain(bound) {
         if n.starts_with("__") {
             errors.push(Error::new(
-                *span,
+                span,
                 format!("`{n}` is reserved: names starting with `__` are the generated code's"),
             ));
         }
@@ -175,18 +172,14 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
             continue;
         };
         let shape = lower.leaf_shape(decls.get(n).and_then(|d| d.shape.as_deref()), rank);
-        let node = lower.graph.var(n.clone(), role, *span, shape);
-        if labels.contains(n) {
-            if role != Role::Target {
-                errors.push(Error::new(
-                    *span,
-                    format!("`{n}` holds the class labels of `cross_entropy`, so it must be a target; declare it with `target {n};`"),
-                ));
-            }
-            if let Some(var) = lower.graph.vars.last_mut() {
-                var.labels = true;
-            }
+        let is_labels = labels.contains(n);
+        if is_labels && role != Role::Target {
+            errors.push(Error::new(
+                *span,
+                format!("`{n}` holds the class labels of `cross_entropy`, so it must be a target; declare it with `target {n};`"),
+            ));
         }
+        let node = lower.graph.var(n.clone(), role, is_labels, *span, shape);
         lower.env.insert(n.clone(), node);
     }
     errors.finish()?;
