@@ -10,6 +10,20 @@ use crate::ir::NodeId;
 use crate::lower::{lower, Lowered};
 use crate::ops::shape::Fault;
 
+/// Expands the body of a `model!` invocation into its items: the parameter struct, its
+/// gradients, trace and methods. On a mistake in the model it returns the same items with
+/// stub bodies next to a `compile_error!` for each mistake, at the user's token, so one
+/// mistake does not cascade into errors about the missing items. It never panics.
+///
+/// ```
+/// use quote::quote;
+///
+/// let items = backprop_compiler::expand(quote! { relu(x @ w1 + b1) @ w2 + b2; loss mse });
+/// assert!(items.to_string().contains("pub fn grad"));
+///
+/// let wrong = backprop_compiler::expand(quote! { relux(x @ w); loss mse });
+/// assert!(wrong.to_string().contains("unknown function `relux`"));
+/// ```
 pub fn expand(input: TokenStream) -> TokenStream {
     match compile(input) {
         Ok(tokens) => tokens,

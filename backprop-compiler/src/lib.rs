@@ -1,0 +1,22 @@
+//! The `model!` compiler: a network written as the notebooks write it, differentiated
+//! symbolically at compile time into plain Rust over `ndarray`. `backprop-macros` wraps
+//! [`expand`] as a procedural macro; use both through the `backprop` crate, which documents
+//! the language.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod ast;
+mod codegen;
+mod diff;
+mod expand;
+mod ir;
+mod lower;
+mod ops;
+mod parse;
+mod print;
+mod rank;
+mod simplify;
+#[cfg(test)]
+mod tests;
+
+pub use expand::expand;
