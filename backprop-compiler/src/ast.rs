@@ -101,6 +101,10 @@ impl Expr {
         }
     }
 
+    fn is_leaf(&self) -> bool {
+        matches!(self.kind, ExprKind::Lit(_) | ExprKind::Name(_))
+    }
+
     fn precedence(&self) -> u8 {
         match &self.kind {
             ExprKind::Binary(BinOp::Add | BinOp::Sub, ..) => 1,
@@ -127,11 +131,52 @@ impl BinOp {
 /// The canonical text of an expression, as messages quote it: `relu(x @ w1 + b1) @ w2`.
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, usize::MAX)
+    }
+}
+
+/// An expression's text, with its deepest subexpressions shown as `…` when the whole would
+/// be longer than a line of a message, so that the site a run-time message names stays
+/// short however deep the model nests: `relu(… @ w2 + b2) @ w3`.
+pub struct Brief<'a>(pub &'a Expr);
+
+impl fmt::Display for Brief<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const WIDTH: usize = 60;
+        let mut text = String::new();
+        for depth in (1..=8).rev() {
+            text = Depth(self.0, depth).to_string();
+            if text.chars().count() <= WIDTH {
+                break;
+            }
+        }
+        f.write_str(&text)
+    }
+}
+
+/// An expression's text down to `depth` levels.
+struct Depth<'a>(&'a Expr, usize);
+
+impl fmt::Display for Depth<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write(f, self.1)
+    }
+}
+
+impl Expr {
+    fn write(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
+        if depth == 0 && !self.is_leaf() {
+            return f.write_str("…");
+        }
+        let depth = depth.saturating_sub(1);
         let wrap = |f: &mut fmt::Formatter<'_>, e: &Expr, min: u8| {
-            if e.precedence() < min {
-                write!(f, "({e})")
+            // A subexpression shown as `…` needs no parentheses.
+            if depth != 0 && e.precedence() < min {
+                f.write_str("(")?;
+                e.write(f, depth)?;
+                f.write_str(")")
             } else {
-                write!(f, "{e}")
+                e.write(f, depth)
             }
         };
         match &self.kind {
@@ -153,7 +198,7 @@ impl fmt::Display for Expr {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{a}")?;
+                    a.write(f, depth)?;
                 }
                 f.write_str(")")
             }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
 use syn::Ident;
 
@@ -139,10 +139,14 @@ impl<'a> Codegen<'a> {
                 #(#trace_fields,)*
             }
 
-            impl<A: #rt::Float> #name<A> {
-                #specs
-                #(#methods)*
-            }
+            const _: () = {
+                use ::backprop::__private as #rt;
+
+                impl<A: #rt::Float> #name<A> {
+                    #specs
+                    #(#methods)*
+                }
+            };
         }
     }
 
@@ -191,7 +195,7 @@ impl<'a> Codegen<'a> {
             quote!(#f.shape())
         });
         let ranks: Vec<usize> = params.iter().map(|v| self.graph.rank(v.node)).collect();
-        let fan_ins: Vec<TokenStream> = params.iter().map(|v| self.fan_in(v)).collect();
+        let fan_ins = self.fan_ins(&params);
         // The seed's name, unless a parameter has it.
         let seed = if params.iter().any(|v| v.name == "seed") {
             format_ident!("__seed")
@@ -221,62 +225,66 @@ impl<'a> Codegen<'a> {
         }
     }
 
-    /// PyTorch's fan-in for a parameter: the dim a weight contracts over in `@`, or that
-    /// of the weight whose product a bias is added to.
-    fn fan_in(&self, v: &Var) -> TokenStream {
+    /// PyTorch's fan-in for each parameter: the dim a weight contracts over in its first
+    /// `@`, or that of the weight whose product a bias is first added to; 1 otherwise.
+    fn fan_ins(&self, params: &[&Var]) -> Vec<TokenStream> {
         let g = self.graph;
         let forward = &g.nodes[..=self.lowered.loss.0];
         let unwrap_t = |n: NodeId| match g.op(n) {
             Op::Transpose => (g.args(n)[0], true),
             _ => (n, false),
         };
-        let contracted = |w: NodeId| -> Option<(NodeId, usize)> {
-            forward
-                .iter()
-                .find_map(|node| match (node.op, node.args.as_slice()) {
-                    (Op::Matmul, &[a, b]) => {
-                        let ((ua, ta), (ub, tb)) = (unwrap_t(a), unwrap_t(b));
-                        if ub == w && g.rank(ub) == 2 {
-                            Some((w, usize::from(tb)))
-                        } else if ua == w && g.rank(ua) == 2 {
-                            Some((w, usize::from(!ta)))
-                        } else {
-                            None
-                        }
-                    }
-                    _ => None,
-                })
-        };
+        // One pass each, so that a model of a thousand layers is not a million lookups.
+        let mut contracted: HashMap<NodeId, usize> = HashMap::new();
+        for node in forward {
+            if let (Op::Matmul, &[a, b]) = (node.op, node.args.as_slice()) {
+                let ((ua, ta), (ub, tb)) = (unwrap_t(a), unwrap_t(b));
+                if g.rank(ub) == 2 {
+                    contracted.entry(ub).or_insert(usize::from(tb));
+                }
+                if g.rank(ua) == 2 {
+                    contracted.entry(ua).or_insert(usize::from(!ta));
+                }
+            }
+        }
         let is_var = |n: NodeId| matches!(g.op(n), Op::Var(_));
-        let weight_of_bias = || {
-            forward.iter().find_map(|node| {
-                let product = match (node.op, node.args.as_slice()) {
-                    (Op::Add, &[p, b]) if b == v.node => p,
-                    (Op::Add, &[b, p]) if b == v.node => p,
-                    _ => return None,
-                };
-                match (g.op(product), g.args(product)) {
-                    (Op::Matmul, &[l, r]) => [r, l]
+        let mut weight_of_bias: HashMap<NodeId, NodeId> = HashMap::new();
+        for node in forward {
+            let Op::Add = node.op else { continue };
+            for (p, b) in [(node.args[0], node.args[1]), (node.args[1], node.args[0])] {
+                if weight_of_bias.contains_key(&b) {
+                    continue;
+                }
+                if let (Op::Matmul, &[l, r]) = (g.op(p), g.args(p)) {
+                    let w = [r, l]
                         .into_iter()
                         .map(|w| unwrap_t(w).0)
-                        .find(|&w| is_var(w))
-                        .and_then(contracted),
-                    _ => None,
+                        .find(|&w| is_var(w));
+                    if let Some(w) = w.filter(|w| contracted.contains_key(w)) {
+                        weight_of_bias.insert(b, w);
+                    }
                 }
-            })
-        };
-        let found = contracted(v.node).or_else(weight_of_bias);
-        match found {
-            Some((w, axis)) => {
-                let Op::Var(i) = g.op(w) else {
+            }
+        }
+        params
+            .iter()
+            .map(|v| {
+                let w = if contracted.contains_key(&v.node) {
+                    v.node
+                } else {
+                    match weight_of_bias.get(&v.node) {
+                        Some(&w) => w,
+                        None => return quote!(1usize),
+                    }
+                };
+                let (Op::Var(i), Some(axis)) = (g.op(w), contracted.get(&w)) else {
                     return quote!(1usize);
                 };
                 let wv = &g.vars[*i];
                 let w = ident(&wv.name, wv.span);
                 quote!(#w[#axis])
-            }
-            None => quote!(1usize),
-        }
+            })
+            .collect()
     }
 
     /// One `TensorSpec` per tensor the model takes, as hidden associated constants.
@@ -420,17 +428,20 @@ impl<'a> Codegen<'a> {
         let body = self.body(&[out]);
         let value = take(out, 1);
         let ty = array_ty(self.graph.rank(out));
+        let block = block(
+            prologue,
+            body,
+            quote! {
+                ::core::result::Result::Ok(#value)
+            },
+        );
         quote! {
             /// The model's output for these inputs.
             ///
             /// # Errors
             ///
             /// `ShapeError` naming the tensor whose shape does not fit.
-            pub fn forward<'__a>(&self, #(#args),*) -> ::core::result::Result<#ty, #rt::ShapeError> {
-                #prologue
-                #body
-                ::core::result::Result::Ok(#value)
-            }
+            pub fn forward<'__a>(&self, #(#args),*) -> ::core::result::Result<#ty, #rt::ShapeError> #block
         }
     }
 
@@ -440,17 +451,20 @@ impl<'a> Codegen<'a> {
         let loss = self.lowered.loss;
         let body = self.body(&[loss]);
         let l = node_ident(loss);
+        let block = block(
+            prologue,
+            body,
+            quote! {
+                ::core::result::Result::Ok(#l[()])
+            },
+        );
         quote! {
             /// The loss for these inputs and targets.
             ///
             /// # Errors
             ///
             /// `ShapeError` naming the tensor whose shape does not fit.
-            pub fn loss<'__a>(&self, #(#args),*) -> ::core::result::Result<A, #rt::ShapeError> {
-                #prologue
-                #body
-                ::core::result::Result::Ok(#l[()])
-            }
+            pub fn loss<'__a>(&self, #(#args),*) -> ::core::result::Result<A, #rt::ShapeError> #block
         }
     }
 
@@ -462,21 +476,24 @@ impl<'a> Codegen<'a> {
         let mut roots = vec![loss];
         roots.extend(params.iter().filter_map(|v| self.grad_of(v.node)));
         let body = self.body(&roots);
-        let grads = self.grads_value(&roots, &|n| self.grad_of(n));
+        let grads = self.grads_value(&uses(&roots), &|n| self.grad_of(n));
         let l = node_ident(loss);
         let grads_ty = format_ident!("{}Grads", self.name);
+        let block = block(
+            prologue,
+            body,
+            quote! {
+                let __loss = #l[()];
+                ::core::result::Result::Ok((__loss, #grads))
+            },
+        );
         quote! {
             /// The loss and its gradient with respect to every parameter.
             ///
             /// # Errors
             ///
             /// `ShapeError` naming the tensor whose shape does not fit.
-            pub fn grad<'__a>(&self, #(#args),*) -> ::core::result::Result<(A, #grads_ty<A>), #rt::ShapeError> {
-                #prologue
-                #body
-                let __loss = #l[()];
-                ::core::result::Result::Ok((__loss, #grads))
-            }
+            pub fn grad<'__a>(&self, #(#args),*) -> ::core::result::Result<(A, #grads_ty<A>), #rt::ShapeError> #block
         }
     }
 
@@ -489,23 +506,26 @@ impl<'a> Codegen<'a> {
             roots.extend(self.grad_of(v.node));
         }
         let body = self.body(&roots);
-        let grads = self.grads_value(&roots, &|n| self.grad_of(n));
-        let inputs = self.input_grads_value(&roots, &|n| self.grad_of(n));
+        let grads = self.grads_value(&uses(&roots), &|n| self.grad_of(n));
+        let inputs = self.input_grads_value(&uses(&roots), &|n| self.grad_of(n));
         let l = node_ident(loss);
         let grads_ty = format_ident!("{}Grads", self.name);
         let inputs_ty = format_ident!("{}InputGrads", self.name);
+        let block = block(
+            prologue,
+            body,
+            quote! {
+                let __loss = #l[()];
+                ::core::result::Result::Ok((__loss, #grads, #inputs))
+            },
+        );
         quote! {
             /// The loss and its gradients with respect to every parameter and every input.
             ///
             /// # Errors
             ///
             /// `ShapeError` naming the tensor whose shape does not fit.
-            pub fn grad_with_inputs<'__a>(&self, #(#args),*) -> ::core::result::Result<(A, #grads_ty<A>, #inputs_ty<A>), #rt::ShapeError> {
-                #prologue
-                #body
-                let __loss = #l[()];
-                ::core::result::Result::Ok((__loss, #grads, #inputs))
-            }
+            pub fn grad_with_inputs<'__a>(&self, #(#args),*) -> ::core::result::Result<(A, #grads_ty<A>, #inputs_ty<A>), #rt::ShapeError> #block
         }
     }
 
@@ -524,15 +544,16 @@ impl<'a> Codegen<'a> {
             roots.extend(grad(*node));
         }
         let body = self.body(&roots);
+        let used = uses(&roots);
         // Zeros borrow a node's shape, so they come before any node is moved out.
         let mut zeros = Vec::new();
         let mut fields = Vec::new();
         for (name, node) in &named {
             let f = ident(name, Span::call_site());
             let d = d_ident(name);
-            let value = take(*node, count(&roots, *node));
+            let value = take(*node, count(&used, *node));
             let d_value = match grad(*node) {
-                Some(g) => take(g, count(&roots, g)),
+                Some(g) => take(g, count(&used, g)),
                 None => {
                     let n = node_ident(*node);
                     zeros.push(quote!(let #d = #rt::ndarray::Array::zeros(#n.raw_dim());));
@@ -541,20 +562,14 @@ impl<'a> Codegen<'a> {
             };
             fields.push(quote!(#f: #value, #d: #d_value));
         }
-        let grads = self.grads_value(&roots, &grad);
-        let inputs = self.input_grads_value(&roots, &grad);
+        let grads = self.grads_value(&uses(&roots), &grad);
+        let inputs = self.input_grads_value(&uses(&roots), &grad);
         let l = node_ident(loss);
         let trace_ty = format_ident!("{}Trace", self.name);
-        quote! {
-            /// Every `let` value, the output and the loss, with the loss's gradient with
-            /// respect to each, to every parameter and to every input.
-            ///
-            /// # Errors
-            ///
-            /// `ShapeError` naming the tensor whose shape does not fit.
-            pub fn trace<'__a>(&self, #(#args),*) -> ::core::result::Result<#trace_ty<A>, #rt::ShapeError> {
-                #prologue
-                #body
+        let block = block(
+            prologue,
+            body,
+            quote! {
                 let __loss = #l[()];
                 #(#zeros)*
                 ::core::result::Result::Ok(#trace_ty {
@@ -563,19 +578,28 @@ impl<'a> Codegen<'a> {
                     grads: #grads,
                     inputs: #inputs,
                 })
-            }
+            },
+        );
+        quote! {
+            /// Every `let` value, the output and the loss, with the loss's gradient with
+            /// respect to each, to every parameter and to every input.
+            ///
+            /// # Errors
+            ///
+            /// `ShapeError` naming the tensor whose shape does not fit.
+            pub fn trace<'__a>(&self, #(#args),*) -> ::core::result::Result<#trace_ty<A>, #rt::ShapeError> #block
         }
     }
 
     fn grads_value(
         &self,
-        roots: &[NodeId],
+        uses: &HashMap<NodeId, usize>,
         grad: &dyn Fn(NodeId) -> Option<NodeId>,
     ) -> TokenStream {
         let ty = format_ident!("{}Grads", self.name);
         let fields = self.vars(Role::Param).into_iter().map(|v| {
             let f = ident(&v.name, v.span);
-            let value = grad_or_zeros(grad(v.node), roots, quote!(self.#f));
+            let value = grad_or_zeros(grad(v.node), uses, quote!(self.#f));
             quote!(#f: #value)
         });
         let phantom = phantom(&self.vars(Role::Param));
@@ -584,13 +608,13 @@ impl<'a> Codegen<'a> {
 
     fn input_grads_value(
         &self,
-        roots: &[NodeId],
+        uses: &HashMap<NodeId, usize>,
         grad: &dyn Fn(NodeId) -> Option<NodeId>,
     ) -> TokenStream {
         let ty = format_ident!("{}InputGrads", self.name);
         let fields = self.vars(Role::Input).into_iter().map(|v| {
             let f = ident(&v.name, v.span);
-            let value = grad_or_zeros(grad(v.node), roots, quote!(#f));
+            let value = grad_or_zeros(grad(v.node), uses, quote!(#f));
             quote!(#f: #value)
         });
         quote!(#ty { #(#fields,)* __element: ::core::marker::PhantomData })
@@ -635,8 +659,20 @@ impl<'a> Codegen<'a> {
             let name = node_ident(id);
             quote!(let #name = #value;)
         });
-        quote!(#(#lines)*)
+        // Extending moves each line's tokens; interpolating would copy them once per level
+        // of nesting, which dominates the time to expand a large model.
+        let mut body = TokenStream::new();
+        body.extend(lines);
+        body
     }
+}
+
+/// A method's body: the prologue, the lines, then `tail`, moved into one braced group (a
+/// group is cheap to interpolate; a long stream of statements is not).
+fn block(prologue: TokenStream, body: TokenStream, tail: TokenStream) -> Group {
+    let mut all = prologue;
+    all.extend([body, tail]);
+    Group::new(Delimiter::Brace, all)
 }
 
 /// The hidden field of a struct whose model has no parameters.
@@ -666,15 +702,28 @@ fn take(id: NodeId, uses: usize) -> TokenStream {
     }
 }
 
-fn grad_or_zeros(grad: Option<NodeId>, roots: &[NodeId], tensor: TokenStream) -> TokenStream {
+fn grad_or_zeros(
+    grad: Option<NodeId>,
+    uses: &HashMap<NodeId, usize>,
+    tensor: TokenStream,
+) -> TokenStream {
     match grad {
-        Some(g) => take(g, count(roots, g)),
+        Some(g) => take(g, count(uses, g)),
         None => quote!(::backprop::__private::ndarray::Array::zeros(#tensor.raw_dim())),
     }
 }
 
-fn count(roots: &[NodeId], id: NodeId) -> usize {
-    roots.iter().filter(|&&r| r == id).count()
+/// How many times each root is returned.
+fn uses(roots: &[NodeId]) -> HashMap<NodeId, usize> {
+    let mut uses = HashMap::new();
+    for &r in roots {
+        *uses.entry(r).or_default() += 1;
+    }
+    uses
+}
+
+fn count(uses: &HashMap<NodeId, usize>, id: NodeId) -> usize {
+    uses.get(&id).copied().unwrap_or_default()
 }
 
 /// The identifier for a name of the model, raw (`r#type`) where it was written raw.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use proc_macro2::Span;
 use syn::{Error, Ident, Result};
 
-use crate::ast::{BinOp, Decl, DimSpec, Expr, ExprKind, Loss, Model, Reduce, Role};
+use crate::ast::{BinOp, Brief, Decl, DimSpec, Expr, ExprKind, Loss, Model, Reduce, Role};
 use crate::ir::{DimId, Graph, NodeId};
 use crate::ops::shape::Fault;
 use crate::ops::{Op, F64};
@@ -614,12 +614,14 @@ impl Lower<'_> {
             while let ExprKind::Transpose(inner) = &operand.kind {
                 operand = inner;
             }
-            if let ExprKind::Name(n) = &operand.kind {
-                let name = n.to_string();
-                if let Some(var) = self.graph.vars.iter_mut().find(|v| v.name == name) {
-                    if var.site.is_empty() {
-                        var.site = e.to_string();
-                    }
+            let ExprKind::Name(n) = &operand.kind else {
+                continue;
+            };
+            let node = self.env.get(&n.to_string()).copied();
+            if let Some(Op::Var(i)) = node.map(|node| *self.graph.op(node)) {
+                let var = &mut self.graph.vars[i];
+                if var.site.is_empty() {
+                    var.site = Brief(e).to_string();
                 }
             }
         }

@@ -15,9 +15,10 @@ pub struct Arg {
     pub rank: usize,
 }
 
-/// The path through which generated code reaches the runtime.
+/// The path through which generated code reaches the runtime: `::backprop::__private`,
+/// under a short name that the generated impl imports (fewer tokens to emit and compile).
 pub fn rt() -> TokenStream {
-    quote!(::backprop::__private)
+    quote!(__rt)
 }
 
 /// A constant of the model's element type.

@@ -138,3 +138,19 @@ fn no_input_panics() {
         }
     }
 }
+
+#[test]
+fn run_time_sites_stay_short_however_deep_the_model() {
+    let mut e = String::from("x");
+    for i in 1..=6 {
+        e = format!("relu({e} @ w{i} + b{i})");
+    }
+    let c = super::compile(&format!("input x: [n, 8]; {e} @ w7; loss mse"));
+    let site = |name: &str| {
+        let vars = &c.lowered.graph.vars;
+        vars.iter().find(|v| v.name == name).unwrap().site.clone()
+    };
+    assert_eq!(site("w1"), "x @ w1");
+    assert_eq!(site("b2"), "relu(x @ w1 + b1) @ w2 + b2");
+    assert_eq!(site("w7"), "relu(relu(relu(…) @ w5 + b5) @ w6 + b6) @ w7");
+}
