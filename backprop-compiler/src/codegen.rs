@@ -727,7 +727,7 @@ fn count(uses: &HashMap<NodeId, usize>, id: NodeId) -> usize {
 }
 
 /// The identifier for a name of the model, raw (`r#type`) where it was written raw.
-fn ident(name: &str, span: Span) -> Ident {
+pub fn ident(name: &str, span: Span) -> Ident {
     match name.strip_prefix("r#") {
         Some(raw) => Ident::new_raw(raw, span),
         None => Ident::new(name, span),
@@ -735,7 +735,7 @@ fn ident(name: &str, span: Span) -> Ident {
 }
 
 /// `d_name` for the gradient of `name`.
-fn d_ident(name: &str) -> Ident {
+pub fn d_ident(name: &str) -> Ident {
     format_ident!("d_{}", name.trim_start_matches("r#"))
 }
 
@@ -744,7 +744,7 @@ fn ix(rank: usize) -> TokenStream {
     quote!(::backprop::__private::ndarray::#ix)
 }
 
-fn array_ty(rank: usize) -> TokenStream {
+pub fn array_ty(rank: usize) -> TokenStream {
     let ix = ix(rank);
     quote!(::backprop::__private::ndarray::Array<A, #ix>)
 }

@@ -9,6 +9,7 @@ use crate::diff;
 use crate::ir::NodeId;
 use crate::lower::{lower, Lowered};
 use crate::ops::shape::Fault;
+use crate::stub::{stub, stub_name};
 
 /// Expands the body of a `model!` invocation into its items: the parameter struct, its
 /// gradients, trace and methods. On a mistake in the model it returns the same items with
@@ -25,9 +26,21 @@ use crate::ops::shape::Fault;
 /// assert!(wrong.to_string().contains("unknown function `relux`"));
 /// ```
 pub fn expand(input: TokenStream) -> TokenStream {
-    match compile(input) {
-        Ok(tokens) => tokens,
-        Err(err) => err.to_compile_error(),
+    let model: Model = match syn::parse2(input.clone()) {
+        Ok(model) => model,
+        Err(err) => {
+            let mut tokens = err.to_compile_error();
+            tokens.extend(stub_name(input));
+            return tokens;
+        }
+    };
+    match analyze(model) {
+        Ok(c) => Codegen::new(&c).generate(),
+        Err((err, model)) => {
+            let mut tokens = err.to_compile_error();
+            tokens.extend(stub(&model));
+            tokens
+        }
     }
 }
 
@@ -43,18 +56,23 @@ pub struct Compiled {
     pub traced_adjoint: Vec<Option<NodeId>>,
 }
 
-pub fn analyze(input: TokenStream) -> syn::Result<Compiled> {
-    let model: Model = syn::parse2(input)?;
-    let mut lowered = lower(&model, true)?;
-    let mut traced = lower(&model, false)?;
-    let internal = |fault| {
-        syn::Error::new(
-            model.span,
-            format!("the derivative of this model could not be built: {fault:?}"),
-        )
+/// The model lowered and differentiated, or the errors with the model given back for its
+/// stub.
+pub fn analyze(model: Model) -> Result<Compiled, (syn::Error, Model)> {
+    let lowered = lower(&model, true).and_then(|l| Ok((l, lower(&model, false)?)));
+    let (mut lowered, mut traced) = match lowered {
+        Ok(both) => both,
+        Err(err) => return Err((err, model)),
     };
-    let adjoint = differentiate(&mut lowered, false).map_err(internal)?;
-    let traced_adjoint = differentiate(&mut traced, true).map_err(internal)?;
+    let adjoints =
+        differentiate(&mut lowered, false).and_then(|a| Ok((a, differentiate(&mut traced, true)?)));
+    let (adjoint, traced_adjoint) = match adjoints {
+        Ok(both) => both,
+        Err(fault) => {
+            let msg = format!("the derivative of this model could not be built: {fault:?}");
+            return Err((syn::Error::new(model.span, msg), model));
+        }
+    };
     Ok(Compiled {
         model,
         lowered,
@@ -80,9 +98,4 @@ fn differentiate(l: &mut Lowered, exact_names: bool) -> Result<Vec<Option<NodeId
         named.push(l.out);
     }
     diff::gradients(&mut l.graph, l.loss, &wrt, &named)
-}
-
-fn compile(input: TokenStream) -> syn::Result<TokenStream> {
-    let c = analyze(input)?;
-    Ok(Codegen::new(&c).generate())
 }

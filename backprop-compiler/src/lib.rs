@@ -16,6 +16,7 @@ mod parse;
 mod print;
 mod rank;
 mod simplify;
+mod stub;
 #[cfg(test)]
 mod tests;
 

@@ -88,7 +88,15 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         names_in(&l.value, &mut order);
     }
     names_in(output, &mut order);
+    let in_body = order.len();
     names_in(&loss_expr, &mut order);
+    undefined_in_loss(
+        &order[..in_body],
+        &order[in_body..],
+        &let_names,
+        &decls,
+        &mut errors,
+    );
     let mut seen = HashMap::new();
     order.retain(|(n, _)| seen.insert(n.clone(), ()).is_none());
     order.retain(|(n, _)| !let_names.contains(n) && n != "out");
@@ -223,7 +231,41 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     }
 }
 
-fn default_role(name: &str) -> Role {
+/// A name that appears only in the loss and is not declared is a mistake, not a parameter:
+/// nothing the model computes depends on it (`loss mse(out, t)` for a target `y`).
+fn undefined_in_loss(
+    body: &[(String, Span)],
+    loss: &[(String, Span)],
+    lets: &[String],
+    decls: &HashMap<String, &Decl>,
+    errors: &mut Errors,
+) {
+    let known = |n: &str| {
+        n == "out"
+            || decls.contains_key(n)
+            || lets.iter().any(|l| l == n)
+            || body.iter().any(|(b, _)| b == n)
+    };
+    for (n, span) in loss {
+        if known(n) || default_role(n) != Role::Param {
+            continue;
+        }
+        let mut candidates: Vec<&str> = vec!["out", "x", "y"];
+        candidates.extend(decls.keys().map(String::as_str));
+        candidates.extend(lets.iter().map(String::as_str));
+        candidates.extend(body.iter().map(|(b, _)| b.as_str()));
+        candidates.sort_unstable();
+        errors.push(Error::new(
+            *span,
+            format!(
+                "cannot find `{n}` in this model{}; a name used only in the loss must be declared, as in `target {n};`",
+                suggest(n, &candidates)
+            ),
+        ));
+    }
+}
+
+pub fn default_role(name: &str) -> Role {
     match name {
         "x" => Role::Input,
         "y" => Role::Target,
@@ -313,7 +355,7 @@ fn loss_expression(
     }
 }
 
-fn names_in(e: &Expr, out: &mut Vec<(String, Span)>) {
+pub fn names_in(e: &Expr, out: &mut Vec<(String, Span)>) {
     match &e.kind {
         ExprKind::Lit(_) => {}
         ExprKind::Name(n) => out.push((n.to_string(), n.span())),

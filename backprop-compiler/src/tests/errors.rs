@@ -19,6 +19,21 @@ fn unknown_names_suggest_the_nearest() {
 }
 
 #[test]
+fn a_name_only_in_the_loss_must_be_declared() {
+    assert_eq!(
+        first("target y: [n, 1]; sigmoid(x @ w); loss bce(out, t)"),
+        "cannot find `t` in this model (did you mean `w`?); a name used only in the loss must be declared, as in `target t;`"
+    );
+    assert_eq!(
+        first("let h1 = relu(x @ w1); h1 @ w2; loss mse(out, h2)"),
+        "cannot find `h2` in this model (did you mean `h1`?); a name used only in the loss must be declared, as in `target h2;`"
+    );
+    // Declared, it is what it says; the input as a target is an autoencoder.
+    super::compile("target t; sigmoid(x @ w); loss bce(out, t)");
+    super::compile("relu(x @ w) @ w.T; loss mse(out, x)");
+}
+
+#[test]
 fn shapes_that_cannot_fit() {
     assert_eq!(
         first("input x: [n, 784]; param w1: [785, 10]; x @ w1; loss mse"),

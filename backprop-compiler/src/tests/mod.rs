@@ -14,8 +14,7 @@ use crate::ops::Op;
 use crate::print::Printer;
 
 pub fn compile(src: &str) -> Compiled {
-    let tokens: proc_macro2::TokenStream = src.parse().expect("tokens");
-    match analyze(tokens) {
+    match parse_and_analyze(src) {
         Ok(c) => c,
         Err(e) => panic!("`{src}` does not compile: {e}"),
     }
@@ -23,11 +22,15 @@ pub fn compile(src: &str) -> Compiled {
 
 /// The error messages of a model that must not compile.
 pub fn errors(src: &str) -> Vec<String> {
-    let tokens: proc_macro2::TokenStream = src.parse().expect("tokens");
-    match analyze(tokens) {
+    match parse_and_analyze(src) {
         Ok(_) => panic!("`{src}` compiles"),
         Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
     }
+}
+
+fn parse_and_analyze(src: &str) -> syn::Result<Compiled> {
+    let model = syn::parse_str(src)?;
+    analyze(model).map_err(|(err, _)| err)
 }
 
 /// Values of nodes `0..=upto`, the model's tensors given in `vars`.

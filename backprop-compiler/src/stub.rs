@@ -1,0 +1,144 @@
+//! On error: the model's items with the signatures known from its syntax and bodies that
+//! never run, emitted next to the `compile_error!`s so that one mistake in a model does not
+//! cascade into errors about missing items wherever the model is used.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{format_ident, quote};
+use syn::Ident;
+
+use crate::ast::{Loss, Model, Role};
+use crate::codegen::{array_ty, d_ident, ident};
+use crate::lower::{default_role, names_in};
+
+/// The items of a model that did not compile. Parameters and inputs are the declared and
+/// free names, with their roles; a declared shape gives a field its rank, an undeclared one
+/// is dynamic; every argument takes any type.
+pub fn stub(model: &Model) -> TokenStream {
+    let mut names: Vec<(String, Span)> = model
+        .decls
+        .iter()
+        .map(|d| (d.name.to_string(), d.name.span()))
+        .collect();
+    let lets: Vec<String> = model.lets.iter().map(|l| l.name.to_string()).collect();
+    for l in &model.lets {
+        names_in(&l.value, &mut names);
+    }
+    if let Some(output) = &model.output {
+        names_in(output, &mut names);
+    }
+    match &model.loss {
+        Some(Loss::Named { args, .. }) => args.iter().for_each(|a| names_in(a, &mut names)),
+        Some(Loss::Expr(e)) => names_in(e, &mut names),
+        None => {}
+    }
+    let mut tensors: Vec<(Ident, Role, TokenStream)> = Vec::new();
+    for (n, span) in names {
+        let taken = tensors.iter().any(|(t, ..)| *t == n);
+        if taken || lets.contains(&n) || n == "out" || n.starts_with("__") {
+            continue;
+        }
+        let decl = model.decls.iter().find(|d| d.name == n);
+        let role = decl.map_or_else(|| default_role(&n), |d| d.role);
+        let ty = match decl.and_then(|d| d.shape.as_ref()) {
+            Some(shape) => array_ty(shape.len()),
+            None => quote!(::backprop::__private::ndarray::ArrayD<A>),
+        };
+        tensors.push((ident(&n, span), role, ty));
+    }
+    if !tensors.iter().any(|(_, role, _)| *role == Role::Target) {
+        tensors.push((
+            Ident::new("y", model.span),
+            Role::Target,
+            TokenStream::new(),
+        ));
+    }
+    let of = |role: Role| -> (Vec<&Ident>, Vec<&TokenStream>) {
+        tensors
+            .iter()
+            .filter(|(_, r, _)| *r == role)
+            .map(|(name, _, ty)| (name, ty))
+            .unzip()
+    };
+    let (params, param_tys) = of(Role::Param);
+    let (inputs, input_tys) = of(Role::Input);
+    let (targets, _) = of(Role::Target);
+    let dynamic = quote!(::backprop::__private::ndarray::ArrayD<A>);
+    // Each `let` once, without the names the trace's own fields have.
+    let mut named: Vec<Ident> = Vec::new();
+    for l in &model.lets {
+        let n = l.name.to_string();
+        let reserved = ["out", "loss", "grads", "inputs"].contains(&n.as_str());
+        if !reserved && !n.starts_with("__") && !named.iter().any(|m| *m == n) {
+            named.push(ident(&n, l.name.span()));
+        }
+    }
+    named.push(Ident::new("out", Span::call_site()));
+    let d_named: Vec<Ident> = named.iter().map(|n| d_ident(&n.to_string())).collect();
+    let name = model
+        .name
+        .clone()
+        .unwrap_or_else(|| Ident::new("Model", model.span));
+    let (attrs, vis) = (&model.attrs, &model.vis);
+    let (grads, input_grads, trace) = companions(&name);
+    let err = quote!(::backprop::__private::ShapeError);
+    let never = quote!({ ::core::unreachable!("the model did not compile") });
+    quote! {
+        #(#attrs)*
+        #vis struct #name<A = f32> {
+            #(pub #params: #param_tys,)*
+            #[doc(hidden)]
+            pub __element: ::core::marker::PhantomData<A>,
+        }
+        #vis struct #grads<A = f32> {
+            #(pub #params: #param_tys,)*
+            #[doc(hidden)]
+            pub __element: ::core::marker::PhantomData<A>,
+        }
+        #vis struct #input_grads<A = f32> {
+            #(pub #inputs: #input_tys,)*
+            #[doc(hidden)]
+            pub __element: ::core::marker::PhantomData<A>,
+        }
+        #vis struct #trace<A = f32> {
+            #(pub #named: #dynamic, pub #d_named: #dynamic,)*
+            pub loss: A,
+            pub grads: #grads<A>,
+            pub inputs: #input_grads<A>,
+        }
+        #[allow(unused_variables, clippy::all)]
+        impl<A> #name<A> {
+            pub fn new(#(#params: impl Sized),*) -> ::core::result::Result<Self, #err> #never
+            pub fn init(__seed: u64, #(#params: impl Sized),*) -> ::core::result::Result<Self, #err> #never
+            pub fn forward(&self, #(#inputs: impl Sized),*) -> ::core::result::Result<#dynamic, #err> #never
+            pub fn loss(&self, #(#inputs: impl Sized,)* #(#targets: impl Sized),*) -> ::core::result::Result<A, #err> #never
+            pub fn grad(&self, #(#inputs: impl Sized,)* #(#targets: impl Sized),*) -> ::core::result::Result<(A, #grads<A>), #err> #never
+            pub fn grad_with_inputs(&self, #(#inputs: impl Sized,)* #(#targets: impl Sized),*) -> ::core::result::Result<(A, #grads<A>, #input_grads<A>), #err> #never
+            pub fn trace(&self, #(#inputs: impl Sized,)* #(#targets: impl Sized),*) -> ::core::result::Result<#trace<A>, #err> #never
+        }
+    }
+}
+
+/// For a model that did not parse: its struct, when its name can be found, so that at
+/// least the type exists.
+pub fn stub_name(input: TokenStream) -> TokenStream {
+    let mut tokens = input.into_iter();
+    while let Some(t) = tokens.next() {
+        if matches!(&t, TokenTree::Ident(i) if i == "struct") {
+            if let Some(TokenTree::Ident(name)) = tokens.next() {
+                return quote! {
+                    pub struct #name<A = f32>(::core::marker::PhantomData<A>);
+                };
+            }
+        }
+    }
+    TokenStream::new()
+}
+
+/// The names of the structs generated beside the model's.
+pub fn companions(name: &Ident) -> (Ident, Ident, Ident) {
+    (
+        format_ident!("{}Grads", name),
+        format_ident!("{}InputGrads", name),
+        format_ident!("{}Trace", name),
+    )
+}
