@@ -58,11 +58,11 @@ pub struct Compiled {
 
 /// The model lowered and differentiated, or the errors with the model given back for its
 /// stub.
-pub fn analyze(model: Model) -> Result<Compiled, (syn::Error, Model)> {
+pub fn analyze(model: Model) -> Result<Compiled, (syn::Error, Box<Model>)> {
     let lowered = lower(&model, true).and_then(|l| Ok((l, lower(&model, false)?)));
     let (mut lowered, mut traced) = match lowered {
         Ok(both) => both,
-        Err(err) => return Err((err, model)),
+        Err(err) => return Err((err, Box::new(model))),
     };
     let adjoints =
         differentiate(&mut lowered, false).and_then(|a| Ok((a, differentiate(&mut traced, true)?)));
@@ -70,7 +70,7 @@ pub fn analyze(model: Model) -> Result<Compiled, (syn::Error, Model)> {
         Ok(both) => both,
         Err(fault) => {
             let msg = format!("the derivative of this model could not be built: {fault:?}");
-            return Err((syn::Error::new(model.span, msg), model));
+            return Err((syn::Error::new(model.span, msg), Box::new(model)));
         }
     };
     Ok(Compiled {
