@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use proc_macro2::{Delimiter, Group, Span, TokenStream};
-use quote::{format_ident, quote, ToTokens};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::Ident;
 
 use crate::ast::{self, Role};
@@ -80,9 +80,11 @@ impl<'a> Codegen<'a> {
             vars.iter()
                 .map(|v| {
                     let f = ident(&v.name, v.span);
-                    let ty = array_ty(self.graph.rank(v.node));
+                    // The whole field at the name's token, so that rustc's errors about
+                    // it (a `#[derive(Copy)]` on the model) land there.
+                    let ty = respan(array_ty(self.graph.rank(v.node)), v.span);
                     let doc = format!("{doc} `{}`.", v.name);
-                    quote!(#[doc = #doc] pub #f: #ty)
+                    quote_spanned!(v.span=> #[doc = #doc] pub #f: #ty)
                 })
                 .collect()
         };
@@ -673,6 +675,23 @@ fn block(prologue: TokenStream, body: TokenStream, tail: TokenStream) -> Group {
     let mut all = prologue;
     all.extend([body, tail]);
     Group::new(Delimiter::Brace, all)
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut t| {
+            if let TokenTree::Group(g) = &t {
+                let mut inner = Group::new(g.delimiter(), respan(g.stream(), span));
+                inner.set_span(span);
+                t = TokenTree::Group(inner);
+            } else {
+                t.set_span(span);
+            }
+            t
+        })
+        .collect()
 }
 
 /// The hidden field of a struct whose model has no parameters.

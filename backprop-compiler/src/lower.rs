@@ -76,7 +76,14 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         .filter(|d| d.role == Role::Target)
         .collect();
     let let_names: Vec<String> = model.lets.iter().map(|l| l.name.to_string()).collect();
-    let loss_expr = loss_expression(loss, &targets, &let_names, &mut errors)?;
+    let loss_expr = loss_expression(loss, &targets, &let_names, &mut errors);
+    let loss_expr = errors.take(loss_expr);
+    forms(model, &let_names, loss_expr.as_ref(), &mut errors);
+    // The errors so far make rank inference meaningless; report them all at once.
+    errors.finish()?;
+    let Some(loss_expr) = loss_expr else {
+        return Err(Error::new(model.span, "the model has no loss"));
+    };
 
     // Every name, in the order it first appears; declared ones first.
     let mut order: Vec<(String, Span)> = model
@@ -193,21 +200,41 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     errors.finish()?;
 
     let mut lets = Vec::new();
+    // A binding whose value failed is not reported again wherever it is used.
+    let mut failed: Vec<String> = Vec::new();
+    let mut attempt = |lower: &mut Lower, e: &Expr, name: &str, errors: &mut Errors| {
+        let mut used = Vec::new();
+        names_in(e, &mut used);
+        let node = if used.iter().any(|(n, _)| failed.contains(n)) {
+            None
+        } else {
+            errors.take(lower.expr(e))
+        };
+        if node.is_none() {
+            failed.push(name.to_string());
+        }
+        node
+    };
     for l in &model.lets {
         let name = l.name.to_string();
-        if let Some(node) = errors.take(lower.expr(&l.value)) {
+        if let Some(node) = attempt(&mut lower, &l.value, &name, &mut errors) {
             lets.push((l.name.clone(), node));
             lower.graph.named.push(node);
             lower.env.insert(name, node);
         }
     }
-    let out = errors.take(lower.expr(output));
+    let out = attempt(&mut lower, output, "out", &mut errors);
     if let Some(out) = out {
         lower.env.insert("out".to_string(), out);
         lower.graph.named.push(out);
-        lower.no_targets_in_output(out, output, &mut errors);
+        let mut body = Vec::new();
+        for l in &model.lets {
+            names_in(&l.value, &mut body);
+        }
+        names_in(output, &mut body);
+        lower.no_targets_in_output(out, output, &body, &mut errors);
     }
-    let loss_node = errors.take(lower.expr(&loss_expr));
+    let loss_node = attempt(&mut lower, &loss_expr, "loss", &mut errors);
     if let Some(l) = loss_node {
         if lower.graph.rank(l) != 0 {
             errors.push(Error::new(
@@ -231,6 +258,100 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     }
 }
 
+/// A call, checked against its function's spelling and arity.
+enum CallForm<'e> {
+    /// A named loss of the output and the target.
+    Loss(&'e Expr, &'e Expr),
+    /// A function of one tensor, with its number argument: the slope of `leaky_relu`, the
+    /// axis of `softmax` (-1 by default), 0 for the others.
+    Function(&'e Expr, f64),
+}
+
+fn call_form<'e>(f: &Ident, args: &'e [Expr]) -> Result<CallForm<'e>> {
+    let name = f.to_string();
+    let arity = |want: &str| Error::new(f.span(), format!("`{name}` takes {want}"));
+    if LOSSES.contains(&name.as_str()) {
+        return match args {
+            [a, b] => Ok(CallForm::Loss(a, b)),
+            _ => Err(arity("two arguments: the output and the target")),
+        };
+    }
+    if !FUNCTIONS.contains(&name.as_str()) {
+        return Err(Error::new(
+            f.span(),
+            format!(
+                "unknown function `{name}`{}; expected one of {}",
+                suggest(&name, FUNCTIONS),
+                quoted(FUNCTIONS)
+            ),
+        ));
+    }
+    let (arg, parameter) = match (name.as_str(), args) {
+        ("leaky_relu", [a]) => (a, 0.01),
+        ("leaky_relu", [a, s]) => (
+            a,
+            s.literal()
+                .ok_or_else(|| Error::new(s.span, "the slope of `leaky_relu` is a number"))?,
+        ),
+        ("leaky_relu", _) => return Err(arity("one tensor and an optional slope")),
+        ("softmax" | "log_softmax", [a]) => (a, -1.0),
+        ("softmax" | "log_softmax", [a, axis]) => (
+            a,
+            axis.literal().filter(|v| v.fract() == 0.0).ok_or_else(|| {
+                Error::new(axis.span, format!("the axis of `{name}` is an integer"))
+            })?,
+        ),
+        ("softmax" | "log_softmax", _) => return Err(arity("one tensor and an axis")),
+        (_, [a]) => (a, 0.0),
+        _ => return Err(arity("one argument")),
+    };
+    Ok(CallForm::Function(arg, parameter))
+}
+
+/// The checks that need no ranks, over the whole model: every call's function and arity,
+/// every `let` bound before it is used, and `out` only in the loss.
+fn forms(model: &Model, lets: &[String], loss: Option<&Expr>, errors: &mut Errors) {
+    fn calls(e: &Expr, errors: &mut Errors) {
+        match &e.kind {
+            ExprKind::Lit(_) | ExprKind::Name(_) => {}
+            ExprKind::Neg(a)
+            | ExprKind::Transpose(a)
+            | ExprKind::Pow(a, _)
+            | ExprKind::Reduce(_, a, _)
+            | ExprKind::Column(a, _) => calls(a, errors),
+            ExprKind::Binary(_, a, b) => {
+                calls(a, errors);
+                calls(b, errors);
+            }
+            ExprKind::Call(f, args) => {
+                errors.take(call_form(f, args));
+                args.iter().for_each(|a| calls(a, errors));
+            }
+        }
+    }
+    let mut bound: Vec<String> = Vec::new();
+    let body = model.lets.iter().map(|l| (&l.value, Some(&l.name)));
+    for (e, name) in body.chain(model.output.iter().map(|o| (o, None))) {
+        calls(e, errors);
+        let mut used = Vec::new();
+        names_in(e, &mut used);
+        for (n, span) in used {
+            if n == "out" {
+                let msg = "`out` is the model's output; it can be used only in the loss";
+                errors.push(Error::new(span, msg));
+            } else if lets.contains(&n) && !bound.contains(&n) {
+                errors.push(Error::new(span, format!("`{n}` is used before its `let`")));
+            }
+        }
+        if let Some(name) = name {
+            bound.push(name.to_string());
+        }
+    }
+    if let Some(loss) = loss {
+        calls(loss, errors);
+    }
+}
+
 /// A name that appears only in the loss and is not declared is a mistake, not a parameter:
 /// nothing the model computes depends on it (`loss mse(out, t)` for a target `y`).
 fn undefined_in_loss(
@@ -250,16 +371,34 @@ fn undefined_in_loss(
         if known(n) || default_role(n) != Role::Param {
             continue;
         }
-        let mut candidates: Vec<&str> = vec!["out", "x", "y"];
-        candidates.extend(decls.keys().map(String::as_str));
-        candidates.extend(lets.iter().map(String::as_str));
-        candidates.extend(body.iter().map(|(b, _)| b.as_str()));
-        candidates.sort_unstable();
+        // A target is the likeliest meaning, then any other name of the model.
+        let mut targets: Vec<&str> = decls
+            .iter()
+            .filter(|(_, d)| d.role == Role::Target)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        if targets.is_empty() {
+            targets.push("y");
+        }
+        targets.sort_unstable();
+        let mut others: Vec<&str> = vec!["out", "x"];
+        others.extend(decls.keys().map(String::as_str));
+        others.extend(lets.iter().map(String::as_str));
+        others.extend(body.iter().map(|(b, _)| b.as_str()));
+        others.sort_unstable();
+        let nearest = targets
+            .iter()
+            .map(|k| (edit_distance(n, k), 0, k))
+            .chain(others.iter().map(|k| (edit_distance(n, k), 1, k)))
+            .filter(|(d, ..)| *d <= 2)
+            .min();
+        let hint = nearest
+            .map(|(.., k)| format!(" (did you mean `{k}`?)"))
+            .unwrap_or_default();
         errors.push(Error::new(
             *span,
             format!(
-                "cannot find `{n}` in this model{}; a name used only in the loss must be declared, as in `target {n};`",
-                suggest(n, &candidates)
+                "cannot find `{n}` in this model{hint}; a name used only in the loss must be declared, as in `target {n};`"
             ),
         ));
     }
@@ -501,41 +640,9 @@ impl Lower<'_> {
 
     fn call(&mut self, e: &Expr, f: &Ident, args: &[Expr]) -> Result<NodeId> {
         let name = f.to_string();
-        let arity = |want: &str| Error::new(f.span(), format!("`{name}` takes {want}"));
-        if LOSSES.contains(&name.as_str()) {
-            let [a, b] = args else {
-                return Err(arity("two arguments: the output and the target"));
-            };
-            return self.loss(e, &name, a, b);
-        }
-        if !FUNCTIONS.contains(&name.as_str()) {
-            return Err(Error::new(
-                f.span(),
-                format!(
-                    "unknown function `{name}`{}; expected one of {}",
-                    suggest(&name, FUNCTIONS),
-                    quoted(FUNCTIONS)
-                ),
-            ));
-        }
-        let (arg, slope) = match (name.as_str(), args) {
-            ("leaky_relu", [a]) => (a, 0.01),
-            ("leaky_relu", [a, s]) => (
-                a,
-                s.literal()
-                    .ok_or_else(|| Error::new(s.span, "the slope of `leaky_relu` is a number"))?,
-            ),
-            ("leaky_relu", _) => return Err(arity("one tensor and an optional slope")),
-            ("softmax" | "log_softmax", [a]) => (a, -1.0),
-            ("softmax" | "log_softmax", [a, axis]) => (
-                a,
-                axis.literal().filter(|v| v.fract() == 0.0).ok_or_else(|| {
-                    Error::new(axis.span, format!("the axis of `{name}` is an integer"))
-                })?,
-            ),
-            ("softmax" | "log_softmax", _) => return Err(arity("one tensor and an axis")),
-            (_, [a]) => (a, 0.0),
-            _ => return Err(arity("one argument")),
+        let (arg, slope) = match call_form(f, args)? {
+            CallForm::Loss(a, b) => return self.loss(e, &name, a, b),
+            CallForm::Function(arg, parameter) => (arg, parameter),
         };
         let na = self.expr(arg)?;
         self.site(e, &[arg]);
@@ -716,7 +823,15 @@ impl Lower<'_> {
     }
 
     /// Targets are known only when training; the output must not need them.
-    fn no_targets_in_output(&self, out: NodeId, output: &Expr, errors: &mut Errors) {
+    /// `body` holds the names the `let`s and the output use, in order, for the span of the
+    /// target's first use.
+    fn no_targets_in_output(
+        &self,
+        out: NodeId,
+        output: &Expr,
+        body: &[(String, Span)],
+        errors: &mut Errors,
+    ) {
         let mut stack = vec![out];
         let mut seen = vec![false; self.graph.nodes.len()];
         while let Some(n) = stack.pop() {
@@ -726,8 +841,9 @@ impl Lower<'_> {
             if let Op::Var(i) = self.graph.op(n) {
                 let var = &self.graph.vars[*i];
                 if var.role == Role::Target {
+                    let first_use = body.iter().find(|(n, _)| *n == var.name);
                     errors.push(Error::new(
-                        output.span,
+                        first_use.map_or(output.span, |(_, span)| *span),
                         format!(
                             "the output uses the target `{}`; targets may appear only in the loss",
                             var.name

@@ -106,6 +106,11 @@ fn end(input: ParseStream) -> Result<()> {
 
 fn decl(input: ParseStream, role: Role) -> Result<Decl> {
     let name: Ident = input.parse()?;
+    if input.peek(token::Bracket) {
+        return Err(input.error(format!(
+            "expected `:` before the shape of `{name}`, as in `{name}: [n, 3]`"
+        )));
+    }
     let shape = if input.peek(Token![:]) {
         input.parse::<Token![:]>()?;
         let content;

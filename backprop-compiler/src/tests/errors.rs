@@ -22,7 +22,7 @@ fn unknown_names_suggest_the_nearest() {
 fn a_name_only_in_the_loss_must_be_declared() {
     assert_eq!(
         first("target y: [n, 1]; sigmoid(x @ w); loss bce(out, t)"),
-        "cannot find `t` in this model (did you mean `w`?); a name used only in the loss must be declared, as in `target t;`"
+        "cannot find `t` in this model (did you mean `y`?); a name used only in the loss must be declared, as in `target t;`"
     );
     assert_eq!(
         first("let h1 = relu(x @ w1); h1 @ w2; loss mse(out, h2)"),

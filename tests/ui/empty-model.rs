@@ -1,0 +1,7 @@
+use backprop::model;
+
+model! {
+
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use backprop::model;
+
+model! {
+    x @ w;
+    loss out
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+use backprop::model;
+
+model! {
+    relu(x @ w1 + b1) @ w2 + b2
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use backprop::model;
+
+model! {
+    let h = x @ w;
+    loss mse
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use backprop::model;
+
+model! {
+    sigmoid(x @ w) * "2";
+    loss mse
+}
+
+fn main() {}

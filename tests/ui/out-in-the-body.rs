@@ -1,0 +1,9 @@
+use backprop::model;
+
+model! {
+    let h = x @ w;
+    out @ v;
+    loss mse
+}
+
+fn main() {}
