@@ -83,6 +83,31 @@ fn nugues_inputs_and_targets() {
 }
 
 #[test]
+fn a_literal_column_is_refused_before_any_arithmetic() {
+    let m = Nugues::new(zeros(4, 3), zeros(2, 4), zeros(1, 2)).unwrap();
+    // Written out as a [3, 1] column, as one might write the notebook's single sample.
+    let x = ndarray::array![[1.0], [2.0], [3.0]];
+    let y = ndarray::array![[1.0], [0.0], [1.0]];
+    // The prologue's check, not a kernel's: the error is the declared shape against the
+    // given one, with the site of the tensor's first use, for every method.
+    let expected = |method: &str| backprop::ShapeError::Dims {
+        context: format!("Nugues::{method}"),
+        tensor: "x".into(),
+        expected: "[n, 3]".into(),
+        actual: vec![3, 1],
+        site: "x @ fc1.T".into(),
+    };
+    assert_eq!(m.forward(&x).unwrap_err(), expected("forward"));
+    assert_eq!(m.loss(&x, &y).unwrap_err(), expected("loss"));
+    assert_eq!(m.grad(&x, &y).unwrap_err(), expected("grad"));
+    assert_eq!(
+        m.grad_with_inputs(&x, &y).unwrap_err(),
+        expected("grad_with_inputs")
+    );
+    assert_eq!(m.trace(&x, &y).unwrap_err(), expected("trace"));
+}
+
+#[test]
 fn undeclared_dims_are_inferred_and_checked() {
     let new = |a, b, c| message(Undeclared::new(a, b, c));
     assert_eq!(
