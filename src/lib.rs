@@ -59,7 +59,26 @@
 //! Ranks are inferred: the operands of `@` are matrices, a parameter added to a matrix is
 //! a row vector (a bias), a parameter that scales a tensor is a scalar, an input or target
 //! combined with a tensor has its rank. A name
-//! whose rank cannot be inferred must be declared.
+//! whose rank cannot be inferred must be declared. A name that appears only in the loss
+//! must be declared too (`loss bce(out, t)` needs `target t;`): nothing the model computes
+//! depends on it, so it is more likely a slip than a parameter.
+//!
+//! # Compile errors
+//!
+//! Mistakes are reported by the compiler at the token responsible, every one at once where
+//! there are several, each with what to do about it:
+//!
+//! ```text
+//! error: inner dimensions of `x @ w1` differ: `x` [n, 784] has 784 columns, `w1` [785, 50] has 785 rows
+//!  --> src/main.rs:6:12
+//!   |
+//! 6 |     relu(x @ w1 + b1) @ w2 + b2;
+//!   |            ^
+//! ```
+//!
+//! Declared dims are checked against each other at compile time; the rest at run time.
+//! A model with a mistake still defines its struct and methods, with bodies that never
+//! run, so that the code using it reports nothing more.
 //!
 //! # Generated items
 //!

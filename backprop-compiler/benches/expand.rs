@@ -51,7 +51,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1000);
-    println!("| form | layers | tokens out | median | per layer | runs |");
+    println!("| form | layers | output text | median | per layer | runs |");
     println!("|---|---:|---:|---:|---:|---:|");
     for (form, build) in [
         ("let chain", chain as fn(usize) -> String),

@@ -124,7 +124,9 @@ pub fn stub_name(input: TokenStream) -> TokenStream {
     let mut tokens = input.into_iter();
     while let Some(t) = tokens.next() {
         if matches!(&t, TokenTree::Ident(i) if i == "struct") {
-            if let Some(TokenTree::Ident(name)) = tokens.next() {
+            // An identifier, not a keyword.
+            let name = tokens.next().map(TokenStream::from);
+            if let Some(Ok(name)) = name.map(syn::parse2::<Ident>) {
                 return quote! {
                     pub struct #name<A = f32>(::core::marker::PhantomData<A>);
                 };

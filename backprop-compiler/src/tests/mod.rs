@@ -2,6 +2,7 @@
 //! random models checked against finite differences with the reference interpreter.
 
 mod errors;
+mod fuzz;
 mod prop;
 mod symbolic;
 
