@@ -101,6 +101,25 @@ impl Expr {
         }
     }
 
+    /// Calls `f` on this expression and every subexpression, parents first, operands in
+    /// the order they are written.
+    pub fn visit(&self, f: &mut impl FnMut(&Expr)) {
+        f(self);
+        match &self.kind {
+            ExprKind::Lit(_) | ExprKind::Name(_) => {}
+            ExprKind::Neg(a)
+            | ExprKind::Transpose(a)
+            | ExprKind::Pow(a, _)
+            | ExprKind::Reduce(_, a, _)
+            | ExprKind::Column(a, _) => a.visit(f),
+            ExprKind::Binary(_, a, b) => {
+                a.visit(f);
+                b.visit(f);
+            }
+            ExprKind::Call(_, args) => args.iter().for_each(|a| a.visit(f)),
+        }
+    }
+
     fn is_leaf(&self) -> bool {
         matches!(self.kind, ExprKind::Lit(_) | ExprKind::Name(_))
     }

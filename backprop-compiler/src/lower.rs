@@ -311,24 +311,13 @@ fn call_form<'e>(f: &Ident, args: &'e [Expr]) -> Result<CallForm<'e>> {
 /// The checks that need no ranks, over the whole model: every call's function and arity,
 /// every `let` bound before it is used, and `out` only in the loss.
 fn forms(model: &Model, lets: &[String], loss: Option<&Expr>, errors: &mut Errors) {
-    fn calls(e: &Expr, errors: &mut Errors) {
-        match &e.kind {
-            ExprKind::Lit(_) | ExprKind::Name(_) => {}
-            ExprKind::Neg(a)
-            | ExprKind::Transpose(a)
-            | ExprKind::Pow(a, _)
-            | ExprKind::Reduce(_, a, _)
-            | ExprKind::Column(a, _) => calls(a, errors),
-            ExprKind::Binary(_, a, b) => {
-                calls(a, errors);
-                calls(b, errors);
-            }
-            ExprKind::Call(f, args) => {
+    let calls = |e: &Expr, errors: &mut Errors| {
+        e.visit(&mut |e| {
+            if let ExprKind::Call(f, args) = &e.kind {
                 errors.take(call_form(f, args));
-                args.iter().for_each(|a| calls(a, errors));
             }
-        }
-    }
+        });
+    };
     let mut bound: Vec<String> = Vec::new();
     let body = model.lets.iter().map(|l| (&l.value, Some(&l.name)));
     for (e, name) in body.chain(model.output.iter().map(|o| (o, None))) {
@@ -494,21 +483,13 @@ fn loss_expression(
     }
 }
 
+/// The names `e` uses, in the order they are written.
 pub fn names_in(e: &Expr, out: &mut Vec<(String, Span)>) {
-    match &e.kind {
-        ExprKind::Lit(_) => {}
-        ExprKind::Name(n) => out.push((n.to_string(), n.span())),
-        ExprKind::Neg(a)
-        | ExprKind::Transpose(a)
-        | ExprKind::Pow(a, _)
-        | ExprKind::Reduce(_, a, _)
-        | ExprKind::Column(a, _) => names_in(a, out),
-        ExprKind::Binary(_, a, b) => {
-            names_in(a, out);
-            names_in(b, out);
+    e.visit(&mut |e| {
+        if let ExprKind::Name(n) = &e.kind {
+            out.push((n.to_string(), n.span()));
         }
-        ExprKind::Call(_, args) => args.iter().for_each(|a| names_in(a, out)),
-    }
+    });
 }
 
 struct Lower<'a> {
