@@ -1,5 +1,6 @@
-//! The driver: parse -> lower (roles, ranks, shapes) -> differentiate -> emit. Rewrites
-//! happen as nodes are built, so simplification needs no pass of its own.
+//! The driver: parse -> check and lower (roles, ranks, shapes) -> differentiate -> emit,
+//! or, on error, the errors beside stub items. Rewrites happen as nodes are built, so
+//! simplification needs no pass of its own.
 
 use proc_macro2::TokenStream;
 

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod ast;
+mod check;
 mod codegen;
 mod diff;
 mod expand;

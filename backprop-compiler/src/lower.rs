@@ -9,6 +9,9 @@ use proc_macro2::Span;
 use syn::{Error, Ident, Result};
 
 use crate::ast::{BinOp, Brief, Decl, DimSpec, Expr, ExprKind, Loss, Model, Reduce, Role};
+use crate::check::{
+    call_form, declarations, forms, quoted, suggest, undefined_in_loss, CallForm, Errors,
+};
 use crate::ir::{DimId, Graph, NodeId};
 use crate::ops::shape::Fault;
 use crate::ops::{Op, F64};
@@ -258,177 +261,12 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     }
 }
 
-/// A call, checked against its function's spelling and arity.
-enum CallForm<'e> {
-    /// A named loss of the output and the target.
-    Loss(&'e Expr, &'e Expr),
-    /// A function of one tensor, with its number argument: the slope of `leaky_relu`, the
-    /// axis of `softmax` (-1 by default), 0 for the others.
-    Function(&'e Expr, f64),
-}
-
-fn call_form<'e>(f: &Ident, args: &'e [Expr]) -> Result<CallForm<'e>> {
-    let name = f.to_string();
-    let arity = |want: &str| Error::new(f.span(), format!("`{name}` takes {want}"));
-    if LOSSES.contains(&name.as_str()) {
-        return match args {
-            [a, b] => Ok(CallForm::Loss(a, b)),
-            _ => Err(arity("two arguments: the output and the target")),
-        };
-    }
-    if !FUNCTIONS.contains(&name.as_str()) {
-        return Err(Error::new(
-            f.span(),
-            format!(
-                "unknown function `{name}`{}; expected one of {}",
-                suggest(&name, FUNCTIONS),
-                quoted(FUNCTIONS)
-            ),
-        ));
-    }
-    let (arg, parameter) = match (name.as_str(), args) {
-        ("leaky_relu", [a]) => (a, 0.01),
-        ("leaky_relu", [a, s]) => (
-            a,
-            s.literal()
-                .ok_or_else(|| Error::new(s.span, "the slope of `leaky_relu` is a number"))?,
-        ),
-        ("leaky_relu", _) => return Err(arity("one tensor and an optional slope")),
-        ("softmax" | "log_softmax", [a]) => (a, -1.0),
-        ("softmax" | "log_softmax", [a, axis]) => (
-            a,
-            axis.literal().filter(|v| v.fract() == 0.0).ok_or_else(|| {
-                Error::new(axis.span, format!("the axis of `{name}` is an integer"))
-            })?,
-        ),
-        ("softmax" | "log_softmax", _) => return Err(arity("one tensor and an axis")),
-        (_, [a]) => (a, 0.0),
-        _ => return Err(arity("one argument")),
-    };
-    Ok(CallForm::Function(arg, parameter))
-}
-
-/// The checks that need no ranks, over the whole model: every call's function and arity,
-/// every `let` bound before it is used, and `out` only in the loss.
-fn forms(model: &Model, lets: &[String], loss: Option<&Expr>, errors: &mut Errors) {
-    let calls = |e: &Expr, errors: &mut Errors| {
-        e.visit(&mut |e| {
-            if let ExprKind::Call(f, args) = &e.kind {
-                errors.take(call_form(f, args));
-            }
-        });
-    };
-    let mut bound: Vec<String> = Vec::new();
-    let body = model.lets.iter().map(|l| (&l.value, Some(&l.name)));
-    for (e, name) in body.chain(model.output.iter().map(|o| (o, None))) {
-        calls(e, errors);
-        let mut used = Vec::new();
-        names_in(e, &mut used);
-        for (n, span) in used {
-            if n == "out" {
-                let msg = "`out` is the model's output; it can be used only in the loss";
-                errors.push(Error::new(span, msg));
-            } else if lets.contains(&n) && !bound.contains(&n) {
-                errors.push(Error::new(span, format!("`{n}` is used before its `let`")));
-            }
-        }
-        if let Some(name) = name {
-            bound.push(name.to_string());
-        }
-    }
-    if let Some(loss) = loss {
-        calls(loss, errors);
-    }
-}
-
-/// A name that appears only in the loss and is not declared is a mistake, not a parameter:
-/// nothing the model computes depends on it (`loss mse(out, t)` for a target `y`).
-fn undefined_in_loss(
-    body: &[(String, Span)],
-    loss: &[(String, Span)],
-    lets: &[String],
-    decls: &HashMap<String, &Decl>,
-    errors: &mut Errors,
-) {
-    let known = |n: &str| {
-        n == "out"
-            || decls.contains_key(n)
-            || lets.iter().any(|l| l == n)
-            || body.iter().any(|(b, _)| b == n)
-    };
-    for (n, span) in loss {
-        if known(n) || default_role(n) != Role::Param {
-            continue;
-        }
-        // A target is the likeliest meaning, then any other name of the model.
-        let mut targets: Vec<&str> = decls
-            .iter()
-            .filter(|(_, d)| d.role == Role::Target)
-            .map(|(k, _)| k.as_str())
-            .collect();
-        if targets.is_empty() {
-            targets.push("y");
-        }
-        targets.sort_unstable();
-        let mut others: Vec<&str> = vec!["out", "x"];
-        others.extend(decls.keys().map(String::as_str));
-        others.extend(lets.iter().map(String::as_str));
-        others.extend(body.iter().map(|(b, _)| b.as_str()));
-        others.sort_unstable();
-        let nearest = targets
-            .iter()
-            .map(|k| (edit_distance(n, k), 0, k))
-            .chain(others.iter().map(|k| (edit_distance(n, k), 1, k)))
-            .filter(|(d, ..)| *d <= 2)
-            .min();
-        let hint = nearest
-            .map(|(.., k)| format!(" (did you mean `{k}`?)"))
-            .unwrap_or_default();
-        errors.push(Error::new(
-            *span,
-            format!(
-                "cannot find `{n}` in this model{hint}; a name used only in the loss must be declared, as in `target {n};`"
-            ),
-        ));
-    }
-}
-
 pub fn default_role(name: &str) -> Role {
     match name {
         "x" => Role::Input,
         "y" => Role::Target,
         _ => Role::Param,
     }
-}
-
-fn declarations<'m>(model: &'m Model, errors: &mut Errors) -> HashMap<String, &'m Decl> {
-    let mut decls: HashMap<String, &Decl> = HashMap::new();
-    for d in &model.decls {
-        let name = d.name.to_string();
-        if decls.insert(name.clone(), d).is_some() {
-            errors.push(Error::new(
-                d.name.span(),
-                format!("`{name}` is declared twice"),
-            ));
-        }
-    }
-    let mut bound: Vec<String> = Vec::new();
-    for l in &model.lets {
-        let name = l.name.to_string();
-        if ["out", "loss", "grads", "inputs"].contains(&name.as_str()) {
-            errors.push(Error::new(
-                l.name.span(),
-                format!("`{name}` is reserved; name this binding otherwise"),
-            ));
-        } else if bound.contains(&name) || decls.contains_key(&name) {
-            errors.push(Error::new(
-                l.name.span(),
-                format!("`{name}` is bound twice"),
-            ));
-        }
-        bound.push(name);
-    }
-    decls
 }
 
 /// The loss as one expression: a named loss becomes a call with its arguments, `out` and
@@ -835,62 +673,4 @@ impl Lower<'_> {
             stack.extend_from_slice(self.graph.args(n));
         }
     }
-}
-
-/// Collected semantic errors, reported together.
-#[derive(Default)]
-struct Errors(Option<Error>);
-
-impl Errors {
-    fn push(&mut self, e: Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(e),
-            None => self.0 = Some(e),
-        }
-    }
-
-    fn take<T>(&mut self, r: Result<T>) -> Option<T> {
-        r.map_err(|e| self.push(e)).ok()
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        match self.0.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-}
-
-fn quoted(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// "; did you mean `relu`?" when a known name is within two edits.
-fn suggest(name: &str, known: &[&str]) -> String {
-    known
-        .iter()
-        .map(|k| (edit_distance(name, k), k))
-        .filter(|(d, _)| *d <= 2)
-        .min()
-        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
-        .unwrap_or_default()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
