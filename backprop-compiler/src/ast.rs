@@ -18,6 +18,15 @@ pub struct Model {
     pub span: Span,
 }
 
+impl Model {
+    /// The generated struct's name: the one given, else `Model`.
+    pub fn struct_name(&self) -> Ident {
+        self.name
+            .clone()
+            .unwrap_or_else(|| Ident::new("Model", self.span))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     Input,

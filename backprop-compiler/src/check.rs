@@ -10,6 +10,9 @@ use syn::{Error, Ident, Result};
 use crate::ast::{Decl, Expr, ExprKind, Model, Role};
 use crate::lower::{default_role, names_in, FUNCTIONS, LOSSES};
 
+/// Names a `let` cannot take: the output's, and those of the trace's own fields.
+pub const RESERVED_BINDINGS: &[&str] = &["out", "loss", "grads", "inputs"];
+
 /// A call, checked against its function's spelling and arity.
 pub enum CallForm<'e> {
     /// A named loss of the output and the target.
@@ -159,7 +162,7 @@ pub fn declarations<'m>(model: &'m Model, errors: &mut Errors) -> HashMap<String
     let mut bound: Vec<String> = Vec::new();
     for l in &model.lets {
         let name = l.name.to_string();
-        if ["out", "loss", "grads", "inputs"].contains(&name.as_str()) {
+        if RESERVED_BINDINGS.contains(&name.as_str()) {
             errors.push(Error::new(
                 l.name.span(),
                 format!("`{name}` is reserved; name this binding otherwise"),

@@ -89,16 +89,10 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     };
 
     // Every name, in the order it first appears; declared ones first.
-    let mut order: Vec<(String, Span)> = model
-        .decls
-        .iter()
-        .map(|d| (d.name.to_string(), d.name.span()))
-        .collect();
-    for l in &model.lets {
-        names_in(&l.value, &mut order);
-    }
-    names_in(output, &mut order);
+    let mut order = declared_and_body_names(model);
     let in_body = order.len();
+    // The names the `let`s and the output use, for the span of a misused one.
+    let body = order[model.decls.len()..].to_vec();
     names_in(&loss_expr, &mut order);
     undefined_in_loss(
         &order[..in_body],
@@ -107,9 +101,7 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         &decls,
         &mut errors,
     );
-    let mut seen = HashMap::new();
-    order.retain(|(n, _)| seen.insert(n.clone(), ()).is_none());
-    order.retain(|(n, _)| !let_names.contains(n) && n != "out");
+    let order = tensors_among(order, &let_names);
 
     let bound = model
         .lets
@@ -170,7 +162,6 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     let mut lower = Lower {
         graph: Graph::new(stable),
         env: HashMap::new(),
-        lets: &let_names,
         labels: HashMap::new(),
     };
     for (n, span) in &order {
@@ -230,11 +221,6 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     if let Some(out) = out {
         lower.env.insert("out".to_string(), out);
         lower.graph.named.push(out);
-        let mut body = Vec::new();
-        for l in &model.lets {
-            names_in(&l.value, &mut body);
-        }
-        names_in(output, &mut body);
         lower.no_targets_in_output(out, output, &body, &mut errors);
     }
     let loss_node = attempt(&mut lower, &loss_expr, "loss", &mut errors);
@@ -321,6 +307,29 @@ fn loss_expression(
     }
 }
 
+/// The declared names, then the names the `let`s and the output use, in the order they
+/// are written, with repeats.
+pub fn declared_and_body_names(model: &Model) -> Vec<(String, Span)> {
+    let mut names: Vec<(String, Span)> = model
+        .decls
+        .iter()
+        .map(|d| (d.name.to_string(), d.name.span()))
+        .collect();
+    for e in model.lets.iter().map(|l| &l.value).chain(&model.output) {
+        names_in(e, &mut names);
+    }
+    names
+}
+
+/// The tensors a model takes among `names`: each name once, where it first appears,
+/// without the `let`s and `out`.
+pub fn tensors_among(mut names: Vec<(String, Span)>, lets: &[String]) -> Vec<(String, Span)> {
+    let mut seen = HashMap::new();
+    names.retain(|(n, _)| seen.insert(n.clone(), ()).is_none());
+    names.retain(|(n, _)| !lets.contains(n) && n != "out");
+    names
+}
+
 /// The names `e` uses, in the order they are written.
 pub fn names_in(e: &Expr, out: &mut Vec<(String, Span)>) {
     e.visit(&mut |e| {
@@ -330,14 +339,13 @@ pub fn names_in(e: &Expr, out: &mut Vec<(String, Span)>) {
     });
 }
 
-struct Lower<'a> {
+struct Lower {
     graph: Graph,
     env: HashMap<String, NodeId>,
-    lets: &'a [String],
     labels: HashMap<String, DimId>,
 }
 
-impl Lower<'_> {
+impl Lower {
     /// The dims of a tensor the model takes: declared numbers and names (one name, one
     /// dim across the model), or fresh dims.
     fn leaf_shape(&mut self, declared: Option<&[DimSpec]>, rank: usize) -> Vec<DimId> {
@@ -447,14 +455,12 @@ impl Lower<'_> {
         if let Some(&node) = self.env.get(&name) {
             return Ok(node);
         }
-        let msg = if self.lets.contains(&name) {
-            format!("`{name}` is used before its `let`")
-        } else if name == "out" {
-            "`out` is the model's output; it can be used only in the loss".to_string()
-        } else {
-            format!("cannot find `{name}` in this model")
-        };
-        Err(Error::new(n.span(), msg))
+        // `check::forms` has reported a `let` used early and `out` outside the loss, and
+        // an expression that uses a failed binding is not lowered.
+        Err(Error::new(
+            n.span(),
+            format!("cannot find `{name}` in this model"),
+        ))
     }
 
     fn call(&mut self, e: &Expr, f: &Ident, args: &[Expr]) -> Result<NodeId> {

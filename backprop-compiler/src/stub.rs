@@ -3,38 +3,28 @@
 //! cascade into errors about missing items wherever the model is used.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::{format_ident, quote};
+use quote::quote;
 use syn::Ident;
 
 use crate::ast::{Loss, Model, Role};
-use crate::codegen::{array_ty, d_ident, ident};
-use crate::lower::{default_role, names_in};
+use crate::check::RESERVED_BINDINGS;
+use crate::codegen::{array_ty, companions, d_ident, ident};
+use crate::lower::{declared_and_body_names, default_role, names_in, tensors_among};
 
 /// The items of a model that did not compile. Parameters and inputs are the declared and
 /// free names, with their roles; a declared shape gives a field its rank, an undeclared one
 /// is dynamic; every argument takes any type.
 pub fn stub(model: &Model) -> TokenStream {
-    let mut names: Vec<(String, Span)> = model
-        .decls
-        .iter()
-        .map(|d| (d.name.to_string(), d.name.span()))
-        .collect();
+    let mut names = declared_and_body_names(model);
     let lets: Vec<String> = model.lets.iter().map(|l| l.name.to_string()).collect();
-    for l in &model.lets {
-        names_in(&l.value, &mut names);
-    }
-    if let Some(output) = &model.output {
-        names_in(output, &mut names);
-    }
     match &model.loss {
         Some(Loss::Named { args, .. }) => args.iter().for_each(|a| names_in(a, &mut names)),
         Some(Loss::Expr(e)) => names_in(e, &mut names),
         None => {}
     }
     let mut tensors: Vec<(Ident, Role, TokenStream)> = Vec::new();
-    for (n, span) in names {
-        let taken = tensors.iter().any(|(t, ..)| *t == n);
-        if taken || lets.contains(&n) || n == "out" || n.starts_with("__") {
+    for (n, span) in tensors_among(names, &lets) {
+        if n.starts_with("__") {
             continue;
         }
         let decl = model.decls.iter().find(|d| d.name == n);
@@ -67,17 +57,14 @@ pub fn stub(model: &Model) -> TokenStream {
     let mut named: Vec<Ident> = Vec::new();
     for l in &model.lets {
         let n = l.name.to_string();
-        let reserved = ["out", "loss", "grads", "inputs"].contains(&n.as_str());
+        let reserved = RESERVED_BINDINGS.contains(&n.as_str());
         if !reserved && !n.starts_with("__") && !named.iter().any(|m| *m == n) {
             named.push(ident(&n, l.name.span()));
         }
     }
     named.push(Ident::new("out", Span::call_site()));
     let d_named: Vec<Ident> = named.iter().map(|n| d_ident(&n.to_string())).collect();
-    let name = model
-        .name
-        .clone()
-        .unwrap_or_else(|| Ident::new("Model", model.span));
+    let name = model.struct_name();
     let (attrs, vis) = (&model.attrs, &model.vis);
     let (grads, input_grads, trace) = companions(&name);
     let err = quote!(::backprop::__private::ShapeError);
@@ -134,13 +121,4 @@ pub fn stub_name(input: TokenStream) -> TokenStream {
         }
     }
     TokenStream::new()
-}
-
-/// The names of the structs generated beside the model's.
-pub fn companions(name: &Ident) -> (Ident, Ident, Ident) {
-    (
-        format_ident!("{}Grads", name),
-        format_ident!("{}InputGrads", name),
-        format_ident!("{}Trace", name),
-    )
 }

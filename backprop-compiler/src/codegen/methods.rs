@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
 use super::{
     array_ty, block, count, d_ident, grad_or_zeros, ident, node_ident, phantom, take, uses, Codegen,
@@ -71,7 +71,7 @@ impl Codegen<'_> {
         let body = self.body(&roots);
         let grads = self.grads_value(&uses(&roots), &|n| self.grad_of(n));
         let l = node_ident(loss);
-        let grads_ty = format_ident!("{}Grads", self.name);
+        let grads_ty = &self.grads_ty;
         let block = block(
             prologue,
             body,
@@ -102,8 +102,8 @@ impl Codegen<'_> {
         let grads = self.grads_value(&uses(&roots), &|n| self.grad_of(n));
         let inputs = self.input_grads_value(&uses(&roots), &|n| self.grad_of(n));
         let l = node_ident(loss);
-        let grads_ty = format_ident!("{}Grads", self.name);
-        let inputs_ty = format_ident!("{}InputGrads", self.name);
+        let grads_ty = &self.grads_ty;
+        let inputs_ty = &self.input_grads_ty;
         let block = block(
             prologue,
             body,
@@ -158,7 +158,7 @@ impl Codegen<'_> {
         let grads = self.grads_value(&uses(&roots), &grad);
         let inputs = self.input_grads_value(&uses(&roots), &grad);
         let l = node_ident(loss);
-        let trace_ty = format_ident!("{}Trace", self.name);
+        let trace_ty = &self.trace_ty;
         let block = block(
             prologue,
             body,
@@ -189,7 +189,7 @@ impl Codegen<'_> {
         uses: &HashMap<NodeId, usize>,
         grad: &dyn Fn(NodeId) -> Option<NodeId>,
     ) -> TokenStream {
-        let ty = format_ident!("{}Grads", self.name);
+        let ty = &self.grads_ty;
         let fields = self.vars(Role::Param).into_iter().map(|v| {
             let f = ident(&v.name, v.span);
             let value = grad_or_zeros(grad(v.node), uses, quote!(self.#f));
@@ -204,7 +204,7 @@ impl Codegen<'_> {
         uses: &HashMap<NodeId, usize>,
         grad: &dyn Fn(NodeId) -> Option<NodeId>,
     ) -> TokenStream {
-        let ty = format_ident!("{}InputGrads", self.name);
+        let ty = &self.input_grads_ty;
         let fields = self.vars(Role::Input).into_iter().map(|v| {
             let f = ident(&v.name, v.span);
             let value = grad_or_zeros(grad(v.node), uses, quote!(#f));

@@ -28,6 +28,10 @@ pub struct Codegen<'a> {
     /// The model as written, which `trace` follows, when this generates the other methods.
     traced: Option<Box<Codegen<'a>>>,
     name: Ident,
+    /// The structs beside the model's: its gradients, its inputs' and its trace.
+    grads_ty: Ident,
+    input_grads_ty: Ident,
+    trace_ty: Ident,
     classes: (usize, HashMap<crate::ir::DimId, usize>),
 }
 
@@ -43,11 +47,8 @@ impl<'a> Codegen<'a> {
         adjoint: &'a [Option<NodeId>],
         traced: Option<Box<Codegen<'a>>>,
     ) -> Self {
-        let name = c
-            .model
-            .name
-            .clone()
-            .unwrap_or_else(|| Ident::new("Model", c.model.span));
+        let name = c.model.struct_name();
+        let (grads_ty, input_grads_ty, trace_ty) = companions(&name);
         Self {
             model: &c.model,
             graph: &lowered.graph,
@@ -55,6 +56,9 @@ impl<'a> Codegen<'a> {
             adjoint,
             traced,
             name,
+            grads_ty,
+            input_grads_ty,
+            trace_ty,
             classes: lowered.graph.dims.classes(),
         }
     }
@@ -73,9 +77,7 @@ impl<'a> Codegen<'a> {
         let attrs = &model.attrs;
         let vis = &model.vis;
         let name = &self.name;
-        let grads = format_ident!("{}Grads", name);
-        let input_grads = format_ident!("{}InputGrads", name);
-        let trace = format_ident!("{}Trace", name);
+        let (grads, input_grads, trace) = (&self.grads_ty, &self.input_grads_ty, &self.trace_ty);
         let params = self.vars(Role::Param);
         let inputs = self.vars(Role::Input);
         let fields = |vars: &[&Var], doc: &str| -> Vec<TokenStream> {
@@ -165,8 +167,7 @@ impl<'a> Codegen<'a> {
             fields.push(quote!(#[doc = #doc] pub #f: #ty));
             fields.push(quote!(#[doc = #d_doc] pub #d: #ty));
         }
-        let grads = format_ident!("{}Grads", self.name);
-        let inputs = format_ident!("{}InputGrads", self.name);
+        let (grads, inputs) = (&self.grads_ty, &self.input_grads_ty);
         fields.push(quote!(#[doc = "The loss."] pub loss: A));
         fields.push(quote!(#[doc = "The gradients of the parameters."] pub grads: #grads<A>));
         fields.push(quote!(#[doc = "The gradients of the inputs."] pub inputs: #inputs<A>));
@@ -576,4 +577,13 @@ fn option(v: Option<usize>) -> TokenStream {
         Some(n) => quote!(::core::option::Option::Some(#n)),
         None => quote!(::core::option::Option::None),
     }
+}
+
+/// The names of the structs generated beside the model's.
+pub fn companions(name: &Ident) -> (Ident, Ident, Ident) {
+    (
+        format_ident!("{}Grads", name),
+        format_ident!("{}InputGrads", name),
+        format_ident!("{}Trace", name),
+    )
 }
