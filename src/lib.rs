@@ -111,6 +111,6 @@ pub struct ReadmeDoctests;
 /// What generated code calls; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use backprop_runtime::{init, kernels, loss, scalar, shape, Float, ShapeError};
+    pub use backprop_runtime::{fused, init, kernels, loss, scalar, shape, Float, ShapeError};
     pub use ndarray;
 }

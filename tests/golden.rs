@@ -1,6 +1,6 @@
 //! Every golden case whose ops the language has, written with `model!`, against
 //! PyTorch's loss and gradients (float64 autograd): to 1e-10 relative in f64 and 1e-4
-//! in f32.
+//! in f32. The workspace path (`grad_in`, `step`) gives the plain path's values to 1e-12.
 
 mod common;
 
@@ -10,6 +10,10 @@ use ndarray::{Array, Array1, Array2, Ix1, Ix2};
 
 const F64_TOL: f64 = 1e-10;
 const F32_TOL: f64 = 1e-4;
+/// How far the fused workspace path may be from the plain path: the same arithmetic up to
+/// the order of a few sums.
+const FUSED_TOL: f64 = 1e-12;
+const FUSED_F32_TOL: f64 = 1e-5;
 
 backprop::model! { struct FastaiMlp; relu(x @ w1 + b1) @ w2 + b2; loss (out[:, 0] - y).pow(2).mean() }
 backprop::model! { struct MseFull; relu(x @ w1 + b1) @ w2 + b2; loss mse }
@@ -50,6 +54,14 @@ macro_rules! golden {
                 $(assert_close(stringify!($i), &inputs.$i, &g.grad(stringify!($i)), tol);)*
                 let compared = [$(stringify!($p),)* $(stringify!($i),)*];
                 assert_eq!(compared.len(), g.grad_names().len(), "every gradient is compared");
+                // The workspace path, twice: sizing its buffers, then reusing them.
+                let mut ws = m.workspace();
+                for _ in 0..2 {
+                    let (fused_loss, fused) = m.grad_in(&mut ws, $(&$a),*).unwrap();
+                    let tol = if std::mem::size_of::<A>() == 8 { FUSED_TOL } else { FUSED_F32_TOL };
+                    assert_scalar_close("fused loss", fused_loss.as_f64(), loss.as_f64(), tol);
+                    $(assert_close(concat!("fused ", stringify!($p)), &fused.$p, &grads.$p, tol);)*
+                }
             }
             check::<f64>(F64_TOL);
             check::<f32>(F32_TOL);
@@ -89,6 +101,18 @@ fn softmax_ce_matches_pytorch() {
         assert_close("b2", &grads.b2, &g.grad("b2"), tol);
         assert_close("x", &inputs.x, &g.grad("x"), tol);
         assert_eq!(g.grad_names().len(), 5);
+        let mut ws = m.workspace();
+        let (fused_loss, fused) = m.grad_in(&mut ws, &x, &labels).unwrap();
+        let tol = if std::mem::size_of::<A>() == 8 {
+            FUSED_TOL
+        } else {
+            FUSED_F32_TOL
+        };
+        assert_scalar_close("fused loss", fused_loss.as_f64(), loss.as_f64(), tol);
+        assert_close("fused w1", &fused.w1, &grads.w1, tol);
+        assert_close("fused b1", &fused.b1, &grads.b1, tol);
+        assert_close("fused w2", &fused.w2, &grads.w2, tol);
+        assert_close("fused b2", &fused.b2, &grads.b2, tol);
     }
     check::<f64>(F64_TOL);
     check::<f32>(F32_TOL);

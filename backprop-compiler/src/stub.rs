@@ -66,7 +66,7 @@ pub fn stub(model: &Model) -> TokenStream {
     let d_named: Vec<Ident> = named.iter().map(|n| d_ident(&n.to_string())).collect();
     let name = model.struct_name();
     let (attrs, vis) = (&model.attrs, &model.vis);
-    let (grads, input_grads, trace) = companions(&name);
+    let (grads, input_grads, trace, workspace) = companions(&name);
     let err = quote!(::backprop::__private::ShapeError);
     let never = quote!({ ::core::unreachable!("the model did not compile") });
     quote! {
@@ -92,6 +92,7 @@ pub fn stub(model: &Model) -> TokenStream {
             pub grads: #grads<A>,
             pub inputs: #input_grads<A>,
         }
+        #vis struct #workspace<A = f32>(::core::marker::PhantomData<A>);
         #[allow(unused_variables, clippy::all)]
         impl<A> #name<A> {
             pub fn new(#(#params: impl Sized),*) -> ::core::result::Result<Self, #err> #never
@@ -101,6 +102,10 @@ pub fn stub(model: &Model) -> TokenStream {
             pub fn grad(&self, #(#inputs: impl Sized,)* #(#targets: impl Sized),*) -> ::core::result::Result<(A, #grads<A>), #err> #never
             pub fn grad_with_inputs(&self, #(#inputs: impl Sized,)* #(#targets: impl Sized),*) -> ::core::result::Result<(A, #grads<A>, #input_grads<A>), #err> #never
             pub fn trace(&self, #(#inputs: impl Sized,)* #(#targets: impl Sized),*) -> ::core::result::Result<#trace<A>, #err> #never
+            pub fn workspace(&self) -> #workspace<A> #never
+            pub fn grad_in<'__w>(&self, ws: &'__w mut #workspace<A>, #(#inputs: impl Sized,)* #(#targets: impl Sized),*) -> ::core::result::Result<(A, &'__w #grads<A>), #err> #never
+            pub fn sgd(&mut self, grads: &#grads<A>, lr: A) -> ::core::result::Result<(), #err> #never
+            pub fn step(&mut self, ws: &mut #workspace<A>, #(#inputs: impl Sized,)* #(#targets: impl Sized,)* lr: A) -> ::core::result::Result<A, #err> #never
         }
     }
 }

@@ -9,6 +9,8 @@
 
 pub mod error;
 pub mod float;
+pub mod fused;
+mod gemm;
 pub mod gradcheck;
 pub mod init;
 pub mod kernels;

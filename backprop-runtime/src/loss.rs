@@ -1,6 +1,6 @@
 //! Loss kernels that are not sums of elementwise pieces, with PyTorch's numerics.
 
-use ndarray::{Array0, ArrayView, ArrayView1, ArrayView2, Dimension, Zip};
+use ndarray::{ArrayView, ArrayView1, ArrayView2, Dimension, Zip};
 
 use crate::kernels::label_error;
 use crate::{Float, ShapeError};
@@ -16,15 +16,15 @@ use crate::{Float, ShapeError};
 /// use backprop_runtime::loss::bce;
 /// let p = ndarray::array![[0.5]];
 /// let y = ndarray::array![[1.0]];
-/// assert!((bce(p.view(), y.view()).unwrap()[()] - std::f64::consts::LN_2).abs() < 1e-15);
+/// assert!((bce(p.view(), y.view()).unwrap() - std::f64::consts::LN_2).abs() < 1e-15);
 /// // A probability that rounded to 1 gives the clamped loss, not infinity.
 /// let sure = ndarray::array![[1.0]];
-/// assert_eq!(bce(sure.view(), ndarray::array![[0.0]].view()).unwrap()[()], 100.0);
+/// assert_eq!(bce(sure.view(), ndarray::array![[0.0]].view()).unwrap(), 100.0);
 /// ```
 pub fn bce<A: Float, D: Dimension>(
     p: ArrayView<A, D>,
     y: ArrayView<A, D>,
-) -> Result<Array0<A>, ShapeError> {
+) -> Result<A, ShapeError> {
     if p.shape() != y.shape() {
         return Err(ShapeError::Operands {
             op: "bce",
@@ -39,7 +39,7 @@ pub fn bce<A: Float, D: Dimension>(
         let log_q = (A::one() - p).ln().max(floor);
         total = total - (y * log_p + (A::one() - y) * log_q);
     });
-    Ok(ndarray::arr0(total / A::cst(p.len() as f64)))
+    Ok(total / A::cst(p.len() as f64))
 }
 
 /// Binary cross-entropy of logits `z` against targets `y`, mean over all elements, as
@@ -53,12 +53,12 @@ pub fn bce<A: Float, D: Dimension>(
 /// use backprop_runtime::loss::bce_logits;
 /// let z = ndarray::array![[1000.0], [-1000.0]];
 /// let y = ndarray::array![[0.0], [0.0]];
-/// assert_eq!(bce_logits(z.view(), y.view()).unwrap()[()], 500.0);
+/// assert_eq!(bce_logits(z.view(), y.view()).unwrap(), 500.0);
 /// ```
 pub fn bce_logits<A: Float, D: Dimension>(
     z: ArrayView<A, D>,
     y: ArrayView<A, D>,
-) -> Result<Array0<A>, ShapeError> {
+) -> Result<A, ShapeError> {
     if z.shape() != y.shape() {
         return Err(ShapeError::Operands {
             op: "bce_logits",
@@ -70,7 +70,7 @@ pub fn bce_logits<A: Float, D: Dimension>(
     Zip::from(&z).and(&y).for_each(|&z, &y| {
         total = total + z.max(A::zero()) - z * y + (-z.abs()).exp().ln_1p();
     });
-    Ok(ndarray::arr0(total / A::cst(z.len() as f64)))
+    Ok(total / A::cst(z.len() as f64))
 }
 
 /// Cross-entropy of logits `z` (`[n, classes]`) against integer class labels (`[n]`), mean
@@ -85,13 +85,13 @@ pub fn bce_logits<A: Float, D: Dimension>(
 /// use backprop_runtime::loss::cross_entropy;
 /// let z = ndarray::array![[1000.0, 0.0], [0.0, 0.0]];
 /// let labels = ndarray::array![1usize, 0];
-/// let l = cross_entropy(z.view(), labels.view()).unwrap()[()];
+/// let l = cross_entropy(z.view(), labels.view()).unwrap();
 /// assert!((l - (1000.0 + std::f64::consts::LN_2) / 2.0).abs() < 1e-12);
 /// ```
 pub fn cross_entropy<A: Float>(
     z: ArrayView2<A>,
     labels: ArrayView1<usize>,
-) -> Result<Array0<A>, ShapeError> {
+) -> Result<A, ShapeError> {
     if z.nrows() != labels.len() {
         return Err(ShapeError::Operands {
             op: "cross_entropy",
@@ -108,5 +108,5 @@ pub fn cross_entropy<A: Float>(
         let sum = row.fold(A::zero(), |s, &v| s + (v - max).exp());
         total = total + max + sum.ln() - picked;
     }
-    Ok(ndarray::arr0(total / A::cst(z.nrows() as f64)))
+    Ok(total / A::cst(z.nrows() as f64))
 }

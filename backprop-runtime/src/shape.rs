@@ -45,6 +45,12 @@ impl<const K: usize> Dims<K> {
         }
     }
 
+    /// The length bound to each class, 0 for a class no tensor has bound (a declared
+    /// number is not bound: the generated code writes it as a literal).
+    pub fn lengths(&self) -> [usize; K] {
+        self.values.map(|v| v.unwrap_or(0))
+    }
+
     /// Checks `actual` against `spec` and binds the classes it is first to use.
     ///
     /// # Errors

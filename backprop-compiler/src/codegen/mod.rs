@@ -18,6 +18,7 @@ use crate::ops::Op;
 use crate::print::Printer;
 
 mod methods;
+mod workspace;
 
 pub struct Codegen<'a> {
     model: &'a ast::Model,
@@ -32,6 +33,7 @@ pub struct Codegen<'a> {
     grads_ty: Ident,
     input_grads_ty: Ident,
     trace_ty: Ident,
+    workspace_ty: Ident,
     classes: (usize, HashMap<crate::ir::DimId, usize>),
 }
 
@@ -48,7 +50,7 @@ impl<'a> Codegen<'a> {
         traced: Option<Box<Codegen<'a>>>,
     ) -> Self {
         let name = c.model.struct_name();
-        let (grads_ty, input_grads_ty, trace_ty) = companions(&name);
+        let (grads_ty, input_grads_ty, trace_ty, workspace_ty) = companions(&name);
         Self {
             model: &c.model,
             graph: &lowered.graph,
@@ -59,6 +61,7 @@ impl<'a> Codegen<'a> {
             grads_ty,
             input_grads_ty,
             trace_ty,
+            workspace_ty,
             classes: lowered.graph.dims.classes(),
         }
     }
@@ -103,6 +106,8 @@ impl<'a> Codegen<'a> {
         let input_fields = fields(&inputs, "The loss's gradient with respect to the input");
         let trace_fields = self.trace_fields();
         let specs = self.specs();
+        let plan = self.plan();
+        let workspace = self.workspace_struct(&plan);
         let methods = [
             self.constructors(),
             self.forward(),
@@ -112,6 +117,7 @@ impl<'a> Codegen<'a> {
             self.traced
                 .as_ref()
                 .map_or_else(TokenStream::new, |t| t.trace()),
+            self.workspace_methods(&plan),
         ];
         let grads_doc = format!("Gradients of [`{name}`]'s loss, one per parameter.");
         let inputs_doc = format!("Gradients of [`{name}`]'s loss with respect to its inputs.");
@@ -126,7 +132,7 @@ impl<'a> Codegen<'a> {
             }
 
             #[doc = #grads_doc]
-            #[derive(Debug, Clone, PartialEq)]
+            #[derive(Debug, Clone, PartialEq, Default)]
             #vis struct #grads<A = f32> {
                 #(#grad_fields,)*
             }
@@ -144,6 +150,8 @@ impl<'a> Codegen<'a> {
             #vis struct #trace<A = f32> {
                 #(#trace_fields,)*
             }
+
+            #workspace
 
             const _: () = {
                 use ::backprop::__private as #rt;
@@ -579,11 +587,13 @@ fn option(v: Option<usize>) -> TokenStream {
     }
 }
 
-/// The names of the structs generated beside the model's.
-pub fn companions(name: &Ident) -> (Ident, Ident, Ident) {
+/// The names of the structs generated beside the model's: its gradients, its inputs'
+/// gradients, its trace and its workspace.
+pub fn companions(name: &Ident) -> (Ident, Ident, Ident, Ident) {
     (
         format_ident!("{}Grads", name),
         format_ident!("{}InputGrads", name),
         format_ident!("{}Trace", name),
+        format_ident!("{}Workspace", name),
     )
 }

@@ -100,11 +100,11 @@ pub fn emit(op: &Op, args: &[Arg], leaf: &dyn Fn(usize) -> TokenStream) -> Token
         }
         Op::Bce => {
             let (p, y) = (view(0), view(1));
-            quote!(#rt::loss::bce(#p, #y)?)
+            quote!(#rt::kernels::scalar(#rt::loss::bce(#p, #y)?))
         }
         Op::BceLogits => {
             let (z, y) = (view(0), view(1));
-            quote!(#rt::loss::bce_logits(#z, #y)?)
+            quote!(#rt::kernels::scalar(#rt::loss::bce_logits(#z, #y)?))
         }
         Op::Softmax(axis) => {
             let (x, axis) = (view(0), usize::from(axis));
@@ -116,7 +116,7 @@ pub fn emit(op: &Op, args: &[Arg], leaf: &dyn Fn(usize) -> TokenStream) -> Token
         }
         Op::CrossEntropy => {
             let (z, labels) = (view(0), view(1));
-            quote!(#rt::loss::cross_entropy(#z, #labels)?)
+            quote!(#rt::kernels::scalar(#rt::loss::cross_entropy(#z, #labels)?))
         }
         Op::OneHot => {
             let (labels, like) = (view(0), value(1));

@@ -1,0 +1,409 @@
+//! Kernels of the workspace path: each writes into a buffer the caller owns and allocates
+//! nothing. A chain of elementwise ops is one [`fill2`]-style pass whose closure holds the
+//! whole chain; a sum of such a chain is one [`fold2`]-style pass; matrix products write
+//! their result in place through [`crate::gemm`].
+//!
+//! Shapes are checked by the generated code before any kernel runs; the kernels still check
+//! what they rely on and return [`ShapeError::Operands`] instead of panicking.
+
+use ndarray::{
+    ArrayView, ArrayView1, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, Axis, Dimension,
+    RemoveAxis, Zip,
+};
+
+use crate::{Float, ShapeError};
+
+/// `a` broadcast to `shape`, or the error naming both.
+fn spread<'a, A, D: Dimension, E: Dimension>(
+    a: &'a ArrayView<'_, A, E>,
+    shape: &D,
+) -> Result<ArrayView<'a, A, D>, ShapeError> {
+    a.broadcast(shape.clone())
+        .ok_or_else(|| ShapeError::Operands {
+            op: "fuse",
+            lhs: a.shape().to_vec(),
+            rhs: shape.slice().to_vec(),
+        })
+}
+
+/// Replaces `n` in a closure's argument list with the element type.
+macro_rules! element {
+    ($n:ident) => {
+        A
+    };
+}
+
+macro_rules! fill {
+    ($(($fill:ident, [$($p:ident: $P:ident),*]),)*) => {$(
+        /// `out = f(out, parts...)` elementwise, each part broadcast to `out`'s shape by
+        /// NumPy's rules: one pass over memory for a whole chain of elementwise ops, in
+        /// place when the chain's first argument is `out` itself.
+        ///
+        /// # Errors
+        /// [`ShapeError::Operands`] when a part does not broadcast to `out`.
+        pub fn $fill<A: Float, D: Dimension, $($P: Dimension),*>(
+            mut out: ArrayViewMut<'_, A, D>,
+            $($p: ArrayView<'_, A, $P>,)*
+            f: impl Fn(A, $(element!($p)),*) -> A,
+        ) -> Result<(), ShapeError> {
+            $(let $p = spread(&$p, &out.raw_dim())?;)*
+            Zip::from(&mut out)
+                $(.and(&$p))*
+                .for_each(|o, $(&$p),*| *o = f(*o, $($p),*));
+            Ok(())
+        }
+    )*};
+}
+
+macro_rules! fold {
+    ($(($fold:ident, [$p0:ident: $P0:ident $(, $p:ident: $P:ident)*]),)*) => {$(
+        /// The sum of `f(parts...)` over `shape`, each part broadcast to it: a loss or a
+        /// full reduction of an elementwise chain in one pass, accumulated in `f64`.
+        ///
+        /// # Errors
+        /// [`ShapeError::Operands`] when a part does not broadcast to `shape`.
+        pub fn $fold<A: Float, D: Dimension, $P0: Dimension, $($P: Dimension),*>(
+            shape: D,
+            $p0: ArrayView<'_, A, $P0>,
+            $($p: ArrayView<'_, A, $P>,)*
+            f: impl Fn(A, $(element!($p)),*) -> A,
+        ) -> Result<A, ShapeError> {
+            let $p0 = spread(&$p0, &shape)?;
+            $(let $p = spread(&$p, &shape)?;)*
+            let total = Zip::from(&$p0)
+                $(.and(&$p))*
+                .fold(0.0f64, |acc, &$p0, $(&$p),*| acc + f($p0, $($p),*).as_f64());
+            Ok(A::cst(total))
+        }
+    )*};
+}
+
+fill! {
+    (fill0, []),
+    (fill1, [p0: P0]),
+    (fill2, [p0: P0, p1: P1]),
+    (fill3, [p0: P0, p1: P1, p2: P2]),
+    (fill4, [p0: P0, p1: P1, p2: P2, p3: P3]),
+    (fill5, [p0: P0, p1: P1, p2: P2, p3: P3, p4: P4]),
+}
+
+fold! {
+    (fold1, [p0: P0]),
+    (fold2, [p0: P0, p1: P1]),
+    (fold3, [p0: P0, p1: P1, p2: P2]),
+    (fold4, [p0: P0, p1: P1, p2: P2, p3: P3]),
+    (fold5, [p0: P0, p1: P1, p2: P2, p3: P3, p4: P4]),
+}
+
+/// `out = a @ b` for matrices, either of which may be a transposed or strided view.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `a`'s columns differ from `b`'s rows or `out` is not
+/// `[a rows, b columns]`.
+pub fn matmul_into<A: Float>(
+    a: ArrayView2<'_, A>,
+    b: ArrayView2<'_, A>,
+    out: ArrayViewMut2<'_, A>,
+) -> Result<(), ShapeError> {
+    if a.ncols() != b.nrows() || out.dim() != (a.nrows(), b.ncols()) {
+        return Err(ShapeError::Operands {
+            op: "matmul",
+            lhs: a.shape().to_vec(),
+            rhs: b.shape().to_vec(),
+        });
+    }
+    crate::gemm::gemm(a, b, out);
+    Ok(())
+}
+
+/// `out = a @ b` for a matrix and a vector.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when the shapes do not fit.
+pub fn matvec_into<A: Float>(
+    a: ArrayView2<'_, A>,
+    b: ArrayView1<'_, A>,
+    out: ArrayViewMut1<'_, A>,
+) -> Result<(), ShapeError> {
+    matmul_into(a, b.insert_axis(Axis(1)), out.insert_axis(Axis(1)))
+}
+
+/// `out = a @ b` for a vector and a matrix.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when the shapes do not fit.
+pub fn vecmat_into<A: Float>(
+    a: ArrayView1<'_, A>,
+    b: ArrayView2<'_, A>,
+    out: ArrayViewMut1<'_, A>,
+) -> Result<(), ShapeError> {
+    matmul_into(a.insert_axis(Axis(0)), b, out.insert_axis(Axis(0)))
+}
+
+/// The inner product of two vectors.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when the lengths differ.
+pub fn dot<A: Float>(a: ArrayView1<'_, A>, b: ArrayView1<'_, A>) -> Result<A, ShapeError> {
+    if a.len() != b.len() {
+        return Err(ShapeError::Operands {
+            op: "matmul",
+            lhs: a.shape().to_vec(),
+            rhs: b.shape().to_vec(),
+        });
+    }
+    Ok(a.dot(&b))
+}
+
+/// `out = a b^T`, the outer product of two vectors.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `out` is not `[a length, b length]`.
+pub fn outer_into<A: Float>(
+    a: ArrayView1<'_, A>,
+    b: ArrayView1<'_, A>,
+    out: ArrayViewMut2<'_, A>,
+) -> Result<(), ShapeError> {
+    fill2(
+        out,
+        a.insert_axis(Axis(1)),
+        b.insert_axis(Axis(0)),
+        |_, p, q| p * q,
+    )
+}
+
+/// The sum of all elements.
+pub fn total<A: Float, D: Dimension>(a: ArrayView<'_, A, D>) -> A {
+    a.sum()
+}
+
+/// `out` filled with the sum of all elements of `a` (a sum that keeps every axis).
+pub fn sum_keep_into<A: Float, D: Dimension, E: Dimension>(
+    a: ArrayView<'_, A, D>,
+    mut out: ArrayViewMut<'_, A, E>,
+) {
+    out.fill(a.sum());
+}
+
+/// `out` = the sums of `a` along `axis`, which `out` lacks.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `out` is not `a`'s shape without `axis`.
+pub fn sum_axis_into<A: Float, D: RemoveAxis>(
+    a: ArrayView<'_, A, D>,
+    axis: usize,
+    mut out: ArrayViewMut<'_, A, D::Smaller>,
+) -> Result<(), ShapeError> {
+    let fits = axis < a.ndim() && a.raw_dim().remove_axis(Axis(axis)) == out.raw_dim();
+    if !fits {
+        return Err(ShapeError::Operands {
+            op: "sum",
+            lhs: a.shape().to_vec(),
+            rhs: out.shape().to_vec(),
+        });
+    }
+    out.fill(A::zero());
+    for lane in a.axis_iter(Axis(axis)) {
+        Zip::from(&mut out).and(&lane).for_each(|o, &v| *o = *o + v);
+    }
+    Ok(())
+}
+
+/// `out` = the sums of `a` along `axis`, which `out` keeps with length 1.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `out` is not `a`'s shape with `axis` of length 1.
+pub fn sum_axis_keep_into<A: Float, D: RemoveAxis>(
+    a: ArrayView<'_, A, D>,
+    axis: usize,
+    out: ArrayViewMut<'_, A, D>,
+) -> Result<(), ShapeError> {
+    if axis >= out.ndim() || out.len_of(Axis(axis)) != 1 {
+        return Err(ShapeError::Operands {
+            op: "sum",
+            lhs: a.shape().to_vec(),
+            rhs: out.shape().to_vec(),
+        });
+    }
+    sum_axis_into(a, axis, out.index_axis_move(Axis(axis), 0))
+}
+
+/// `g` with `axis` inserted when a sum without `keep` removed it, ready to broadcast over
+/// the summed tensor's shape: the adjoint of a sum, as a view.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `axis` is past `g`'s rank.
+pub fn unsum_view<'a, A: Float, D: Dimension>(
+    g: ArrayView<'a, A, D>,
+    axis: Option<usize>,
+    keep: bool,
+) -> Result<ArrayView<'a, A, ndarray::IxDyn>, ShapeError> {
+    let g = g.into_dyn();
+    match (axis, keep) {
+        (Some(k), false) if k > g.ndim() => Err(ShapeError::Operands {
+            op: "unsum",
+            lhs: g.shape().to_vec(),
+            rhs: vec![k],
+        }),
+        (Some(k), false) => Ok(g.insert_axis(Axis(k))),
+        _ => Ok(g),
+    }
+}
+
+/// `out` = `g` spread over `out`'s shape: the adjoint of a sum.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `g` does not broadcast to `out`.
+pub fn unsum_into<A: Float, D: Dimension, E: Dimension>(
+    g: ArrayView<'_, A, E>,
+    axis: Option<usize>,
+    keep: bool,
+    out: ArrayViewMut<'_, A, D>,
+) -> Result<(), ShapeError> {
+    fill1(out, unsum_view(g, axis, keep)?, |_, v| v)
+}
+
+/// Column `k` of `a`, as a view (`a[:, k]`).
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `a` has no column `k`.
+pub fn column<A: Float>(a: ArrayView2<'_, A>, k: usize) -> Result<ArrayView1<'_, A>, ShapeError> {
+    if k >= a.ncols() {
+        return Err(ShapeError::Operands {
+            op: "column",
+            lhs: a.shape().to_vec(),
+            rhs: vec![k],
+        });
+    }
+    Ok(a.index_axis_move(Axis(1), k))
+}
+
+/// `out` = zeros with column `k` set to `g`: the adjoint of a column select.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `g` does not fit column `k` of `out`.
+pub fn column_scatter_into<A: Float>(
+    g: ArrayView1<'_, A>,
+    k: usize,
+    mut out: ArrayViewMut2<'_, A>,
+) -> Result<(), ShapeError> {
+    if k >= out.ncols() || g.len() != out.nrows() {
+        return Err(ShapeError::Operands {
+            op: "column_scatter",
+            lhs: g.shape().to_vec(),
+            rhs: out.shape().to_vec(),
+        });
+    }
+    out.fill(A::zero());
+    out.index_axis_move(Axis(1), k).assign(&g);
+    Ok(())
+}
+
+/// `out` = the softmax of `a` along `axis`, each lane shifted by its maximum.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `out`'s shape is not `a`'s.
+pub fn softmax_into<A: Float, D: RemoveAxis>(
+    a: ArrayView<'_, A, D>,
+    axis: usize,
+    mut out: ArrayViewMut<'_, A, D>,
+) -> Result<(), ShapeError> {
+    copy(&a, &mut out, axis)?;
+    for mut lane in out.lanes_mut(Axis(axis)) {
+        let max = lane.fold(A::neg_infinity(), |m, &v| m.max(v));
+        lane.mapv_inplace(|v| (v - max).exp());
+        let total = lane.sum();
+        lane.mapv_inplace(|v| v / total);
+    }
+    Ok(())
+}
+
+/// `out` = the log-softmax of `a` along `axis`.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `out`'s shape is not `a`'s.
+pub fn log_softmax_into<A: Float, D: RemoveAxis>(
+    a: ArrayView<'_, A, D>,
+    axis: usize,
+    mut out: ArrayViewMut<'_, A, D>,
+) -> Result<(), ShapeError> {
+    copy(&a, &mut out, axis)?;
+    for mut lane in out.lanes_mut(Axis(axis)) {
+        let max = lane.fold(A::neg_infinity(), |m, &v| m.max(v));
+        let total = lane.fold(A::zero(), |s, &v| s + (v - max).exp());
+        let shift = max + total.ln();
+        lane.mapv_inplace(|v| v - shift);
+    }
+    Ok(())
+}
+
+fn copy<A: Float, D: Dimension>(
+    a: &ArrayView<'_, A, D>,
+    out: &mut ArrayViewMut<'_, A, D>,
+    axis: usize,
+) -> Result<(), ShapeError> {
+    if a.shape() != out.shape() || axis >= a.ndim() {
+        return Err(ShapeError::Operands {
+            op: "softmax",
+            lhs: a.shape().to_vec(),
+            rhs: out.shape().to_vec(),
+        });
+    }
+    out.assign(a);
+    Ok(())
+}
+
+/// `out` = one row per label with a 1 in the label's column.
+///
+/// # Errors
+/// [`ShapeError::Label`] for a label past the last class, [`ShapeError::Operands`] when
+/// there is not one label per row.
+pub fn one_hot_into<A: Float>(
+    labels: ArrayView1<'_, usize>,
+    mut out: ArrayViewMut2<'_, A>,
+) -> Result<(), ShapeError> {
+    if labels.len() != out.nrows() {
+        return Err(ShapeError::Operands {
+            op: "one_hot",
+            lhs: vec![labels.len()],
+            rhs: out.shape().to_vec(),
+        });
+    }
+    out.fill(A::zero());
+    for (mut row, &label) in out.rows_mut().into_iter().zip(&labels) {
+        match row.get_mut(label) {
+            Some(v) => *v = A::one(),
+            None => return Err(crate::kernels::label_error(label, row.len())),
+        }
+    }
+    Ok(())
+}
+
+/// One step of gradient descent on one parameter: `p -= lr * grad`.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `grad`'s shape is not `p`'s.
+///
+/// ```
+/// use backprop_runtime::fused::sgd;
+/// let mut w = ndarray::array![1.0, 2.0];
+/// sgd(w.view_mut(), ndarray::array![10.0, -10.0].view(), 0.1).unwrap();
+/// assert_eq!(w, ndarray::array![0.0, 3.0]);
+/// ```
+pub fn sgd<A: Float, D: Dimension>(
+    mut p: ArrayViewMut<'_, A, D>,
+    grad: ArrayView<'_, A, D>,
+    lr: A,
+) -> Result<(), ShapeError> {
+    if p.shape() != grad.shape() {
+        return Err(ShapeError::Operands {
+            op: "sgd",
+            lhs: p.shape().to_vec(),
+            rhs: grad.shape().to_vec(),
+        });
+    }
+    Zip::from(&mut p)
+        .and(&grad)
+        .for_each(|p, &g| *p = *p - lr * g);
+    Ok(())
+}
