@@ -28,9 +28,27 @@ pub trait Float:
     fn cst(v: f64) -> Self;
     /// This value as an `f64`, exactly.
     fn as_f64(self) -> f64;
+    /// `out = a @ b` through the GEMM library when the views' layouts allow; false,
+    /// having done nothing, otherwise.
+    #[doc(hidden)]
+    fn faer_gemm(
+        a: &ndarray::ArrayView2<'_, Self>,
+        b: &ndarray::ArrayView2<'_, Self>,
+        out: &mut ndarray::ArrayViewMut2<'_, Self>,
+        parts: usize,
+    ) -> bool;
 }
 
 impl Float for f32 {
+    fn faer_gemm(
+        a: &ndarray::ArrayView2<'_, Self>,
+        b: &ndarray::ArrayView2<'_, Self>,
+        out: &mut ndarray::ArrayViewMut2<'_, Self>,
+        parts: usize,
+    ) -> bool {
+        crate::gemm::faer_gemm(a, b, out, parts)
+    }
+
     fn cst(v: f64) -> Self {
         v as f32
     }
@@ -40,6 +58,15 @@ impl Float for f32 {
 }
 
 impl Float for f64 {
+    fn faer_gemm(
+        a: &ndarray::ArrayView2<'_, Self>,
+        b: &ndarray::ArrayView2<'_, Self>,
+        out: &mut ndarray::ArrayViewMut2<'_, Self>,
+        parts: usize,
+    ) -> bool {
+        crate::gemm::faer_gemm(a, b, out, parts)
+    }
+
     fn cst(v: f64) -> Self {
         v
     }

@@ -79,7 +79,9 @@ where
 /// ```
 pub fn matmul<A: Float>(a: ArrayView2<A>, b: ArrayView2<A>) -> Result<Array2<A>, ShapeError> {
     inner("matmul", a.shape(), b.shape(), a.ncols(), b.nrows())?;
-    Ok(a.dot(&b))
+    let mut out = Array2::zeros((a.nrows(), b.ncols()));
+    crate::gemm::gemm(a, b, out.view_mut());
+    Ok(out)
 }
 
 /// The matrix-vector product `a @ b`.
@@ -88,7 +90,13 @@ pub fn matmul<A: Float>(a: ArrayView2<A>, b: ArrayView2<A>) -> Result<Array2<A>,
 /// [`ShapeError::Operands`] when `a`'s columns differ from `b`'s length.
 pub fn matvec<A: Float>(a: ArrayView2<A>, b: ArrayView1<A>) -> Result<Array1<A>, ShapeError> {
     inner("matmul", a.shape(), b.shape(), a.ncols(), b.len())?;
-    Ok(a.dot(&b))
+    let mut out = Array1::zeros(a.nrows());
+    crate::gemm::gemm(
+        a,
+        b.insert_axis(Axis(1)),
+        out.view_mut().insert_axis(Axis(1)),
+    );
+    Ok(out)
 }
 
 /// The vector-matrix product `a @ b`.
@@ -97,7 +105,13 @@ pub fn matvec<A: Float>(a: ArrayView2<A>, b: ArrayView1<A>) -> Result<Array1<A>,
 /// [`ShapeError::Operands`] when `a`'s length differs from `b`'s rows.
 pub fn vecmat<A: Float>(a: ArrayView1<A>, b: ArrayView2<A>) -> Result<Array1<A>, ShapeError> {
     inner("matmul", a.shape(), b.shape(), a.len(), b.nrows())?;
-    Ok(a.dot(&b))
+    let mut out = Array1::zeros(b.ncols());
+    crate::gemm::gemm(
+        a.insert_axis(Axis(0)),
+        b,
+        out.view_mut().insert_axis(Axis(0)),
+    );
+    Ok(out)
 }
 
 /// The inner product `a @ b` of two vectors, as a 0-d array.

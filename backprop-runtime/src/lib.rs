@@ -4,7 +4,7 @@
 //! Most users never name this crate: the facade `backprop` re-exports it. The pieces a user
 //! touches directly are [`ShapeError`], the [`Float`] bound and the gradient checker
 //! ([`GradCheck`], [`numeric_gradient`]).
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod error;
@@ -15,9 +15,11 @@ pub mod gradcheck;
 pub mod init;
 pub mod kernels;
 pub mod loss;
+mod pool;
 pub mod scalar;
 pub mod shape;
 
 pub use error::ShapeError;
 pub use float::Float;
+pub use gemm::{set_threads, threads};
 pub use gradcheck::{numeric_gradient, GradCheck, GradReport};

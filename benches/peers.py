@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""The training steps of `benches/step.rs`, in PyTorch (eager and torch.compile) and JAX (jit),
+timed in the same run as ours, and our time as a ratio to each.
+
+    python3 -m venv .venv && .venv/bin/pip install numpy torch "jax[cpu]"     # once
+    .venv/bin/python benches/peers.py --threads 2                             # ~5 min
+    .venv/bin/python benches/peers.py --works W3,W3b --impls eager,jax --passes 1
+
+Each (impl, workload) cell runs in its own process with the thread count set before the
+library loads; `cargo bench --bench step -- --json` runs once per pass, between the cells,
+so that a slow spell of a shared machine hits one pass rather than one column. The table
+shows, per cell, the median over passes of each pass's median.
+
+Workloads (float32), as benches/step.rs defines them:
+  W1  1-1-1 sigmoid, x=0.8, MSE vs 1, lr 0.1
+  W2  bias-free Linear 3->4->2->1 ([out,in]), sigmoid, BCE, batch 4, lr 0.1
+  W3  relu(x@w1+b1)@w2+b2, mean((out[:,0]-y)^2), x [50000,784] U[0,1), lr 1e-5; W3b: 256 rows
+  W4  bias-free Linear 784->512->264->128->1, batch 20, 0.5*SSE, lr 1e-3
+"""
+import argparse, json, os, statistics, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUGUES = {
+    "fc1": [[0.2369, 0.4875, -0.0785], [-0.1420, 0.5180, -0.4875], [-0.0190, -0.2783, 0.3500], [0.2950, -0.3992, 0.5065]],
+    "fc2": [[-0.0172, -0.1255, 0.3816, 0.4249], [-0.0027, -0.1248, 0.4886, 0.1373]],
+    "fc3": [[-0.2785, 0.4220]],
+}
+
+
+def make_data(work, np):
+    f = np.float32
+    if work == "W1":
+        p = {"w_l1": [[1.58]], "b_l1": [-0.14], "w_l2": [[2.45]], "b_l2": [-0.11]}
+        return {k: np.array(v, f) for k, v in p.items()}, {"x": np.array([[0.8]], f), "y": np.array([[1.0]], f)}, 0.1
+    if work == "W2":
+        x, y = [[1, 2, 3], [2, 3, 4], [3, 4, 5], [4, 5, 6]], [[1], [0], [1], [0]]
+        return {k: np.array(v, f) for k, v in NUGUES.items()}, {"x": np.array(x, f), "y": np.array(y, f)}, 0.1
+    if work in ("W3", "W3b"):
+        rng = np.random.default_rng(0)
+        rows = 50000 if work == "W3" else 256
+        x = rng.random((rows, 784), dtype=f)
+        y = rng.integers(0, 10, rows).astype(f)
+        p = {"w1": rng.standard_normal((784, 50), dtype=f), "b1": np.zeros(50, f),
+             "w2": rng.standard_normal((50, 1), dtype=f) * f(0.1), "b2": np.zeros(1, f)}
+        return p, {"x": x, "y": y}, 1e-5
+    if work == "W4":
+        rng = np.random.default_rng(0)
+        dims = [784, 512, 264, 128, 1]
+        p = {f"w{i+1}": rng.uniform(-1, 1, (o, i_)).astype(f) / f(np.sqrt(i_)) for i, (i_, o) in enumerate(zip(dims, dims[1:]))}
+        return p, {"x": rng.random((20, 784), dtype=f), "y": rng.random((20, 1), dtype=f)}, 1e-3
+    raise ValueError(work)
+
+
+def loss_fn(work, xp, sig, relu):
+    def w1(P, I):
+        h = sig(I["x"] @ P["w_l1"].T + P["b_l1"])
+        return ((sig(h @ P["w_l2"].T + P["b_l2"]) - I["y"]) ** 2).mean()
+    def w2(P, I):
+        p = sig(I["x"] @ P["fc1"].T @ P["fc2"].T @ P["fc3"].T)
+        return -(I["y"] * xp.log(p) + (1 - I["y"]) * xp.log(1 - p)).mean()
+    def w3(P, I):
+        out = relu(I["x"] @ P["w1"] + P["b1"]) @ P["w2"] + P["b2"]
+        return ((out[:, 0] - I["y"]) ** 2).mean()
+    def w4(P, I):
+        out = I["x"] @ P["w1"].T @ P["w2"].T @ P["w3"].T @ P["w4"].T
+        return 0.5 * ((out - I["y"]) ** 2).sum()
+    return {"W1": w1, "W2": w2, "W3": w3, "W3b": w3, "W4": w4}[work]
+
+
+def build(impl, work):
+    """A callable running one SGD step of `work` in `impl`."""
+    import numpy as np
+    P0, I0, lr = make_data(work, np)
+    if impl in ("eager", "compile"):
+        import torch
+        fn = loss_fn(work, torch, torch.sigmoid, torch.relu)
+        if impl == "compile":
+            fn = torch.compile(fn)
+        P = {k: torch.tensor(v, requires_grad=True) for k, v in P0.items()}
+        I = {k: torch.from_numpy(v) for k, v in I0.items()}
+        opt = torch.optim.SGD(list(P.values()), lr=lr)
+        opt_step = torch.compile(opt.step) if impl == "compile" else opt.step
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss = fn(P, I)
+            loss.backward()
+            opt_step()
+            return loss
+        return step
+    if impl == "jax":
+        import jax, jax.numpy as jnp
+        fn = loss_fn(work, jnp, jax.nn.sigmoid, jax.nn.relu)
+        @jax.jit
+        def jstep(P, I):
+            loss, g = jax.value_and_grad(fn)(P, I)
+            return jax.tree.map(lambda p, g: p - lr * g, P, g), loss
+        state = {"P": {k: jnp.asarray(v) for k, v in P0.items()}}
+        I = {k: jnp.asarray(v) for k, v in I0.items()}
+        def step():
+            state["P"], loss = jstep(state["P"], I)
+            return jax.block_until_ready(loss)
+        return step
+    raise ValueError(impl)
+
+
+def time_steps(step, target, reps):
+    """Median seconds per step over `reps` blocks of k steps, k grown until a block lasts >= target."""
+    k = 1
+    while True:
+        t = time.perf_counter()
+        for _ in range(k):
+            step()
+        e = time.perf_counter() - t
+        if e >= target:
+            break
+        k = max(2 * k, int(k * 1.2 * target / max(e, 1e-9)))
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        for _ in range(k):
+            step()
+        ts.append((time.perf_counter() - t) / k)
+    return sorted(ts)[reps // 2]
+
+
+def child(impl, work, threads):
+    if impl in ("eager", "compile"):
+        import torch
+        torch.set_num_threads(threads)
+    step = build(impl, work)
+    for _ in range(4):
+        step()
+    big = work == "W3"
+    print("RESULT " + json.dumps({"median_s": time_steps(step, 0.3 if big else 0.05, 11 if big else 15)}))
+
+
+def run_cell(impl, work, threads):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    if threads == 1:
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", impl, work, str(threads)]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    res = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")]
+    if not res:
+        print(f"{impl} {work}: failed: {(p.stderr.strip().splitlines() or ['no output'])[-1][:200]}", file=sys.stderr)
+        return None
+    return json.loads(res[-1][7:])["median_s"]
+
+
+def run_ours(works, threads):
+    env = dict(os.environ, BACKPROP_THREADS=str(threads))
+    cmd = ["cargo", "bench", "-q", "--bench", "step", "--", "--json"]
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    return {r["work"]: r for r in rows if r["work"] in works}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--impls", default="eager,compile,jax")
+    ap.add_argument("--works", default="W1,W2,W4,W3b,W3")
+    ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--child", nargs=3, metavar=("IMPL", "WORK", "THREADS"))
+    a = ap.parse_args()
+    if a.child:
+        return child(a.child[0], a.child[1], int(a.child[2]))
+    impls, works = a.impls.split(","), a.works.split(",")
+    times = {(i, w): [] for i in impls + ["ours", "hand", "gemm"] for w in works}
+    for n in range(a.passes):
+        print(f"pass {n + 1}/{a.passes}: backprop", file=sys.stderr, flush=True)
+        for w, r in run_ours(works, a.threads).items():
+            times[("ours", w)].append(r["ours_s"])
+            times[("hand", w)].append(r["hand_s"])
+            if r["gemm_s"] is not None:
+                times[("gemm", w)].append(r["gemm_s"])
+        for impl in impls:
+            for w in works:
+                print(f"pass {n + 1}/{a.passes}: {impl} {w}", file=sys.stderr, flush=True)
+                t = run_cell(impl, w, a.threads)
+                if t is not None:
+                    times[(impl, w)].append(t)
+    med = {c: statistics.median(v) for c, v in times.items() if v}
+    fmt = lambda s: "-" if s is None else (f"{s * 1e6:.2f} µs" if s < 1e-3 else f"{s * 1e3:.2f} ms")
+    cols = ["ours", "hand", "gemm"] + impls
+    print(f"# {a.threads} threads, {a.passes} passes; each cell the median over passes of that pass's median per step")
+    print("| work | " + " | ".join({"ours": "model!", "hand": "ndarray by hand", "gemm": "GEMMs alone"}.get(c, c) for c in cols)
+          + " | ours / fastest peer | ours / GEMMs |")
+    print("|---" * (len(cols) + 3) + "|")
+    for w in works:
+        ours = med.get(("ours", w))
+        peers = [med[(i, w)] for i in impls if (i, w) in med]
+        best = min(peers) if peers else None
+        ratio = f"{ours / best:.3f}" if ours and best else "-"
+        vs_gemm = f"{ours / med[('gemm', w)]:.2f}" if ours and ("gemm", w) in med else "-"
+        cells = [fmt(med.get((c, w))) for c in cols]
+        print(f"| {w} | " + " | ".join(cells) + f" | {ratio} | {vs_gemm} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+//! A training loop through the workspace path allocates nothing after its first step:
+//! counted by a global allocator, on every thread, over steps 2 to 100 of the Nugues
+//! network (W2) and of the fastai network on a 256-row batch (W3b).
+//!
+//! One test in this file, so that no other test allocates while it counts.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use ndarray::{array, Array1, Array2};
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to `System` unchanged; the counter only observes.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+backprop::model! {
+    struct Nugues;
+    input x: [n, 3];
+    target y: [n, 1];
+    param fc1: [4, 3], fc2: [2, 4], fc3: [1, 2];
+    sigmoid(x @ fc1.T @ fc2.T @ fc3.T);
+    loss bce
+}
+
+backprop::model! { struct Fastai; relu(x @ w1 + b1) @ w2 + b2; loss (out[:, 0] - y).pow(2).mean() }
+
+/// The allocations of steps 2..=100 of `step`, and the losses of the first and last.
+fn count(mut step: impl FnMut() -> f32) -> (usize, f32, f32) {
+    let first = step();
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    let mut last = first;
+    for _ in 2..=100 {
+        last = step();
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    (ALLOCATIONS.load(Ordering::SeqCst), first, last)
+}
+
+#[test]
+fn training_steps_after_the_first_allocate_nothing() {
+    backprop::set_threads(2);
+    let x = array![[1.0f32, 2., 3.], [2., 3., 4.], [3., 4., 5.], [4., 5., 6.]];
+    let y = array![[1.0f32], [0.], [1.], [0.]];
+    let mut nugues = Nugues::<f32>::init(3, [4, 3], [2, 4], [1, 2]).unwrap();
+    let mut ws = nugues.workspace();
+    let (allocations, first, last) = count(|| nugues.step(&mut ws, &x, &y, 0.1).unwrap());
+    assert_eq!(allocations, 0, "W2: allocations in steps 2..=100");
+    assert!(last < first, "W2 trains: loss {first} -> {last}");
+
+    let rows = 256;
+    let x = Array2::from_shape_fn((rows, 784), |(i, j)| ((i * 7 + j * 13) % 97) as f32 / 97.0);
+    let y: Array1<f32> = (0..rows).map(|i| (i % 10) as f32).collect();
+    let mut fastai = Fastai::<f32>::init(4, [784, 50], [50], [50, 1], [1]).unwrap();
+    let mut ws = fastai.workspace();
+    let (allocations, first, last) = count(|| fastai.step(&mut ws, &x, &y, 1e-3).unwrap());
+    assert_eq!(allocations, 0, "W3b: allocations in steps 2..=100");
+    assert!(last < first, "W3b trains: loss {first} -> {last}");
+}
