@@ -95,9 +95,51 @@
 //!   gradient with respect to each, computed as the model is written (without the
 //!   stability rewrites, which could bypass a named value).
 //!
+//! - `workspace()`, `grad_in(&mut ws, inputs, targets) -> (loss, &MlpGrads)`,
+//!   `sgd(&grads, lr)` and `step(&mut ws, inputs, targets, lr)`: the training loop's path,
+//!   below.
+//!
 //! Inputs and targets are taken as any `ndarray` view (`&Array2`, `ArrayView2`, a slice of
 //! a larger array). Every method checks every shape before any arithmetic and returns a
 //! [`ShapeError`] naming the tensor and both shapes instead of panicking.
+//!
+//! # Training loops
+//!
+//! `grad` returns fresh arrays, which is what a notebook wants. A training loop wants the
+//! same numbers without the allocations: `MlpWorkspace` holds a buffer for each value the
+//! step must keep, sized by the first call for a batch shape, and `grad_in` writes into
+//! it. Elementwise chains are fused into one pass (the bias add and the activation in place
+//! on the matrix product's output; the loss derivative, the activation's mask and the
+//! scaling in one pass), transposes are views, and each parameter's gradient is written
+//! where it is returned. After the first step, a step allocates nothing.
+//!
+//! ```
+//! use ndarray::{array, Array2};
+//!
+//! backprop::model! { pub struct Mlp; relu(x @ w1 + b1) @ w2 + b2; loss mse }
+//!
+//! # fn main() -> Result<(), backprop::ShapeError> {
+//! let mut net = Mlp::<f64>::init(0, [2, 8], [8], [8, 1], [1])?;
+//! let x = array![[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+//! let y = array![[0.0], [1.0], [1.0], [2.0]];
+//! let mut ws = net.workspace();
+//! let first = net.step(&mut ws, &x, &y, 0.05)?; // sizes the buffers
+//! let mut last = first;
+//! for _ in 0..200 {
+//!     last = net.step(&mut ws, &x, &y, 0.05)?; // allocates nothing
+//! }
+//! assert!(last < first / 10.0);
+//! // The same loss and gradients as the allocating path, to rounding.
+//! let (loss, grads) = net.grad(&x, &y)?;
+//! let (loss_in, grads_in) = net.grad_in(&mut ws, &x, &y)?;
+//! assert!((loss - loss_in).abs() < 1e-12);
+//! assert!((&grads.w1 - &grads_in.w1).iter().all(|d| d.abs() < 1e-12));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Large matrix products are split over [`threads()`] threads (the machine's, unless set
+//! by [`set_threads`] or the `BACKPROP_THREADS` environment variable).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -37,9 +37,34 @@ pub trait Float:
         out: &mut ndarray::ArrayViewMut2<'_, Self>,
         parts: usize,
     ) -> bool;
+    /// Runs `f` on this thread's scratch buffer of at least `len` elements, kept between
+    /// calls so that products that need one allocate only the first time.
+    #[doc(hidden)]
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+}
+
+macro_rules! scratch {
+    ($t:ty) => {
+        fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+            thread_local! {
+                static SCRATCH: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
+            }
+            SCRATCH.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut buf) => {
+                    if buf.len() < len {
+                        buf.resize(len, 0.0);
+                    }
+                    f(&mut buf[..len])
+                }
+                Err(_) => f(&mut vec![0.0; len]),
+            })
+        }
+    };
 }
 
 impl Float for f32 {
+    scratch!(f32);
+
     fn faer_gemm(
         a: &ndarray::ArrayView2<'_, Self>,
         b: &ndarray::ArrayView2<'_, Self>,
@@ -58,6 +83,8 @@ impl Float for f32 {
 }
 
 impl Float for f64 {
+    scratch!(f64);
+
     fn faer_gemm(
         a: &ndarray::ArrayView2<'_, Self>,
         b: &ndarray::ArrayView2<'_, Self>,

@@ -77,7 +77,7 @@ pub(crate) fn gemm<A: Float>(
 /// `out = a @ b` through `faer`, split into `parts` bands of rows (or of columns, when
 /// `out` is wider than tall) run on the pool's threads, when all three are contiguous with
 /// non-negative strides; false, having done nothing, otherwise.
-pub(crate) fn faer_gemm<T: faer::traits::ComplexField + Copy + Send + Sync>(
+pub(crate) fn faer_gemm<T: Float + faer::traits::ComplexField>(
     a: &ArrayView2<'_, T>,
     b: &ArrayView2<'_, T>,
     out: &mut ArrayViewMut2<'_, T>,
@@ -86,13 +86,41 @@ pub(crate) fn faer_gemm<T: faer::traits::ComplexField + Copy + Send + Sync>(
     let (Some(fa), Some(fb)) = (mat_ref(a), mat_ref(b)) else {
         return false;
     };
-    let Some(mut dst) = mat_mut(out) else {
-        return false;
-    };
+    let (m, n, k) = (a.nrows(), b.ncols(), a.ncols());
     let product = |dst: MatMut<'_, T>, x: MatRef<'_, T>, y: MatRef<'_, T>| {
         faer::linalg::matmul::matmul(dst, Accum::Replace, x, y, T::one_impl(), Par::Seq);
     };
-    let (m, n) = (dst.nrows(), dst.ncols());
+    if parts == 2 && k >= 8 * m.max(n) {
+        // Long and thin (`x^T @ dz` over a large batch): each thread sums half of the
+        // products, the caller's half into its scratch, added to `out` at the end.
+        let half = (k / 2).next_multiple_of(16).min(k);
+        return T::with_scratch(m * n, |scratch| {
+            {
+                let Some(dst) = mat_mut(out) else {
+                    return false;
+                };
+                let mine = MatMut::from_column_major_slice_mut(&mut *scratch, m, n);
+                let halves: [Mutex<Option<Part<'_, T>>>; 2] = [
+                    Mutex::new(Some((fa.subcols(0, half), fb.subrows(0, half), mine))),
+                    Mutex::new(Some((
+                        fa.subcols(half, k - half),
+                        fb.subrows(half, k - half),
+                        dst,
+                    ))),
+                ];
+                run_parts(&halves, 2, &product);
+            }
+            if let Ok(mine) =
+                ndarray::ArrayView2::from_shape(ndarray::ShapeBuilder::f((m, n)), &*scratch)
+            {
+                out.zip_mut_with(&mine, |o, &s| *o += s);
+            }
+            true
+        });
+    }
+    let Some(mut dst) = mat_mut(out) else {
+        return false;
+    };
     if parts <= 1 {
         product(dst, fa, fb);
         return true;
@@ -101,7 +129,6 @@ pub(crate) fn faer_gemm<T: faer::traits::ComplexField + Copy + Send + Sync>(
     let along_rows = m >= n;
     let len = if along_rows { m } else { n };
     let band = len.div_ceil(parts).next_multiple_of(16);
-    type Part<'a, T> = (MatRef<'a, T>, MatRef<'a, T>, MatMut<'a, T>);
     let slots: [Mutex<Option<Part<'_, T>>>; MAX_PARTS] = [const { Mutex::new(None) }; MAX_PARTS];
     let mut start = 0;
     let mut count = 0;
@@ -125,6 +152,18 @@ pub(crate) fn faer_gemm<T: faer::traits::ComplexField + Copy + Send + Sync>(
         start += size;
         count += 1;
     }
+    run_parts(&slots, count, &product);
+    true
+}
+
+/// The product of one part, into its output.
+type Product<T> = dyn Fn(MatMut<'_, T>, MatRef<'_, T>, MatRef<'_, T>) + Sync;
+
+/// One band of a split product: its operands and its part of the output.
+type Part<'a, T> = (MatRef<'a, T>, MatRef<'a, T>, MatMut<'a, T>);
+
+/// Runs the first `count` parts on the pool, each taken out of its slot by one thread.
+fn run_parts<T: Float>(slots: &[Mutex<Option<Part<'_, T>>>], count: usize, product: &Product<T>) {
     crate::pool::run(count, &|i| {
         let part = slots.get(i).and_then(|s| {
             s.lock()
@@ -135,7 +174,6 @@ pub(crate) fn faer_gemm<T: faer::traits::ComplexField + Copy + Send + Sync>(
             product(o, x, y);
         }
     });
-    true
 }
 
 /// Whether a matrix of `shape` and `strides` is laid out row by row (`Some(true)`) or
@@ -259,6 +297,7 @@ mod tests {
             (16, 16, 16),
             (300, 120, 40),
             (130, 800, 48),
+            (40, 3000, 36),
             (40, 700, 330),
         ];
         for &(m, k, n) in &shapes {
