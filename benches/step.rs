@@ -7,6 +7,7 @@
 //! cargo bench --bench step                      # every workload
 //! cargo bench --bench step -- --only W3         # one workload (for peak RSS)
 //! cargo bench --bench step -- --json            # one JSON line per workload
+//! cargo bench --bench step -- --only W3 --model-only   # `model!` alone (peak RSS)
 //! ```
 //!
 //! Workloads (f32), as `shared/bench` defines them for PyTorch and JAX:
@@ -43,6 +44,9 @@ backprop::model! {
 backprop::model! { struct Fastai; relu(x @ w1 + b1) @ w2 + b2; loss (out[:, 0] - y).pow(2).mean() }
 
 backprop::model! { struct Seed000; x @ w1.T @ w2.T @ w3.T @ w4.T; loss sse }
+
+/// Whether to time `model!` alone (W3 and W3b), for a process whose memory is its own.
+static MODEL_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A workload's runner.
 type Workload = fn() -> Row;
@@ -210,6 +214,15 @@ fn w3(rows: usize, work: &'static str) -> Row {
         black_box(&m);
     });
     drop(ws);
+    if MODEL_ONLY.load(std::sync::atomic::Ordering::Relaxed) {
+        return Row {
+            work,
+            ours,
+            hand: f64::NAN,
+            gemm: None,
+            loss,
+        };
+    }
     let mut p = start();
     let hand = time(target, reps, || {
         let z1 = x.dot(&p.w1) + &p.b1;
@@ -313,7 +326,9 @@ fn w4() -> Row {
 }
 
 fn show(secs: f64) -> String {
-    if secs < 1e-3 {
+    if secs.is_nan() {
+        "-".to_string()
+    } else if secs < 1e-3 {
         format!("{:.2} µs", secs * 1e6)
     } else {
         format!("{:.2} ms", secs * 1e3)
@@ -328,6 +343,9 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned();
     let json = args.iter().any(|a| a == "--json");
+    if args.iter().any(|a| a == "--model-only") {
+        MODEL_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let runs: [(&str, Workload); 5] = [
         ("W1", w1),
         ("W2", w2),
