@@ -43,8 +43,19 @@ pub trait Float:
     fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
 }
 
-macro_rules! scratch {
+/// The hidden methods through which kernels reach the matrix-product library and the
+/// per-thread scratch, the same for both element types.
+macro_rules! backend {
     ($t:ty) => {
+        fn faer_gemm(
+            a: &ndarray::ArrayView2<'_, Self>,
+            b: &ndarray::ArrayView2<'_, Self>,
+            out: &mut ndarray::ArrayViewMut2<'_, Self>,
+            parts: usize,
+        ) -> bool {
+            crate::gemm::faer_gemm(a, b, out, parts)
+        }
+
         fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
             thread_local! {
                 static SCRATCH: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -63,16 +74,7 @@ macro_rules! scratch {
 }
 
 impl Float for f32 {
-    scratch!(f32);
-
-    fn faer_gemm(
-        a: &ndarray::ArrayView2<'_, Self>,
-        b: &ndarray::ArrayView2<'_, Self>,
-        out: &mut ndarray::ArrayViewMut2<'_, Self>,
-        parts: usize,
-    ) -> bool {
-        crate::gemm::faer_gemm(a, b, out, parts)
-    }
+    backend!(f32);
 
     fn cst(v: f64) -> Self {
         v as f32
@@ -83,16 +85,7 @@ impl Float for f32 {
 }
 
 impl Float for f64 {
-    scratch!(f64);
-
-    fn faer_gemm(
-        a: &ndarray::ArrayView2<'_, Self>,
-        b: &ndarray::ArrayView2<'_, Self>,
-        out: &mut ndarray::ArrayViewMut2<'_, Self>,
-        parts: usize,
-    ) -> bool {
-        crate::gemm::faer_gemm(a, b, out, parts)
-    }
+    backend!(f64);
 
     fn cst(v: f64) -> Self {
         v
