@@ -306,16 +306,14 @@ pub fn column_scatter_into<A: Float>(
 pub fn softmax_into<A: Float, D: RemoveAxis>(
     a: ArrayView<'_, A, D>,
     axis: usize,
-    mut out: ArrayViewMut<'_, A, D>,
+    out: ArrayViewMut<'_, A, D>,
 ) -> Result<(), ShapeError> {
-    copy(&a, &mut out, axis)?;
-    for mut lane in out.lanes_mut(Axis(axis)) {
+    per_lane(a, axis, out, |mut lane| {
         let max = lane.fold(A::neg_infinity(), |m, &v| m.max(v));
         lane.mapv_inplace(|v| (v - max).exp());
         let total = lane.sum();
         lane.mapv_inplace(|v| v / total);
-    }
-    Ok(())
+    })
 }
 
 /// `out` = the log-softmax of `a` along `axis`.
@@ -325,22 +323,22 @@ pub fn softmax_into<A: Float, D: RemoveAxis>(
 pub fn log_softmax_into<A: Float, D: RemoveAxis>(
     a: ArrayView<'_, A, D>,
     axis: usize,
-    mut out: ArrayViewMut<'_, A, D>,
+    out: ArrayViewMut<'_, A, D>,
 ) -> Result<(), ShapeError> {
-    copy(&a, &mut out, axis)?;
-    for mut lane in out.lanes_mut(Axis(axis)) {
+    per_lane(a, axis, out, |mut lane| {
         let max = lane.fold(A::neg_infinity(), |m, &v| m.max(v));
         let total = lane.fold(A::zero(), |s, &v| s + (v - max).exp());
         let shift = max + total.ln();
         lane.mapv_inplace(|v| v - shift);
-    }
-    Ok(())
+    })
 }
 
-fn copy<A: Float, D: Dimension>(
-    a: &ArrayView<'_, A, D>,
-    out: &mut ArrayViewMut<'_, A, D>,
+/// `a` copied into `out`, then `f` on each lane of `out` along `axis`.
+fn per_lane<A: Float, D: RemoveAxis>(
+    a: ArrayView<'_, A, D>,
     axis: usize,
+    mut out: ArrayViewMut<'_, A, D>,
+    f: impl Fn(ArrayViewMut1<'_, A>),
 ) -> Result<(), ShapeError> {
     if a.shape() != out.shape() || axis >= a.ndim() {
         return Err(ShapeError::Operands {
@@ -349,7 +347,8 @@ fn copy<A: Float, D: Dimension>(
             rhs: out.shape().to_vec(),
         });
     }
-    out.assign(a);
+    out.assign(&a);
+    out.lanes_mut(Axis(axis)).into_iter().for_each(f);
     Ok(())
 }
 

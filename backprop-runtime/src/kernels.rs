@@ -131,9 +131,10 @@ pub fn dot<A: Float>(a: ArrayView1<A>, b: ArrayView1<A>) -> Result<Array0<A>, Sh
 /// assert_eq!(o, ndarray::array![[3.0], [6.0]]);
 /// ```
 pub fn outer<A: Float>(a: ArrayView1<A>, b: ArrayView1<A>) -> Array2<A> {
-    let col = a.insert_axis(Axis(1));
-    let row = b.insert_axis(Axis(0));
-    col.dot(&row)
+    let mut out = Array2::zeros((a.len(), b.len()));
+    // The output is shaped from the operands, so the product cannot fail.
+    let _ = crate::fused::outer_into(a, b, out.view_mut());
+    out
 }
 
 /// The sum of all elements, as a 0-d array.
@@ -216,14 +217,7 @@ pub fn count<A: Float>(shape: &[usize], axis: Option<usize>) -> Array0<A> {
 /// # Errors
 /// [`ShapeError::Operands`] when `a` has no column `k`.
 pub fn column<A: Float>(a: ArrayView2<A>, k: usize) -> Result<Array1<A>, ShapeError> {
-    if k >= a.ncols() {
-        return Err(ShapeError::Operands {
-            op: "column",
-            lhs: a.shape().to_vec(),
-            rhs: vec![k],
-        });
-    }
-    Ok(a.column(k).to_owned())
+    crate::fused::column(a, k).map(|c| c.to_owned())
 }
 
 /// The adjoint of a column select: zeros of shape `like` with column `k` set to `g`.
@@ -235,16 +229,8 @@ pub fn column_scatter<A: Float>(
     like: ndarray::Ix2,
     k: usize,
 ) -> Result<Array2<A>, ShapeError> {
-    let (rows, cols) = (like[0], like[1]);
-    if k >= cols || g.len() != rows {
-        return Err(ShapeError::Operands {
-            op: "column_scatter",
-            lhs: g.shape().to_vec(),
-            rhs: vec![rows, cols],
-        });
-    }
     let mut out = Array2::zeros(like);
-    out.column_mut(k).assign(&g);
+    crate::fused::column_scatter_into(g, k, out.view_mut())?;
     Ok(out)
 }
 
@@ -258,13 +244,9 @@ pub fn column_scatter<A: Float>(
 /// assert!((p[[1, 1]] - 0.75).abs() < 1e-15);
 /// ```
 pub fn softmax<A: Float, D: RemoveAxis>(a: ArrayView<A, D>, axis: usize) -> Array<A, D> {
-    let mut out = a.to_owned();
-    for mut lane in out.lanes_mut(Axis(axis)) {
-        let max = lane.fold(A::neg_infinity(), |m, &v| m.max(v));
-        lane.mapv_inplace(|v| (v - max).exp());
-        let total = lane.sum();
-        lane.mapv_inplace(|v| v / total);
-    }
+    let mut out = Array::zeros(a.raw_dim());
+    // The shapes are equal by construction and the axis is the caller's.
+    let _ = crate::fused::softmax_into(a, axis, out.view_mut());
     out
 }
 
@@ -277,13 +259,8 @@ pub fn softmax<A: Float, D: RemoveAxis>(a: ArrayView<A, D>, axis: usize) -> Arra
 /// assert_eq!(l.to_vec(), vec![-2000.0, 0.0]);
 /// ```
 pub fn log_softmax<A: Float, D: RemoveAxis>(a: ArrayView<A, D>, axis: usize) -> Array<A, D> {
-    let mut out = a.to_owned();
-    for mut lane in out.lanes_mut(Axis(axis)) {
-        let max = lane.fold(A::neg_infinity(), |m, &v| m.max(v));
-        let total = lane.fold(A::zero(), |s, &v| s + (v - max).exp());
-        let shift = max + total.ln();
-        lane.mapv_inplace(|v| v - shift);
-    }
+    let mut out = Array::zeros(a.raw_dim());
+    let _ = crate::fused::log_softmax_into(a, axis, out.view_mut());
     out
 }
 
@@ -296,21 +273,8 @@ pub fn one_hot<A: Float>(
     labels: ArrayView1<usize>,
     like: ndarray::Ix2,
 ) -> Result<Array2<A>, ShapeError> {
-    let (rows, classes) = (like[0], like[1]);
-    if labels.len() != rows {
-        return Err(ShapeError::Operands {
-            op: "one_hot",
-            lhs: vec![labels.len()],
-            rhs: vec![rows, classes],
-        });
-    }
     let mut out = Array2::zeros(like);
-    for (i, &label) in labels.iter().enumerate() {
-        if label >= classes {
-            return Err(label_error(label, classes));
-        }
-        out[[i, label]] = A::one();
-    }
+    crate::fused::one_hot_into(labels, out.view_mut())?;
     Ok(out)
 }
 

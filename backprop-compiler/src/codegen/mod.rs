@@ -434,6 +434,17 @@ impl<'a> Codegen<'a> {
         (args, quote!(#views #checks))
     }
 
+    /// Where a method finds the model's `v`-th tensor: a field of `self` for a parameter,
+    /// the argument's view for an input or a target.
+    fn binding(&self, v: usize) -> TokenStream {
+        let var = &self.graph.vars[v];
+        let f = ident(&var.name, var.span);
+        match var.role {
+            Role::Param => quote!(self.#f),
+            Role::Input | Role::Target => quote!(#f),
+        }
+    }
+
     /// `let __nK = ...;` for every node the roots need, children first.
     fn body(&self, roots: &[NodeId]) -> TokenStream {
         let g = self.graph;
@@ -462,12 +473,8 @@ impl<'a> Codegen<'a> {
                 })
                 .collect();
             let leaf = |v: usize| {
-                let var = &g.vars[v];
-                let f = ident(&var.name, var.span);
-                match var.role {
-                    Role::Param => quote!(self.#f.view()),
-                    Role::Input | Role::Target => quote!(#f),
-                }
+                let b = self.binding(v);
+                quote!(#b.view())
             };
             let value = emit(g.op(id), &args, &leaf);
             let name = node_ident(id);

@@ -46,8 +46,8 @@ enum Kind {
 enum Place {
     /// The workspace's buffer for this node.
     Own,
-    /// The workspace's gradient of a parameter (its field name).
-    Grad(String),
+    /// The workspace's gradient of a parameter (its index among the graph's tensors).
+    Grad(usize),
     /// In place in the buffer of another node, which nothing else reads.
     Alias(NodeId),
 }
@@ -58,18 +58,13 @@ pub(super) struct Plan {
     parts: HashMap<NodeId, Vec<NodeId>>,
 }
 
-/// The arguments whose values an op reads (the others give it a shape only).
+/// The arguments whose values `n` reads.
 fn read_args(g: &Graph, n: NodeId) -> &[NodeId] {
-    let args = g.args(n);
-    match g.op(n) {
-        Op::Count(_) => &[],
-        Op::Unsum { .. } | Op::ColumnScatter(_) | Op::OneHot => &args[..1],
-        _ => args,
-    }
+    g.op(n).value_args(g.args(n))
 }
 
 impl Plan {
-    pub(super) fn new(g: &Graph, roots: &[NodeId], grads: &[(String, Option<NodeId>)]) -> Self {
+    pub(super) fn new(g: &Graph, roots: &[NodeId], grads: &[(usize, Option<NodeId>)]) -> Self {
         let len = g.nodes.len();
         let mut needed = vec![false; len];
         let mut stack = roots.to_vec();
@@ -168,11 +163,11 @@ impl Plan {
 
     /// Each parameter's gradient is written into the workspace's gradients when it is
     /// stored and not the gradient of another parameter too.
-    fn place_grads(&mut self, grads: &[(String, Option<NodeId>)]) {
-        for (name, grad) in grads {
+    fn place_grads(&mut self, grads: &[(usize, Option<NodeId>)]) {
+        for &(var, grad) in grads {
             let Some(n) = grad else { continue };
             if self.kind[n.0] == Kind::Stored(Place::Own) {
-                self.kind[n.0] = Kind::Stored(Place::Grad(name.clone()));
+                self.kind[n.0] = Kind::Stored(Place::Grad(var));
             }
         }
     }
@@ -260,10 +255,13 @@ fn local_ident(n: NodeId) -> Ident {
 
 impl Codegen<'_> {
     /// The parameters' gradients, by name.
-    fn param_grads(&self) -> Vec<(String, Option<NodeId>)> {
-        self.vars(Role::Param)
+    fn param_grads(&self) -> Vec<(usize, Option<NodeId>)> {
+        self.graph
+            .vars
             .iter()
-            .map(|v| (v.name.clone(), self.grad_of(v.node)))
+            .enumerate()
+            .filter(|(_, v)| v.role == Role::Param)
+            .map(|(i, v)| (i, self.grad_of(v.node)))
             .collect()
     }
 
@@ -443,13 +441,12 @@ impl Codegen<'_> {
             };
             out.extend(line);
         }
-        for (name, grad) in self.param_grads() {
-            let var = self.vars(Role::Param).into_iter().find(|v| v.name == name);
-            let Some(var) = var else { continue };
+        for (i, grad) in self.param_grads() {
+            let var = &g.vars[i];
             let f = ident(&var.name, var.span);
             let line = match grad {
                 None => quote!(ws.grads.#f.fill(<A as #rt::Float>::zero());),
-                Some(n) if plan.kind[n.0] == Kind::Stored(Place::Grad(name.clone())) => continue,
+                Some(n) if plan.kind[n.0] == Kind::Stored(Place::Grad(i)) => continue,
                 Some(n) => {
                     let value = self.view(plan, n);
                     quote!(#rt::fused::fill1(ws.grads.#f.view_mut(), #value, |_, __v| __v)?;)
@@ -460,26 +457,20 @@ impl Codegen<'_> {
         out
     }
 
-    /// A mutable view of the buffer node `n` writes.
-    fn place(&self, plan: &Plan, n: NodeId) -> TokenStream {
+    /// The workspace field holding the stored node `n`: its own buffer, the one it works
+    /// in place on, or a parameter's gradient.
+    fn field(&self, plan: &Plan, n: NodeId) -> TokenStream {
         let host = plan.host(n);
-        match &plan.kind[host.0] {
-            Kind::Stored(Place::Grad(name)) => {
-                let f = self.param_ident(name);
-                quote!(ws.grads.#f.view_mut())
+        match plan.kind[host.0] {
+            Kind::Stored(Place::Grad(i)) => {
+                let var = &self.graph.vars[i];
+                let f = ident(&var.name, var.span);
+                quote!(ws.grads.#f)
             }
             _ => {
                 let b = buffer_ident(host);
-                quote!(ws.#b.view_mut())
+                quote!(ws.#b)
             }
-        }
-    }
-
-    fn param_ident(&self, name: &str) -> Ident {
-        let v = self.graph.vars.iter().find(|v| v.name == name);
-        match v {
-            Some(v) => ident(&v.name, v.span),
-            None => format_ident!("__missing"),
         }
     }
 
@@ -493,12 +484,8 @@ impl Codegen<'_> {
                 quote!(#rt::ndarray::aview0(&#l))
             }
             (Kind::View, Op::Var(v)) => {
-                let var = &g.vars[*v];
-                let f = ident(&var.name, var.span);
-                match var.role {
-                    Role::Param => quote!(self.#f.view()),
-                    Role::Input | Role::Target => quote!(#f.view()),
-                }
+                let b = self.binding(*v);
+                quote!(#b.view())
             }
             (Kind::View, Op::Transpose) => {
                 let a = self.view(plan, g.args(n)[0]);
@@ -514,17 +501,8 @@ impl Codegen<'_> {
                 quote!(#rt::fused::unsum_view(#a, #axis, #keep)?)
             }
             (Kind::Stored(_), _) => {
-                let host = plan.host(n);
-                match &plan.kind[host.0] {
-                    Kind::Stored(Place::Grad(name)) => {
-                        let f = self.param_ident(name);
-                        quote!(ws.grads.#f.view())
-                    }
-                    _ => {
-                        let b = buffer_ident(host);
-                        quote!(ws.#b.view())
-                    }
-                }
+                let field = self.field(plan, n);
+                quote!(#field.view())
             }
             _ => quote!(::core::compile_error!("no view of this value")),
         }
@@ -542,12 +520,8 @@ impl Codegen<'_> {
         };
         match *g.op(n) {
             Op::Var(v) => {
-                let var = &g.vars[v];
-                let f = ident(&var.name, var.span);
-                match var.role {
-                    Role::Param => quote!(self.#f[()]),
-                    Role::Input | Role::Target => quote!(#f[()]),
-                }
+                let b = self.binding(v);
+                quote!(#b[()])
             }
             Op::Const(c) => constant(c.get()),
             Op::Count(axis) => {
@@ -675,7 +649,8 @@ impl Codegen<'_> {
         let rt = rt();
         let g = self.graph;
         let args = g.args(n);
-        let out = self.place(plan, n);
+        let field = self.field(plan, n);
+        let out = quote!(#field.view_mut());
         let view = |i: usize| self.view(plan, args[i]);
         match *g.op(n) {
             ref op if op.is_elementwise() => {

@@ -133,6 +133,45 @@ impl Op {
         }
     }
 
+    /// The arguments whose values the op reads; the others give it only a shape (the
+    /// count of a tensor, the adjoints that are spread over or scattered into a shape).
+    pub fn value_args<'a, T>(&self, args: &'a [T]) -> &'a [T] {
+        match self {
+            Op::Count(_) => &[],
+            Op::Unsum { .. } | Op::ColumnScatter(_) | Op::OneHot => args.get(..1).unwrap_or(args),
+            Op::Var(_)
+            | Op::Const(_)
+            | Op::Neg
+            | Op::Pow(_)
+            | Op::Exp
+            | Op::Log
+            | Op::Sqrt
+            | Op::Abs
+            | Op::Sign
+            | Op::Relu
+            | Op::Step
+            | Op::Sigmoid
+            | Op::Tanh
+            | Op::Softplus
+            | Op::LeakyRelu(_)
+            | Op::LeakyStep(_)
+            | Op::ClampMin(_)
+            | Op::ClampMinStep(_)
+            | Op::Add
+            | Op::Mul
+            | Op::Matmul
+            | Op::Outer
+            | Op::Transpose
+            | Op::Sum { .. }
+            | Op::Column(_)
+            | Op::Bce
+            | Op::BceLogits
+            | Op::Softmax(_)
+            | Op::LogSoftmax(_)
+            | Op::CrossEntropy => args,
+        }
+    }
+
     /// Whether a gradient flows through the op; the others are piecewise constant or
     /// depend on shapes only.
     pub fn is_differentiable(&self) -> bool {
