@@ -1,6 +1,7 @@
 //! Every golden case whose ops the language has, written with `model!`, against
 //! PyTorch's loss and gradients (float64 autograd): to 1e-10 relative in f64 and 1e-4
-//! in f32. The workspace path (`grad_in`, `step`) gives the plain path's values to 1e-12.
+//! in f32. The workspace path (`grad_in`, `step`) gives the plain path's values to 1e-12:
+//! its gradients, and the parameters after three steps against `grad` then `sgd`.
 
 mod common;
 
@@ -61,6 +62,18 @@ macro_rules! golden {
                     let tol = if std::mem::size_of::<A>() == 8 { FUSED_TOL } else { FUSED_F32_TOL };
                     assert_scalar_close("fused loss", fused_loss.as_f64(), loss.as_f64(), tol);
                     $(assert_close(concat!("fused ", stringify!($p)), &fused.$p, &grads.$p, tol);)*
+                }
+                // `step`, whose updates may be fused into the gradient's product, moves
+                // every parameter as `grad` then `sgd` do, over three steps.
+                let lr = A::cst(0.1);
+                let (mut stepped, mut by_hand) = (m.clone(), m.clone());
+                for _ in 0..3 {
+                    let tol = if std::mem::size_of::<A>() == 8 { FUSED_TOL } else { FUSED_F32_TOL };
+                    let step_loss = stepped.step(&mut ws, $(&$a,)* lr).unwrap();
+                    let (want_loss, g) = by_hand.grad($(&$a),*).unwrap();
+                    by_hand.sgd(&g, lr).unwrap();
+                    assert_scalar_close("step loss", step_loss.as_f64(), want_loss.as_f64(), tol);
+                    $(assert_close(concat!("stepped ", stringify!($p)), &stepped.$p, &by_hand.$p, tol);)*
                 }
             }
             check::<f64>(F64_TOL);

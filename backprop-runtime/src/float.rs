@@ -28,13 +28,14 @@ pub trait Float:
     fn cst(v: f64) -> Self;
     /// This value as an `f64`, exactly.
     fn as_f64(self) -> f64;
-    /// `out = a @ b` through the GEMM library when the views' layouts allow; false,
-    /// having done nothing, otherwise.
+    /// `out = alpha * a @ b`, or `out += alpha * a @ b` when `add`, through the GEMM
+    /// library when the views' layouts allow; false, having done nothing, otherwise.
     #[doc(hidden)]
     fn faer_gemm(
         a: &ndarray::ArrayView2<'_, Self>,
         b: &ndarray::ArrayView2<'_, Self>,
         out: &mut ndarray::ArrayViewMut2<'_, Self>,
+        scale: crate::gemm::Scale<Self>,
         parts: usize,
     ) -> bool;
     /// Runs `f` on this thread's scratch buffer of at least `len` elements, kept between
@@ -51,9 +52,10 @@ macro_rules! backend {
             a: &ndarray::ArrayView2<'_, Self>,
             b: &ndarray::ArrayView2<'_, Self>,
             out: &mut ndarray::ArrayViewMut2<'_, Self>,
+            scale: crate::gemm::Scale<Self>,
             parts: usize,
         ) -> bool {
-            crate::gemm::faer_gemm(a, b, out, parts)
+            crate::gemm::faer_gemm(a, b, out, scale, parts)
         }
 
         fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {

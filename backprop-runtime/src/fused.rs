@@ -116,6 +116,38 @@ pub fn matmul_into<A: Float>(
     Ok(())
 }
 
+/// `out += alpha * (a @ b)`: a product added to what `out` holds, in the product's own
+/// pass, such as a gradient-descent update `w -= lr * (dz^T @ h)` that never stores the
+/// gradient.
+///
+/// ```
+/// use ndarray::array;
+/// let mut w = array![[1.0, 2.0], [3.0, 4.0]];
+/// let (dz, h) = (array![[1.0], [2.0]], array![[10.0, 20.0]]);
+/// backprop_runtime::fused::matmul_add_into(dz.view(), h.view(), w.view_mut(), -0.1)?;
+/// assert_eq!(w, array![[0.0, 0.0], [1.0, 0.0]]);
+/// # Ok::<(), backprop_runtime::ShapeError>(())
+/// ```
+///
+/// # Errors
+/// [`ShapeError::Operands`] when the shapes do not fit, as for [`matmul_into`].
+pub fn matmul_add_into<A: Float>(
+    a: ArrayView2<'_, A>,
+    b: ArrayView2<'_, A>,
+    out: ArrayViewMut2<'_, A>,
+    alpha: A,
+) -> Result<(), ShapeError> {
+    if a.ncols() != b.nrows() || out.dim() != (a.nrows(), b.ncols()) {
+        return Err(ShapeError::Operands {
+            op: "matmul",
+            lhs: a.shape().to_vec(),
+            rhs: b.shape().to_vec(),
+        });
+    }
+    crate::gemm::gemm_scaled(a, b, out, crate::gemm::Scale { alpha, add: true });
+    Ok(())
+}
+
 /// `out = a @ b` for a matrix and a vector.
 ///
 /// # Errors

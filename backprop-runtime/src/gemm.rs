@@ -17,10 +17,10 @@ use crate::Float;
 /// Products of at most this many multiply-adds take the plain loop.
 const SMALL: usize = 4096;
 
-/// Products of at least this many multiply-adds, with at least [`WIDE`] rows and columns
-/// in the result, are split over threads; smaller ones lose more to waking threads than
-/// they gain.
-const PARALLEL: usize = 1 << 22;
+/// Products of at least this many multiply-adds (about 10 µs on one core) are split over
+/// threads, in bands of at least [`WIDE`] rows or columns of the result; smaller ones
+/// lose more to handing the parts out (about 5 µs a round trip) than they gain.
+const PARALLEL: usize = 1 << 19;
 const WIDE: usize = 32;
 
 /// The number of threads large products use; 0 until set or first read.
@@ -54,45 +54,94 @@ pub fn threads() -> usize {
     }
 }
 
+/// How a product's result meets its output: `out = alpha * a @ b`, or with `add`,
+/// `out += alpha * a @ b` (an update such as `w -= lr * g`, fused into the product).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scale<A> {
+    /// The factor on the product.
+    pub alpha: A,
+    /// Whether the product is added to `out` instead of replacing it.
+    pub add: bool,
+}
+
+impl<A: Float> Scale<A> {
+    /// `out = a @ b`.
+    pub fn replace() -> Self {
+        Scale {
+            alpha: A::one(),
+            add: false,
+        }
+    }
+
+    /// `out = scale(out, product)` for one element.
+    fn apply(self, out: A, product: A) -> A {
+        if self.add {
+            out + self.alpha * product
+        } else {
+            self.alpha * product
+        }
+    }
+}
+
 /// `out = a @ b`; the caller has checked that the shapes fit.
 pub(crate) fn gemm<A: Float>(
     a: ArrayView2<'_, A>,
     b: ArrayView2<'_, A>,
+    out: ArrayViewMut2<'_, A>,
+) {
+    gemm_scaled(a, b, out, Scale::replace());
+}
+
+/// `out = alpha * a @ b`, or `out += alpha * a @ b`; the caller has checked that the
+/// shapes fit.
+pub(crate) fn gemm_scaled<A: Float>(
+    a: ArrayView2<'_, A>,
+    b: ArrayView2<'_, A>,
     mut out: ArrayViewMut2<'_, A>,
+    scale: Scale<A>,
 ) {
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     if m * k * n <= SMALL {
-        return small(a, b, out);
+        return small(a, b, out, scale);
     }
-    let parts = if m * k * n >= PARALLEL && m.min(n) >= WIDE {
-        threads().min(MAX_PARTS)
+    let parts = if m * k * n >= PARALLEL {
+        threads().min(MAX_PARTS).min(m.max(n) / WIDE).max(1)
     } else {
         1
     };
-    if !A::faer_gemm(&a, &b, &mut out, parts) {
-        ndarray::linalg::general_mat_mul(A::one(), &a, &b, A::zero(), &mut out);
+    if !A::faer_gemm(&a, &b, &mut out, scale, parts) {
+        let beta = if scale.add { A::one() } else { A::zero() };
+        ndarray::linalg::general_mat_mul(scale.alpha, &a, &b, beta, &mut out);
     }
 }
 
-/// `out = a @ b` through `faer`, split into `parts` bands of rows (or of columns, when
+/// `out = alpha * a @ b` (or `+=`) through `faer`, split into `parts` bands of rows (or of columns, when
 /// `out` is wider than tall) run on the pool's threads, when all three are contiguous with
 /// non-negative strides; false, having done nothing, otherwise.
 pub(crate) fn faer_gemm<T: Float + faer::traits::ComplexField>(
     a: &ArrayView2<'_, T>,
     b: &ArrayView2<'_, T>,
     out: &mut ArrayViewMut2<'_, T>,
+    scale: Scale<T>,
     parts: usize,
 ) -> bool {
     let (Some(fa), Some(fb)) = (mat_ref(a), mat_ref(b)) else {
         return false;
     };
     let (m, n, k) = (a.nrows(), b.ncols(), a.ncols());
-    let product = |dst: MatMut<'_, T>, x: MatRef<'_, T>, y: MatRef<'_, T>| {
-        faer::linalg::matmul::matmul(dst, Accum::Replace, x, y, T::one_impl(), Par::Seq);
+    let accum = if scale.add {
+        Accum::Add
+    } else {
+        Accum::Replace
+    };
+    let product = |(x, y, dst, acc): Part<'_, T>| {
+        faer::linalg::matmul::matmul(dst, acc, x, y, scale.alpha, Par::Seq);
     };
     if parts == 2 && k >= 8 * m.max(n) {
         // Long and thin (`x^T @ dz` over a large batch): each thread sums half of the
         // products, the caller's half into its scratch, added to `out` at the end.
+        // The scratch half replaces, the other meets `out` as `scale` says.
         let half = (k / 2).next_multiple_of(16).min(k);
         return T::with_scratch(m * n, |scratch| {
             {
@@ -101,11 +150,17 @@ pub(crate) fn faer_gemm<T: Float + faer::traits::ComplexField>(
                 };
                 let mine = MatMut::from_column_major_slice_mut(&mut *scratch, m, n);
                 let halves: [Mutex<Option<Part<'_, T>>>; 2] = [
-                    Mutex::new(Some((fa.subcols(0, half), fb.subrows(0, half), mine))),
+                    Mutex::new(Some((
+                        fa.subcols(0, half),
+                        fb.subrows(0, half),
+                        mine,
+                        Accum::Replace,
+                    ))),
                     Mutex::new(Some((
                         fa.subcols(half, k - half),
                         fb.subrows(half, k - half),
                         dst,
+                        accum,
                     ))),
                 ];
                 run_parts(&halves, 2, &product);
@@ -122,7 +177,7 @@ pub(crate) fn faer_gemm<T: Float + faer::traits::ComplexField>(
         return false;
     };
     if parts <= 1 {
-        product(dst, fa, fb);
+        product((fa, fb, dst, accum));
         return true;
     }
     // Bands of a multiple of 16 rows or columns, the width of the kernels' tiles.
@@ -140,11 +195,11 @@ pub(crate) fn faer_gemm<T: Float + faer::traits::ComplexField>(
         let part = if along_rows {
             let (head, tail) = dst.split_at_row_mut(size);
             dst = tail;
-            (fa.subrows(start, size), fb, head)
+            (fa.subrows(start, size), fb, head, accum)
         } else {
             let (head, tail) = dst.split_at_col_mut(size);
             dst = tail;
-            (fa, fb.subcols(start, size), head)
+            (fa, fb.subcols(start, size), head, accum)
         };
         *slot
             .lock()
@@ -157,21 +212,26 @@ pub(crate) fn faer_gemm<T: Float + faer::traits::ComplexField>(
 }
 
 /// The product of one part, into its output.
-type Product<T> = dyn Fn(MatMut<'_, T>, MatRef<'_, T>, MatRef<'_, T>) + Sync;
+type Product<'f, T> = dyn Fn(Part<'_, T>) + Sync + 'f;
 
-/// One band of a split product: its operands and its part of the output.
-type Part<'a, T> = (MatRef<'a, T>, MatRef<'a, T>, MatMut<'a, T>);
+/// One band of a split product: its operands, its part of the output, and whether the
+/// product replaces that part or is added to it.
+type Part<'a, T> = (MatRef<'a, T>, MatRef<'a, T>, MatMut<'a, T>, Accum);
 
 /// Runs the first `count` parts on the pool, each taken out of its slot by one thread.
-fn run_parts<T: Float>(slots: &[Mutex<Option<Part<'_, T>>>], count: usize, product: &Product<T>) {
+fn run_parts<T: Float>(
+    slots: &[Mutex<Option<Part<'_, T>>>],
+    count: usize,
+    product: &Product<'_, T>,
+) {
     crate::pool::run(count, &|i| {
         let part = slots.get(i).and_then(|s| {
             s.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take()
         });
-        if let Some((x, y, o)) = part {
-            product(o, x, y);
+        if let Some(part) = part {
+            product(part);
         }
     });
 }
@@ -217,7 +277,12 @@ fn mat_mut<'a, T>(v: &'a mut ArrayViewMut2<'_, T>) -> Option<MatMut<'a, T>> {
 /// `out = a @ b` element by element: no packing, no allocation, nothing to set up. Over
 /// the memory of contiguous views when all three are, so that each index is one
 /// multiply-add per axis.
-fn small<A: Float>(a: ArrayView2<'_, A>, b: ArrayView2<'_, A>, mut out: ArrayViewMut2<'_, A>) {
+fn small<A: Float>(
+    a: ArrayView2<'_, A>,
+    b: ArrayView2<'_, A>,
+    mut out: ArrayViewMut2<'_, A>,
+    scale: Scale<A>,
+) {
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     let out_strides = strides(out.strides());
     if let (Some((sa, ra, ca)), Some((sb, rb, cb)), Some((ro, co))) =
@@ -235,7 +300,7 @@ fn small<A: Float>(a: ArrayView2<'_, A>, b: ArrayView2<'_, A>, mut out: ArrayVie
                         }
                     }
                     if let Some(o) = so.get_mut(i * ro + j * co) {
-                        *o = acc;
+                        *o = scale.apply(*o, acc);
                     }
                 }
             }
@@ -248,7 +313,7 @@ fn small<A: Float>(a: ArrayView2<'_, A>, b: ArrayView2<'_, A>, mut out: ArrayVie
             for p in 0..k {
                 acc = acc + a[[i, p]] * b[[p, j]];
             }
-            out[[i, j]] = acc;
+            out[[i, j]] = scale.apply(out[[i, j]], acc);
         }
     }
 }
@@ -324,8 +389,36 @@ mod tests {
                 gemm(x, y, out.view_mut());
                 let mut out_t = Array2::zeros((n, m));
                 gemm(x, y, out_t.view_mut().reversed_axes());
-                for got in [&out, &out_t.t().to_owned()] {
-                    let err = (got - &want).iter().fold(0.0f64, |e, v| e.max(v.abs()));
+                // Added to what the output holds, scaled: an update `w -= lr * g`.
+                let held = filled(m, n, 6);
+                let mut updated = held.clone();
+                gemm_scaled(
+                    x,
+                    y,
+                    updated.view_mut(),
+                    Scale {
+                        alpha: -0.5,
+                        add: true,
+                    },
+                );
+                let mut updated_t = held.t().to_owned();
+                gemm_scaled(
+                    x,
+                    y,
+                    updated_t.view_mut().reversed_axes(),
+                    Scale {
+                        alpha: -0.5,
+                        add: true,
+                    },
+                );
+                let want_updated = &held - &(&want * 0.5);
+                for (got, want) in [
+                    (&out, &want),
+                    (&out_t.t().to_owned(), &want),
+                    (&updated, &want_updated),
+                    (&updated_t.t().to_owned(), &want_updated),
+                ] {
+                    let err = (got - want).iter().fold(0.0f64, |e, v| e.max(v.abs()));
                     assert!(err <= 1e-12 * k as f64, "case {i} {m}x{k}x{n}: error {err}");
                 }
                 let x32 = x.mapv(|v| v as f32);

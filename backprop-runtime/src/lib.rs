@@ -21,5 +21,7 @@ pub mod shape;
 
 pub use error::ShapeError;
 pub use float::Float;
+#[doc(hidden)]
+pub use gemm::Scale;
 pub use gemm::{set_threads, threads};
 pub use gradcheck::{numeric_gradient, GradCheck, GradReport};

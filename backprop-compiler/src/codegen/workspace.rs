@@ -56,6 +56,11 @@ pub(super) struct Plan {
     kind: Vec<Kind>,
     /// Per group root, the arrays its pass reads, in order (the in-place one excluded).
     parts: HashMap<NodeId, Vec<NodeId>>,
+    /// The parameters (by index among the graph's tensors) whose gradient is one matrix
+    /// product that nothing else reads, of operands that are not parameters: `step` adds
+    /// `-lr` times that product to the parameter in the product's own pass, after every
+    /// other value, instead of storing the gradient and updating from it.
+    updates: Vec<(usize, NodeId)>,
 }
 
 /// The arguments whose values `n` reads.
@@ -155,9 +160,25 @@ impl Plan {
             }
             parts.insert(root, leaves);
         }
-        let mut plan = Self { kind, parts };
+        let mut plan = Self {
+            kind,
+            parts,
+            updates: Vec::new(),
+        };
         plan.place_grads(grads);
         plan.in_place(g, &consumers, &rooted);
+        plan.updates = grads
+            .iter()
+            .filter_map(|&(var, grad)| Some((var, grad?)))
+            .filter(|&(var, n)| {
+                plan.kind[n.0] == Kind::Stored(Place::Grad(var))
+                    && *g.op(n) == Op::Matmul
+                    && consumers[n.0].is_empty()
+                    && g.args(n)
+                        .iter()
+                        .all(|&a| g.rank(a) == 2 && !views_param(g, a))
+            })
+            .collect();
         plan
     }
 
@@ -223,6 +244,16 @@ impl Plan {
         (0..self.kind.len())
             .map(NodeId)
             .filter(|&n| self.is_stored_own(n))
+    }
+}
+
+/// Whether `n` is a parameter or a view of one (a transpose, a column), whose value a
+/// parameter update changes.
+fn views_param(g: &Graph, n: NodeId) -> bool {
+    match *g.op(n) {
+        Op::Var(i) => g.vars.get(i).is_some_and(|v| v.role == Role::Param),
+        Op::Transpose | Op::Column(_) => views_param(g, g.args(n)[0]),
+        _ => false,
     }
 }
 
@@ -321,25 +352,19 @@ impl Codegen<'_> {
         let rt = rt();
         let ty = &self.workspace_ty;
         let grads_ty = &self.grads_ty;
-        let (args, prologue) = self.prologue("grad_in", &[Role::Input, Role::Target]);
-        let names: Vec<TokenStream> = self
-            .vars(Role::Input)
-            .into_iter()
-            .chain(self.vars(Role::Target))
-            .map(|v| {
-                let f = ident(&v.name, v.span);
-                quote!(#f)
-            })
-            .collect();
-        let arg_tys = args.clone();
+        let roles = [Role::Input, Role::Target];
+        let (args, prologue) = self.prologue("grad_in", &roles);
+        let (step_args, step_prologue) = self.prologue("step", &roles);
         let sizing = self.sizing(plan);
-        let body = self.steps(plan);
+        let body = self.steps(plan, false);
+        let step_body = self.steps(plan, true);
         let loss = local_ident(self.lowered.loss);
         let params = self.vars(Role::Param);
         let updates = params.iter().map(|v| {
             let f = ident(&v.name, v.span);
             quote!(#rt::fused::sgd(self.#f.view_mut(), grads.#f.view(), lr)?;)
         });
+        let step_updates = self.fused_updates(plan);
         quote! {
             /// A workspace for [`Self::grad_in`] and [`Self::step`].
             pub fn workspace(&self) -> #ty<A> {
@@ -371,18 +396,46 @@ impl Codegen<'_> {
                 ::core::result::Result::Ok(())
             }
 
-            /// One training step: the gradients in `ws` ([`Self::grad_in`]), then
-            /// [`Self::sgd`]. Returns the loss before the step.
+            /// One training step, [`Self::grad_in`] then [`Self::sgd`] in effect, with the
+            /// update fused where it can be: a gradient that is one matrix product
+            /// (`dz^T @ h`) is added, times `-lr`, to its parameter in that product's own
+            /// pass, never stored. The gradients `ws` holds afterwards are therefore not all
+            /// this step's; call [`Self::grad_in`] to read them. Returns the loss before the
+            /// step.
             ///
             /// # Errors
             ///
             /// `ShapeError` naming the tensor whose shape does not fit.
-            pub fn step<'__a>(&mut self, ws: &mut #ty<A>, #(#arg_tys,)* lr: A) -> ::core::result::Result<A, #rt::ShapeError> {
-                let (__loss, __grads) = self.grad_in(ws, #(#names),*)?;
-                self.sgd(__grads, lr)?;
-                ::core::result::Result::Ok(__loss)
+            #[allow(unused_parens, unused_variables)]
+            pub fn step<'__a>(&mut self, ws: &mut #ty<A>, #(#step_args,)* lr: A) -> ::core::result::Result<A, #rt::ShapeError> {
+                #step_prologue
+                #sizing
+                #step_body
+                #step_updates
+                ::core::result::Result::Ok(#loss)
             }
         }
+    }
+
+    /// The parameter updates ending `step`: the fused products of [`Plan::updates`],
+    /// then `p -= lr * grad` from the workspace for every other parameter.
+    fn fused_updates(&self, plan: &Plan) -> TokenStream {
+        let rt = rt();
+        self.param_grads()
+            .into_iter()
+            .map(|(i, _)| {
+                let v = &self.graph.vars[i];
+                let f = ident(&v.name, v.span);
+                match plan.updates.iter().find(|&&(var, _)| var == i) {
+                    Some(&(_, n)) => {
+                        let args = self.graph.args(n);
+                        let (a, b) = (self.view(plan, args[0]), self.view(plan, args[1]));
+                        quote!(#rt::fused::matmul_add_into(#a, #b, self.#f.view_mut(), -lr)?;)
+                    }
+                    None => quote!(#rt::fused::sgd(self.#f.view_mut(), ws.grads.#f.view(), lr)?;),
+                }
+            })
+            .collect()
     }
 
     /// The lengths of a node's axes, from the dims the prologue bound.
@@ -423,13 +476,17 @@ impl Codegen<'_> {
     }
 
     /// The statements computing every stored node and scalar, children first, then the
-    /// gradients that are not written in place.
-    fn steps(&self, plan: &Plan) -> TokenStream {
+    /// gradients that are not written in place; for `step` (`fuse_updates`), without the
+    /// gradients its updates fuse.
+    fn steps(&self, plan: &Plan, fuse_updates: bool) -> TokenStream {
         let rt = rt();
         let g = self.graph;
         let mut out = TokenStream::new();
         for i in 0..g.nodes.len() {
             let n = NodeId(i);
+            if fuse_updates && plan.updates.iter().any(|&(_, u)| u == n) {
+                continue;
+            }
             let line = match &plan.kind[i] {
                 Kind::Scalar => {
                     let l = local_ident(n);
