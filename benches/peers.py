@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The training steps of `benches/step.rs`, in PyTorch (eager and torch.compile) and JAX (jit),
-timed in the same run as ours, and our time as a ratio to each.
+"""The training steps of `benches/step.rs`, in PyTorch (eager and torch.compile), JAX (jit) and
+NumPy (backprop written by hand), timed in the same run as ours, and our time as a ratio to each.
 
     python3 -m venv .venv && .venv/bin/pip install numpy torch "jax[cpu]"     # once
     .venv/bin/python benches/peers.py --threads 2                             # ~5 min
@@ -67,10 +67,50 @@ def loss_fn(work, xp, sig, relu):
     return {"W1": w1, "W2": w2, "W3": w3, "W3b": w3, "W4": w4}[work]
 
 
+def np_grads(work, P, I, np):
+    """Loss and gradients by hand in NumPy, as the notebooks write them (allocating)."""
+    x, y = I["x"], I["y"]
+    sig = lambda z: 1 / (1 + np.exp(-z))
+    if work == "W1":
+        h = sig(x @ P["w_l1"].T + P["b_l1"]); a = sig(h @ P["w_l2"].T + P["b_l2"])
+        dz2 = 2 * (a - y) / a.size * a * (1 - a)
+        dz1 = dz2 @ P["w_l2"] * h * (1 - h)
+        return ((a - y) ** 2).mean(), {"w_l1": dz1.T @ x, "b_l1": dz1.sum(0), "w_l2": dz2.T @ h, "b_l2": dz2.sum(0)}
+    if work == "W2":
+        a1 = x @ P["fc1"].T; a2 = a1 @ P["fc2"].T; p = sig(a2 @ P["fc3"].T)
+        loss = -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()
+        dz = (p - y) / len(x); da2 = dz @ P["fc3"]; da1 = da2 @ P["fc2"]
+        return loss, {"fc3": dz.T @ a2, "fc2": da2.T @ a1, "fc1": da1.T @ x}
+    if work in ("W3", "W3b"):
+        z1 = x @ P["w1"] + P["b1"]; h = np.maximum(z1, 0)
+        d = (h @ P["w2"] + P["b2"])[:, 0] - y
+        dout = (2 / len(x)) * d
+        dh = dout[:, None] * P["w2"][:, 0]; dh *= z1 > 0
+        return (d * d).mean(), {"w1": x.T @ dh, "b1": dh.sum(0), "w2": h.T @ dout[:, None], "b2": dout.sum(keepdims=True)}
+    if work == "W4":
+        hs = [x]
+        for k in ("w1", "w2", "w3", "w4"):
+            hs.append(hs[-1] @ P[k].T)
+        d = hs[-1] - y; loss = 0.5 * (d * d).sum(); g = {}
+        for i, k in reversed(list(enumerate(("w1", "w2", "w3", "w4")))):
+            g[k] = d.T @ hs[i]
+            if i: d = d @ P[k]
+        return loss, g
+    raise ValueError(work)
+
+
 def build(impl, work):
     """A callable running one SGD step of `work` in `impl`."""
     import numpy as np
     P0, I0, lr = make_data(work, np)
+    if impl == "numpy":
+        P = {k: v.copy() for k, v in P0.items()}
+        def step():
+            loss, g = np_grads(work, P, I0, np)
+            for k in P:
+                P[k] -= np.float32(lr) * g[k]
+            return loss
+        return step
     if impl in ("eager", "compile"):
         import torch
         fn = loss_fn(work, torch, torch.sigmoid, torch.relu)
@@ -158,7 +198,7 @@ def run_ours(works, threads):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--impls", default="eager,compile,jax")
+    ap.add_argument("--impls", default="eager,compile,jax,numpy")
     ap.add_argument("--works", default="W1,W2,W4,W3b,W3")
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--child", nargs=3, metavar=("IMPL", "WORK", "THREADS"))
@@ -185,16 +225,18 @@ def main():
     cols = ["ours", "hand", "gemm"] + impls
     print(f"# {a.threads} threads, {a.passes} passes; each cell the median over passes of that pass's median per step")
     print("| work | " + " | ".join({"ours": "model!", "hand": "ndarray by hand", "gemm": "GEMMs alone"}.get(c, c) for c in cols)
-          + " | ours / fastest peer | ours / GEMMs |")
-    print("|---" * (len(cols) + 3) + "|")
+          + " | ours / fastest peer | ours / numpy | ours / GEMMs |")
+    print("|---" * (len(cols) + 4) + "|")
     for w in works:
         ours = med.get(("ours", w))
-        peers = [med[(i, w)] for i in impls if (i, w) in med]
+        # The peers are the frameworks (PyTorch and JAX); NumPy by hand gets its own column.
+        peers = [med[(i, w)] for i in impls if i != "numpy" and (i, w) in med]
         best = min(peers) if peers else None
         ratio = f"{ours / best:.3f}" if ours and best else "-"
+        vs_np = f"{ours / med[('numpy', w)]:.3f}" if ours and ("numpy", w) in med else "-"
         vs_gemm = f"{ours / med[('gemm', w)]:.2f}" if ours and ("gemm", w) in med else "-"
         cells = [fmt(med.get((c, w))) for c in cols]
-        print(f"| {w} | " + " | ".join(cells) + f" | {ratio} | {vs_gemm} |")
+        print(f"| {w} | " + " | ".join(cells) + f" | {ratio} | {vs_np} | {vs_gemm} |")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,10 @@
 //! it. Elementwise chains are fused into one pass (the bias add and the activation in place
 //! on the matrix product's output; the loss derivative, the activation's mask and the
 //! scaling in one pass), transposes are views, and each parameter's gradient is written
-//! where it is returned. After the first step, a step allocates nothing.
+//! where it is returned. `step` goes one further for a weight whose gradient is one matrix
+//! product (`dz^T @ h`): it adds that product, times `-lr`, to the weight in the product's
+//! own pass, so the gradient is never stored (read gradients with `grad_in`). After the
+//! first step, a step allocates nothing.
 //!
 //! ```
 //! use ndarray::{array, Array2};
