@@ -2,9 +2,10 @@
 //! op's vector-Jacobian rule for its contributions, and sum the contributions a node gets
 //! from every use (fan-out). Nothing here is specific to an op.
 
-use crate::ir::{Graph, NodeId};
+use crate::ir::{Graph, NodeId, Rule};
 use crate::ops::shape::Fault;
 use crate::ops::vjp::vjp;
+use crate::ops::Op;
 
 /// Which nodes a differentiation serves: those on a path to one of `wrt`, and among them
 /// those whose own gradient must be exact (not skipped over by a rule's shortcut).
@@ -49,12 +50,71 @@ pub fn gradients(
     }
     for i in (0..len).rev() {
         let Some(g) = adjoint[i] else { continue };
-        for (target, contribution) in vjp(graph, NodeId(i), g, &scope)? {
+        let node = NodeId(i);
+        let contributions = vjp(graph, node, g, &scope)?;
+        let wanted = contributions.len();
+        for (target, contribution) in contributions {
+            for rule in rules(graph, node, target, wanted) {
+                graph.tag(contribution, rule);
+            }
             adjoint[target.0] = Some(match adjoint[target.0] {
                 None => contribution,
-                Some(sum) => graph.sum2(sum, contribution)?,
+                Some(sum) => {
+                    let total = graph.sum2(sum, contribution)?;
+                    graph.tag(total, Rule::FanOut);
+                    total
+                }
             });
         }
     }
     Ok(adjoint)
+}
+
+/// The rules by which `node`'s gradient reaches `target`, `wanted` of its arguments
+/// getting one: a rewrite that built `node` (`bce(sigmoid(z), y)`), else the derivative of
+/// its function, and a sum over broadcast axes.
+fn rules(graph: &Graph, node: NodeId, target: NodeId, wanted: usize) -> Vec<Rule> {
+    let mut out: Vec<Rule> = graph
+        .rules_of(node)
+        .iter()
+        .copied()
+        .filter(|r| {
+            matches!(
+                r,
+                Rule::SigmoidBce | Rule::LogSigmoid | Rule::LogOneMinusSigmoid | Rule::LogSoftmax
+            )
+        })
+        .collect();
+    if out.is_empty() {
+        let rule = match graph.op(node) {
+            Op::Relu => Some(Rule::Derivative("relu")),
+            Op::Sigmoid => Some(Rule::Derivative("σ")),
+            Op::Tanh => Some(Rule::Derivative("tanh")),
+            Op::Softplus => Some(Rule::Derivative("softplus")),
+            Op::LeakyRelu(_) => Some(Rule::Derivative("leaky_relu")),
+            Op::ClampMin(_) => Some(Rule::Derivative("max")),
+            Op::Exp => Some(Rule::Derivative("exp")),
+            Op::Log => Some(Rule::Derivative("log")),
+            Op::Sqrt => Some(Rule::Derivative("sqrt")),
+            Op::Abs => Some(Rule::Derivative("abs")),
+            Op::Softmax(_) => Some(Rule::Derivative("softmax")),
+            Op::LogSoftmax(_) => Some(Rule::Derivative("log_softmax")),
+            Op::Bce => match graph.op(graph.args(node)[0]) {
+                Op::Sigmoid if graph.args(graph.args(node)[0])[0] == target => {
+                    Some(Rule::SigmoidBce)
+                }
+                _ => Some(Rule::Derivative("bce")),
+            },
+            Op::BceLogits => Some(Rule::Derivative("bce_logits")),
+            Op::CrossEntropy => Some(Rule::SoftmaxCrossEntropy),
+            Op::Pow(_) => Some(Rule::Power),
+            Op::Mul if wanted == 2 => Some(Rule::Product),
+            _ => None,
+        };
+        out.extend(rule);
+    }
+    if matches!(graph.op(node), Op::Add | Op::Mul) && !graph.same_shape(node, target) {
+        out.push(Rule::Broadcast);
+    }
+    out
 }

@@ -49,9 +49,37 @@ pub struct Dims {
     label: Vec<Option<String>>,
 }
 
+/// A rule of differentiation or a rewrite, named on the line of the derivation where it
+/// shaped the expression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// `bce(sigmoid(z), y)` as `bce_logits(z, y)`, whose derivative is `(ŷ − y)/N`.
+    SigmoidBce,
+    /// `log(sigmoid(z))` as `-softplus(-z)`.
+    LogSigmoid,
+    /// `log(1 - sigmoid(z))` as `-softplus(z)`.
+    LogOneMinusSigmoid,
+    /// `log(softmax(z))` as `log_softmax(z)`.
+    LogSoftmax,
+    /// `cross_entropy(z, labels)`, whose derivative is `(softmax(z) − onehot)/N`.
+    SoftmaxCrossEntropy,
+    /// The derivative of an elementwise function, by its name (`relu`, `σ`).
+    Derivative(&'static str),
+    /// `d a^k = k a^(k-1)`.
+    Power,
+    /// `d (a b) = da b + a db`, both factors depending on what is differentiated.
+    Product,
+    /// The gradient of a broadcast operand, summed over the axes it was broadcast along.
+    Broadcast,
+    /// The gradients of a value used more than once, added.
+    FanOut,
+}
+
 #[derive(Debug, Default)]
 pub struct Graph {
     pub nodes: Vec<Node>,
+    /// The rules that built a node, for the derivation's text.
+    pub rules: HashMap<NodeId, Vec<Rule>>,
     interned: HashMap<(Op, Vec<NodeId>), NodeId>,
     pub dims: Dims,
     pub vars: Vec<Var>,
@@ -178,6 +206,19 @@ impl Graph {
 
     pub fn rank(&self, id: NodeId) -> usize {
         self.nodes[id.0].shape.len()
+    }
+
+    /// Records that `rule` built `id`.
+    pub fn tag(&mut self, id: NodeId, rule: Rule) {
+        let rules = self.rules.entry(id).or_default();
+        if !rules.contains(&rule) {
+            rules.push(rule);
+        }
+    }
+
+    /// The rules that built `id`.
+    pub fn rules_of(&self, id: NodeId) -> &[Rule] {
+        self.rules.get(&id).map_or(&[], Vec::as_slice)
     }
 
     pub fn konst(&self, id: NodeId) -> Option<f64> {

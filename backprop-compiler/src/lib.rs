@@ -8,6 +8,7 @@
 mod ast;
 mod check;
 mod codegen;
+mod derivation;
 mod diff;
 mod expand;
 mod ir;

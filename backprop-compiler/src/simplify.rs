@@ -5,7 +5,7 @@
 //! constant outward, so rewriting ends; nothing iterates over a hash map, so the result
 //! is the same on every build.
 
-use crate::ir::{Graph, NodeId};
+use crate::ir::{Graph, NodeId, Rule};
 use crate::ops::shape::Fault;
 use crate::ops::Op;
 
@@ -125,7 +125,10 @@ fn stability(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, 
                     let z = rebuild(g, &layers, z)?;
                     let minus_z = g.neg(z)?;
                     let sp = g.unary(Op::Softplus, minus_z)?;
-                    Some(g.neg(sp)?)
+                    {
+                        let n = g.neg(sp)?;
+                        Some(tagged(g, n, Rule::LogSigmoid))
+                    }
                 }
                 // log_one_minus_sigmoid: log(1 - sigmoid(z)) = -softplus(z)
                 (Op::Add, &[one, minus]) if g.konst(one) == Some(1.0) => match g.op(minus) {
@@ -136,7 +139,10 @@ fn stability(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, 
                                 let z = rebuild(g, &inner_layers, z)?;
                                 let z = rebuild(g, &layers, z)?;
                                 let sp = g.unary(Op::Softplus, z)?;
-                                Some(g.neg(sp)?)
+                                {
+                                    let n = g.neg(sp)?;
+                                    Some(tagged(g, n, Rule::LogOneMinusSigmoid))
+                                }
                             }
                             _ => None,
                         }
@@ -146,6 +152,7 @@ fn stability(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, 
                 // log_of_softmax: log(softmax(z)) = log_softmax(z)
                 (Op::Softmax(axis), &[z]) => {
                     let ls = g.add(Op::LogSoftmax(axis), &[z])?;
+                    g.tag(ls, Rule::LogSoftmax);
                     Some(rebuild(g, &layers, ls)?)
                 }
                 _ => None,
@@ -157,13 +164,22 @@ fn stability(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, 
             match (*g.op(inner), g.args(inner).to_vec().as_slice()) {
                 (Op::Sigmoid, &[z]) => {
                     let z = rebuild(g, &layers, z)?;
-                    Some(g.add(Op::BceLogits, &[z, y])?)
+                    {
+                        let n = g.add(Op::BceLogits, &[z, y])?;
+                        Some(tagged(g, n, Rule::SigmoidBce))
+                    }
                 }
                 _ => None,
             }
         }
         _ => None,
     })
+}
+
+/// `id`, recorded as built by `rule`.
+fn tagged(g: &mut Graph, id: NodeId, rule: Rule) -> NodeId {
+    g.tag(id, rule);
+    id
 }
 
 /// The transposes and column selects wrapped around a node, outermost first, and the node

@@ -107,6 +107,11 @@ pub fn stub(model: &Model) -> TokenStream {
             pub fn sgd(&mut self, grads: &#grads<A>, lr: A) -> ::core::result::Result<(), #err> #never
             pub fn step(&mut self, ws: &mut #workspace<A>, #(#inputs: impl Sized,)* #(#targets: impl Sized,)* lr: A) -> ::core::result::Result<A, #err> #never
         }
+        impl #name {
+            pub const DERIVATION: &'static str = "";
+            pub const DERIVATION_LATEX: &'static str = "";
+            pub const CODE: &'static str = "";
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Compiler tests that need no rustc: symbolic derivatives as text, errors at tokens, and
 //! random models checked against finite differences with the reference interpreter.
 
+mod derivation;
 mod errors;
 mod fuzz;
 mod prop;

@@ -7,6 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{compile, run};
 use crate::ast::Role;
+use crate::derivation::Derivation;
 use crate::ir::NodeId;
 use crate::lower::Lowered;
 
@@ -318,6 +319,22 @@ fn random_models_match_finite_differences() {
         }
         bce_of_sigmoid += usize::from(src.ends_with("loss bce"));
         let c = compile(&src);
+        // Its derivation has a line for each parameter's gradient.
+        let derivation = Derivation::new(&c.lowered, &c.adjoint);
+        let (text, latex) = (derivation.text(), derivation.latex());
+        for v in c
+            .lowered
+            .graph
+            .vars
+            .iter()
+            .filter(|v| v.role == Role::Param)
+        {
+            if c.adjoint[v.node.0].is_some() {
+                let line = format!("\n  ∂L/∂{} = ", v.name);
+                assert!(text.contains(&line), "seed {seed}: `{src}`\n{text}");
+            }
+        }
+        assert!(latex.ends_with("\\end{aligned}\n"), "seed {seed}");
         // The stable graph the methods use, and the model as written that `trace` follows.
         for (lowered, adjoint) in [(&c.lowered, &c.adjoint), (&c.traced, &c.traced_adjoint)] {
             checked += check(seed, &src, &values, lowered, adjoint);

@@ -1,0 +1,406 @@
+//! The derivation of a model: each forward definition and each backward step of the chain
+//! rule, in the order the generated code computes them, as formulas over the user's names
+//! (`let`s, tensors, `ŷ`, `δz1` and `∂L/∂w1`), each backward line naming the rules that
+//! shaped it (`[sigmoid + bce]`, `[relu']`, `[broadcast]`); in Unicode text and in LaTeX.
+//!
+//! A value the model does not name gets a name when it is a layer: the argument of an
+//! activation or a product feeding another product is `z1`, `z2`, ..., an activation
+//! feeding a product is `h1`, `h2`, ..., so that a one-liner reads as the notebooks write
+//! it: `δz1 = δh1 ⊙ [z1 > 0]`.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::ast::Role;
+use crate::ir::{Graph, NodeId, Rule};
+use crate::lower::Lowered;
+use crate::ops::Op;
+use crate::print::{Notation, Printer, Sym};
+
+/// One line: `lhs = rhs   [rules]`.
+struct Line {
+    lhs: Sym,
+    /// The column of `lhs` that `rhs` fills (the other columns are zero), for the gradient
+    /// of a value the loss reads one column of.
+    column: Option<usize>,
+    rhs: NodeId,
+    /// `rhs` is another line's value: print its name.
+    alias: Option<Sym>,
+    rules: Vec<Rule>,
+}
+
+pub struct Derivation<'g> {
+    graph: &'g Graph,
+    /// The names of forward values, then of gradients, then of counts.
+    names: Vec<(NodeId, Sym)>,
+    /// How many of `names` are forward values.
+    forward_names: usize,
+    forward: Vec<Line>,
+    backward: Vec<Line>,
+    /// `N = numel(z3)`: the counts the formulas divide by.
+    counts: Vec<(Sym, NodeId)>,
+}
+
+fn is_activation(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Relu
+            | Op::Sigmoid
+            | Op::Tanh
+            | Op::Softplus
+            | Op::LeakyRelu(_)
+            | Op::Softmax(_)
+            | Op::LogSoftmax(_)
+    )
+}
+
+/// The rewrites that change what the forward pass computes.
+fn is_rewrite(rule: &Rule) -> bool {
+    matches!(
+        rule,
+        Rule::SigmoidBce | Rule::LogSigmoid | Rule::LogOneMinusSigmoid | Rule::LogSoftmax
+    )
+}
+
+impl<'g> Derivation<'g> {
+    pub fn new(lowered: &'g Lowered, adjoint: &[Option<NodeId>]) -> Self {
+        let g = &lowered.graph;
+        let loss = lowered.loss;
+        let mut taken: HashSet<String> = g.vars.iter().map(|v| v.name.clone()).collect();
+        let mut named: HashMap<NodeId, Sym> = g
+            .vars
+            .iter()
+            .map(|v| (v.node, Sym::Name(v.name.clone())))
+            .collect();
+        let mut forward_names: Vec<(NodeId, Sym)> = Vec::new();
+        let mut give = |n: NodeId, sym: Sym, named: &mut HashMap<NodeId, Sym>| {
+            if g.konst(n).is_none() && !named.contains_key(&n) {
+                named.insert(n, sym.clone());
+                forward_names.push((n, sym));
+            }
+        };
+        for (ident, n) in &lowered.lets {
+            taken.insert(ident.to_string());
+            give(*n, Sym::Name(ident.to_string()), &mut named);
+        }
+        give(lowered.out, Sym::Output, &mut named);
+        // Layers the model leaves unnamed.
+        let reach = reachable(g, loss);
+        let mut layers: Vec<(NodeId, char)> = Vec::new();
+        for i in (0..=loss.0).filter(|&i| reach[i]) {
+            let n = NodeId(i);
+            let op = g.op(n);
+            if is_activation(op) {
+                let a = g.args(n)[0];
+                if matches!(g.op(a), Op::Matmul | Op::Add) {
+                    layers.push((a, 'z'));
+                }
+            }
+            if *op == Op::Matmul {
+                for &a in g.args(n) {
+                    let a = strip_views(g, a);
+                    match g.op(a) {
+                        Op::Matmul | Op::Add => layers.push((a, 'z')),
+                        op if is_activation(op) => layers.push((a, 'h')),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        layers.sort();
+        layers.dedup_by_key(|(n, _)| *n);
+        let mut counter: HashMap<char, usize> = HashMap::new();
+        for (n, letter) in layers {
+            if named.contains_key(&n) || g.konst(n).is_some() || g.rank(n) == 0 {
+                continue;
+            }
+            let k = counter.entry(letter).or_insert(0);
+            let name = loop {
+                *k += 1;
+                let candidate = format!("{letter}{k}");
+                if !taken.contains(&candidate) {
+                    break candidate;
+                }
+            };
+            taken.insert(name.clone());
+            give(n, Sym::Name(name), &mut named);
+        }
+        forward_names.sort_by_key(|(n, _)| *n);
+
+        let mut names: Vec<(NodeId, Sym)> = forward_names.clone();
+        let forward_count = names.len();
+        let mut forward: Vec<Line> = forward_names
+            .iter()
+            .map(|(n, sym)| Line {
+                lhs: sym.clone(),
+                column: None,
+                rhs: *n,
+                alias: None,
+                rules: Vec::new(),
+            })
+            .collect();
+        forward.push(Line {
+            lhs: Sym::Loss,
+            column: None,
+            rhs: loss,
+            alias: None,
+            rules: Vec::new(),
+        });
+
+        // Backward: every named value, parameter and input with a gradient, in the order
+        // the gradients are computed.
+        let mut items: Vec<(NodeId, NodeId, Sym)> = Vec::new();
+        for (n, sym) in &forward_names {
+            if let Some(d) = adjoint.get(n.0).copied().flatten() {
+                items.push((d, *n, Sym::Delta(Box::new(sym.clone()))));
+            }
+        }
+        for v in g
+            .vars
+            .iter()
+            .filter(|v| v.role != Role::Target && !v.labels)
+        {
+            if let Some(d) = adjoint.get(v.node.0).copied().flatten() {
+                let sym = Box::new(Sym::Name(v.name.clone()));
+                let sym = match v.role {
+                    Role::Param => Sym::Partial(sym),
+                    _ => Sym::Delta(sym),
+                };
+                items.push((d, v.node, sym));
+            }
+        }
+        items.sort_by_key(|&(d, n, _)| (d, std::cmp::Reverse(n)));
+        let mut delta_names: HashMap<NodeId, Sym> = HashMap::new();
+        let mut backward = Vec::new();
+        for (d, _, sym) in items {
+            let alias = match delta_names.get(&d) {
+                Some(other) => Some(other.clone()),
+                None if named.contains_key(&d) => named.get(&d).cloned(),
+                None => {
+                    delta_names.insert(d, sym.clone());
+                    names.push((d, sym.clone()));
+                    None
+                }
+            };
+            let (rhs, column) = match *g.op(d) {
+                Op::ColumnScatter(k) if alias.is_none() => (g.args(d)[0], Some(k)),
+                _ => (d, None),
+            };
+            backward.push(Line {
+                lhs: sym,
+                column,
+                rhs,
+                alias,
+                rules: Vec::new(),
+            });
+        }
+        let mut this = Self {
+            graph: g,
+            names,
+            forward_names: forward_count,
+            forward,
+            backward,
+            counts: Vec::new(),
+        };
+        this.collect(loss);
+        this
+    }
+
+    /// The rules each line used, and a name for each count the formulas divide by.
+    fn collect(&mut self, loss: NodeId) {
+        let named: HashSet<NodeId> = self.names.iter().map(|(n, _)| *n).collect();
+        let g = self.graph;
+        let mut counts: Vec<NodeId> = Vec::new();
+        for (backward, lines) in [(false, &mut self.forward), (true, &mut self.backward)] {
+            for line in lines.iter_mut().filter(|l| l.alias.is_none()) {
+                let mut stack = vec![line.rhs];
+                let mut seen = HashSet::new();
+                while let Some(n) = stack.pop() {
+                    if !seen.insert(n) || (n != line.rhs && named.contains(&n)) {
+                        continue;
+                    }
+                    if matches!(g.op(n), Op::Count(_)) && !counts.contains(&n) {
+                        counts.push(n);
+                    }
+                    for r in g.rules_of(n) {
+                        let shown = if backward { n > loss } else { is_rewrite(r) };
+                        if shown && !line.rules.contains(r) {
+                            line.rules.push(*r);
+                        }
+                    }
+                    stack.extend_from_slice(g.args(n));
+                }
+            }
+        }
+        let letters = ["N", "M", "K", "P"];
+        for (i, n) in counts.into_iter().enumerate() {
+            let name = match letters.get(i) {
+                Some(l) => l.to_string(),
+                None => format!("N{i}"),
+            };
+            self.names.push((n, Sym::Name(name.clone())));
+            self.counts.push((Sym::Name(name), n));
+        }
+    }
+
+    /// A printer that knows the forward names and the counts, and with `gradients` the
+    /// gradients' names too (a gradient can be a forward value: `δŷ = ŷ − y`).
+    fn printer(&self, notation: Notation, gradients: bool) -> Printer<'g> {
+        let mut p = Printer::with(self.graph, notation);
+        let gradient_names = self.forward_names..self.names.len() - self.counts.len();
+        for (i, (n, sym)) in self.names.iter().enumerate() {
+            if gradients || !gradient_names.contains(&i) {
+                p.name_sym(*n, sym.clone());
+            }
+        }
+        p
+    }
+
+    /// The derivation in Unicode, a line per step, the rules in brackets.
+    pub fn text(&self) -> String {
+        let p = self.printer(Notation::Text, true);
+        let fp = self.printer(Notation::Text, false);
+        let render = |p: &Printer<'_>, line: &Line| -> (String, String) {
+            let mut lhs = line.lhs.render(Notation::Text);
+            if let Some(k) = line.column {
+                lhs.push_str(&format!("[:, {k}]"));
+            }
+            let rhs = match &line.alias {
+                Some(sym) => sym.render(Notation::Text),
+                None => p.print(line.rhs),
+            };
+            let rules: Vec<String> = line.rules.iter().map(rule_text).collect();
+            let rules = if rules.is_empty() {
+                String::new()
+            } else {
+                format!("[{}]", rules.join(", "))
+            };
+            (format!("{lhs} = {rhs}"), rules)
+        };
+        let sections: Vec<(&str, Vec<(String, String)>)> = vec![
+            (
+                "Forward",
+                self.forward.iter().map(|l| render(&fp, l)).collect(),
+            ),
+            (
+                "Backward",
+                self.backward.iter().map(|l| render(&p, l)).collect(),
+            ),
+            (
+                "where",
+                self.counts
+                    .iter()
+                    .map(|(sym, n)| {
+                        let text = format!("{} = {}", sym.render(Notation::Text), p.print(*n));
+                        (text, String::new())
+                    })
+                    .collect(),
+            ),
+        ];
+        let width = sections
+            .iter()
+            .flat_map(|(_, lines)| lines.iter())
+            .filter(|(_, rules)| !rules.is_empty())
+            .map(|(formula, _)| formula.chars().count())
+            .max()
+            .unwrap_or(0);
+        let mut out = String::new();
+        for (title, lines) in sections.into_iter().filter(|(_, l)| !l.is_empty()) {
+            out.push_str(title);
+            out.push('\n');
+            for (formula, rules) in lines {
+                out.push_str("  ");
+                out.push_str(&formula);
+                if !rules.is_empty() {
+                    let pad = width - formula.chars().count() + 3;
+                    out.push_str(&" ".repeat(pad));
+                    out.push_str(&rules);
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// The derivation as one LaTeX `aligned` block.
+    pub fn latex(&self) -> String {
+        let p = self.printer(Notation::Latex, true);
+        let fp = self.printer(Notation::Latex, false);
+        let render = |p: &Printer<'_>, line: &Line| -> String {
+            let mut lhs = line.lhs.render(Notation::Latex);
+            if let Some(k) = line.column {
+                lhs = format!("{{{lhs}}}_{{:,{k}}}");
+            }
+            let rhs = match &line.alias {
+                Some(sym) => sym.render(Notation::Latex),
+                None => p.print(line.rhs),
+            };
+            let rules: Vec<String> = line.rules.iter().map(rule_latex).collect();
+            if rules.is_empty() {
+                format!("{lhs} &= {rhs}")
+            } else {
+                format!("{lhs} &= {rhs} && [{}]", rules.join(r",\ "))
+            }
+        };
+        let mut rows: Vec<String> = vec![r"&\textbf{Forward}".into()];
+        rows.extend(self.forward.iter().map(|l| render(&fp, l)));
+        rows.push(r"&\textbf{Backward}".into());
+        rows.extend(self.backward.iter().map(|l| render(&p, l)));
+        if !self.counts.is_empty() {
+            rows.push(r"&\textbf{where}".into());
+            rows.extend(
+                self.counts
+                    .iter()
+                    .map(|(sym, n)| format!("{} &= {}", sym.render(Notation::Latex), p.print(*n))),
+            );
+        }
+        format!(
+            "\\begin{{aligned}}\n{}\n\\end{{aligned}}\n",
+            rows.join(" \\\\\n")
+        )
+    }
+}
+
+/// The nodes the loss reads, directly or not.
+fn reachable(g: &Graph, loss: NodeId) -> Vec<bool> {
+    let mut reach = vec![false; loss.0 + 1];
+    let mut stack = vec![loss];
+    while let Some(n) = stack.pop() {
+        if n.0 <= loss.0 && !std::mem::replace(&mut reach[n.0], true) {
+            stack.extend_from_slice(g.args(n));
+        }
+    }
+    reach
+}
+
+/// The node under any transposes and column selects.
+fn strip_views(g: &Graph, mut n: NodeId) -> NodeId {
+    while matches!(g.op(n), Op::Transpose | Op::Column(_)) {
+        n = g.args(n)[0];
+    }
+    n
+}
+
+fn rule_text(rule: &Rule) -> String {
+    match rule {
+        Rule::SigmoidBce => "sigmoid + bce".into(),
+        Rule::LogSigmoid => "log σ(z) = −softplus(−z)".into(),
+        Rule::LogOneMinusSigmoid => "log(1 − σ(z)) = −softplus(z)".into(),
+        Rule::LogSoftmax => "log softmax".into(),
+        Rule::SoftmaxCrossEntropy => "softmax + cross-entropy".into(),
+        Rule::Derivative(f) => format!("{f}'"),
+        Rule::Power => "power rule".into(),
+        Rule::Product => "product rule".into(),
+        Rule::Broadcast => "broadcast".into(),
+        Rule::FanOut => "fan-out".into(),
+    }
+}
+
+fn rule_latex(rule: &Rule) -> String {
+    match rule {
+        Rule::LogSigmoid => r"\log\sigma(z) = -\operatorname{softplus}(-z)".into(),
+        Rule::LogOneMinusSigmoid => r"\log(1 - \sigma(z)) = -\operatorname{softplus}(z)".into(),
+        Rule::Derivative("σ") => r"\sigma'".into(),
+        Rule::Derivative(f) => format!(r"\operatorname{{{}}}'", f.replace('_', r"\_")),
+        other => format!(r"\text{{{}}}", rule_text(other)),
+    }
+}
