@@ -103,6 +103,34 @@
 //! a larger array). Every method checks every shape before any arithmetic and returns a
 //! [`ShapeError`] naming the tensor and both shapes instead of panicking.
 //!
+//! # The derivation, and the code
+//!
+//! The chain rule the macro applied is part of what it generates, in the struct's
+//! documentation and as constants: `Mlp::DERIVATION` (Unicode), `Mlp::DERIVATION_LATEX`
+//! (one LaTeX `aligned` block) and `Mlp::CODE`, the Rust the model expands to, laid out as
+//! `rustfmt` would (given as the compiler receives it past about a megabyte). The
+//! derivation lists each forward definition, then each gradient in the order the code
+//! computes it, over the model's own names: `δz1` is the gradient of the loss with respect
+//! to `z1`, `∂L/∂w1` a parameter's. A value the model leaves unnamed is named when it is a
+//! layer: `z1, z2, ...` for the argument of an activation or a product feeding another,
+//! `h1, h2, ...` for an activation feeding a product. Each line names the rules that
+//! shaped it: the derivative of an activation (`[relu']`), a sum over broadcast rows
+//! (`[broadcast]`), a rewrite (`[sigmoid + bce]`), the gradients of a value used twice
+//! added (`[fan-out]`).
+//!
+//! ```
+//! backprop::model! { pub struct Mlp; relu(x @ w1 + b1) @ w2 + b2; loss mse }
+//!
+//! let lines: Vec<&str> = Mlp::DERIVATION.lines().map(str::trim).collect();
+//! assert!(lines.contains(&"h1 = relu(z1)"));
+//! // The rules stand in brackets past the longest formula.
+//! let mask = lines.iter().find(|l| l.starts_with("δz1 = δh1 ⊙ [z1 > 0]")).unwrap();
+//! assert!(mask.ends_with("[relu']"));
+//! assert!(lines.contains(&"∂L/∂w1 = xᵀ · δz1"));
+//! assert!(Mlp::DERIVATION_LATEX.contains(r"\delta_{z_{1}}"));
+//! assert!(Mlp::CODE.contains("pub fn grad<"));
+//! ```
+//!
 //! # Training loops
 //!
 //! `grad` returns fresh arrays, which is what a notebook wants. A training loop wants the
