@@ -40,19 +40,6 @@ pub struct Derivation<'g> {
     counts: Vec<(Sym, NodeId)>,
 }
 
-fn is_activation(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Relu
-            | Op::Sigmoid
-            | Op::Tanh
-            | Op::Softplus
-            | Op::LeakyRelu(_)
-            | Op::Softmax(_)
-            | Op::LogSoftmax(_)
-    )
-}
-
 /// The rewrites that change what the forward pass computes.
 fn is_rewrite(rule: &Rule) -> bool {
     matches!(
@@ -89,7 +76,7 @@ impl<'g> Derivation<'g> {
         for i in (0..=loss.0).filter(|&i| reach[i]) {
             let n = NodeId(i);
             let op = g.op(n);
-            if is_activation(op) {
+            if op.is_activation() {
                 let a = g.args(n)[0];
                 if matches!(g.op(a), Op::Matmul | Op::Add) {
                     layers.push((a, 'z'));
@@ -100,7 +87,7 @@ impl<'g> Derivation<'g> {
                     let a = strip_views(g, a);
                     match g.op(a) {
                         Op::Matmul | Op::Add => layers.push((a, 'z')),
-                        op if is_activation(op) => layers.push((a, 'h')),
+                        op if op.is_activation() => layers.push((a, 'h')),
                         _ => {}
                     }
                 }

@@ -87,29 +87,16 @@ fn rules(graph: &Graph, node: NodeId, target: NodeId, wanted: usize) -> Vec<Rule
         .collect();
     if out.is_empty() {
         let rule = match graph.op(node) {
-            Op::Relu => Some(Rule::Derivative("relu")),
-            Op::Sigmoid => Some(Rule::Derivative("σ")),
-            Op::Tanh => Some(Rule::Derivative("tanh")),
-            Op::Softplus => Some(Rule::Derivative("softplus")),
-            Op::LeakyRelu(_) => Some(Rule::Derivative("leaky_relu")),
-            Op::ClampMin(_) => Some(Rule::Derivative("max")),
-            Op::Exp => Some(Rule::Derivative("exp")),
-            Op::Log => Some(Rule::Derivative("log")),
-            Op::Sqrt => Some(Rule::Derivative("sqrt")),
-            Op::Abs => Some(Rule::Derivative("abs")),
-            Op::Softmax(_) => Some(Rule::Derivative("softmax")),
-            Op::LogSoftmax(_) => Some(Rule::Derivative("log_softmax")),
             Op::Bce => match graph.op(graph.args(node)[0]) {
                 Op::Sigmoid if graph.args(graph.args(node)[0])[0] == target => {
                     Some(Rule::SigmoidBce)
                 }
                 _ => Some(Rule::Derivative("bce")),
             },
-            Op::BceLogits => Some(Rule::Derivative("bce_logits")),
             Op::CrossEntropy => Some(Rule::SoftmaxCrossEntropy),
             Op::Pow(_) => Some(Rule::Power),
             Op::Mul if wanted == 2 => Some(Rule::Product),
-            _ => None,
+            op => op.function().map(Rule::Derivative),
         };
         out.extend(rule);
     }

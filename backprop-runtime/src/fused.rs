@@ -95,6 +95,22 @@ fold! {
     (fold5, [p0: P0, p1: P1, p2: P2, p3: P3, p4: P4]),
 }
 
+/// Whether `out = a @ b` fits: `a`'s columns are `b`'s rows, `out` is `[a rows, b columns]`.
+fn fits<A>(
+    a: &ArrayView2<'_, A>,
+    b: &ArrayView2<'_, A>,
+    out: &ArrayViewMut2<'_, A>,
+) -> Result<(), ShapeError> {
+    if a.ncols() != b.nrows() || out.dim() != (a.nrows(), b.ncols()) {
+        return Err(ShapeError::Operands {
+            op: "matmul",
+            lhs: a.shape().to_vec(),
+            rhs: b.shape().to_vec(),
+        });
+    }
+    Ok(())
+}
+
 /// `out = a @ b` for matrices, either of which may be a transposed or strided view.
 ///
 /// # Errors
@@ -105,13 +121,7 @@ pub fn matmul_into<A: Float>(
     b: ArrayView2<'_, A>,
     out: ArrayViewMut2<'_, A>,
 ) -> Result<(), ShapeError> {
-    if a.ncols() != b.nrows() || out.dim() != (a.nrows(), b.ncols()) {
-        return Err(ShapeError::Operands {
-            op: "matmul",
-            lhs: a.shape().to_vec(),
-            rhs: b.shape().to_vec(),
-        });
-    }
+    fits(&a, &b, &out)?;
     crate::gemm::gemm(a, b, out);
     Ok(())
 }
@@ -137,13 +147,7 @@ pub fn matmul_add_into<A: Float>(
     out: ArrayViewMut2<'_, A>,
     alpha: A,
 ) -> Result<(), ShapeError> {
-    if a.ncols() != b.nrows() || out.dim() != (a.nrows(), b.ncols()) {
-        return Err(ShapeError::Operands {
-            op: "matmul",
-            lhs: a.shape().to_vec(),
-            rhs: b.shape().to_vec(),
-        });
-    }
+    fits(&a, &b, &out)?;
     crate::gemm::gemm_scaled(a, b, out, crate::gemm::Scale { alpha, add: true });
     Ok(())
 }

@@ -93,6 +93,42 @@ pub enum Op {
 }
 
 impl Op {
+    /// Whether the op is a layer's activation, whose argument the derivation names `z1`.
+    pub fn is_activation(&self) -> bool {
+        matches!(
+            self,
+            Op::Relu
+                | Op::Sigmoid
+                | Op::Tanh
+                | Op::Softplus
+                | Op::LeakyRelu(_)
+                | Op::Softmax(_)
+                | Op::LogSoftmax(_)
+        )
+    }
+
+    /// The name of the function the op applies, whose derivative a derivation names
+    /// (`relu'`), for the ops that are functions of their arguments' values.
+    pub fn function(&self) -> Option<&'static str> {
+        Some(match self {
+            Op::Relu => "relu",
+            Op::Sigmoid => "σ",
+            Op::Tanh => "tanh",
+            Op::Softplus => "softplus",
+            Op::LeakyRelu(_) => "leaky_relu",
+            Op::ClampMin(_) => "max",
+            Op::Exp => "exp",
+            Op::Log => "log",
+            Op::Sqrt => "sqrt",
+            Op::Abs => "abs",
+            Op::Softmax(_) => "softmax",
+            Op::LogSoftmax(_) => "log_softmax",
+            Op::Bce => "bce",
+            Op::BceLogits => "bce_logits",
+            _ => return None,
+        })
+    }
+
     /// Whether the op maps elements one to one (with broadcasting for two arguments).
     pub fn is_elementwise(&self) -> bool {
         match self {
