@@ -64,37 +64,26 @@ pub struct Delta {
 /// The gradients of Nugues' network for its first observation, by the derivation's names,
 /// beside the deltas its notebook prints.
 pub fn nugues_deltas() -> Result<Vec<Delta>, ShapeError> {
-    let ours = nugues::ours()?;
-    let find = |name: &str| -> (Vec<f64>, Vec<f64>) {
-        let of = |list: &[(&str, Vec<f64>)]| {
-            list.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
-        let printed: Vec<(&str, Vec<f64>)> = nugues::NOTEBOOK
-            .iter()
-            .map(|(n, v)| (*n, v.to_vec()))
-            .collect();
-        (of(&ours), of(&printed))
-    };
-    Ok([
-        ("δz3", "delta3"),
-        ("δz2", "delta2"),
-        ("δz1", "delta1"),
-        ("δx", "delta0"),
-    ]
-    .into_iter()
-    .map(|(name, printed)| {
-        let (ours, notebook) = find(printed);
-        Delta {
-            name,
-            printed,
-            ours,
-            notebook,
-        }
-    })
-    .collect())
+    let names = [
+        ("delta3", "δz3"),
+        ("delta2", "δz2"),
+        ("delta1", "δz1"),
+        ("delta0", "δx"),
+    ];
+    // `ours` lists its values in the order of the notebook's.
+    Ok(nugues::ours()?
+        .into_iter()
+        .zip(nugues::NOTEBOOK)
+        .filter_map(|((printed, ours), (_, notebook))| {
+            let &(_, name) = names.iter().find(|(p, _)| *p == printed)?;
+            Some(Delta {
+                name,
+                printed,
+                ours,
+                notebook: notebook.to_vec(),
+            })
+        })
+        .collect())
 }
 
 /// `v` as the notebook prints it: four decimals.

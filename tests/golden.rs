@@ -57,9 +57,9 @@ macro_rules! golden {
                 assert_eq!(compared.len(), g.grad_names().len(), "every gradient is compared");
                 // The workspace path, twice: sizing its buffers, then reusing them.
                 let mut ws = m.workspace();
+                let tol = if std::mem::size_of::<A>() == 8 { FUSED_TOL } else { FUSED_F32_TOL };
                 for _ in 0..2 {
                     let (fused_loss, fused) = m.grad_in(&mut ws, $(&$a),*).unwrap();
-                    let tol = if std::mem::size_of::<A>() == 8 { FUSED_TOL } else { FUSED_F32_TOL };
                     assert_scalar_close("fused loss", fused_loss.as_f64(), loss.as_f64(), tol);
                     $(assert_close(concat!("fused ", stringify!($p)), &fused.$p, &grads.$p, tol);)*
                 }
@@ -68,7 +68,6 @@ macro_rules! golden {
                 let lr = A::cst(0.1);
                 let (mut stepped, mut by_hand) = (m.clone(), m.clone());
                 for _ in 0..3 {
-                    let tol = if std::mem::size_of::<A>() == 8 { FUSED_TOL } else { FUSED_F32_TOL };
                     let step_loss = stepped.step(&mut ws, $(&$a,)* lr).unwrap();
                     let (want_loss, g) = by_hand.grad($(&$a),*).unwrap();
                     by_hand.sgd(&g, lr).unwrap();

@@ -30,22 +30,14 @@ struct Line {
 
 pub struct Derivation<'g> {
     graph: &'g Graph,
-    /// The names of forward values, then of gradients, then of counts.
-    names: Vec<(NodeId, Sym)>,
-    /// How many of `names` are forward values.
-    forward_names: usize,
+    /// The names of forward values (the `let`s, `ŷ`, the layers named here).
+    values: Vec<(NodeId, Sym)>,
+    /// The names of gradients (`δz1`, `∂L/∂w1`).
+    gradients: HashMap<NodeId, Sym>,
     forward: Vec<Line>,
     backward: Vec<Line>,
     /// `N = numel(z3)`: the counts the formulas divide by.
     counts: Vec<(Sym, NodeId)>,
-}
-
-/// The rewrites that change what the forward pass computes.
-fn is_rewrite(rule: &Rule) -> bool {
-    matches!(
-        rule,
-        Rule::SigmoidBce | Rule::LogSigmoid | Rule::LogOneMinusSigmoid | Rule::LogSoftmax
-    )
 }
 
 impl<'g> Derivation<'g> {
@@ -113,8 +105,6 @@ impl<'g> Derivation<'g> {
         }
         forward_names.sort_by_key(|(n, _)| *n);
 
-        let mut names: Vec<(NodeId, Sym)> = forward_names.clone();
-        let forward_count = names.len();
         let mut forward: Vec<Line> = forward_names
             .iter()
             .map(|(n, sym)| Line {
@@ -156,15 +146,13 @@ impl<'g> Derivation<'g> {
             }
         }
         items.sort_by_key(|&(d, n, _)| (d, std::cmp::Reverse(n)));
-        let mut delta_names: HashMap<NodeId, Sym> = HashMap::new();
+        let mut gradients: HashMap<NodeId, Sym> = HashMap::new();
         let mut backward = Vec::new();
         for (d, _, sym) in items {
-            let alias = match delta_names.get(&d) {
+            let alias = match gradients.get(&d).or_else(|| named.get(&d)) {
                 Some(other) => Some(other.clone()),
-                None if named.contains_key(&d) => named.get(&d).cloned(),
                 None => {
-                    delta_names.insert(d, sym.clone());
-                    names.push((d, sym.clone()));
+                    gradients.insert(d, sym.clone());
                     None
                 }
             };
@@ -182,8 +170,8 @@ impl<'g> Derivation<'g> {
         }
         let mut this = Self {
             graph: g,
-            names,
-            forward_names: forward_count,
+            values: forward_names,
+            gradients,
             forward,
             backward,
             counts: Vec::new(),
@@ -194,7 +182,12 @@ impl<'g> Derivation<'g> {
 
     /// The rules each line used, and a name for each count the formulas divide by.
     fn collect(&mut self, loss: NodeId) {
-        let named: HashSet<NodeId> = self.names.iter().map(|(n, _)| *n).collect();
+        let named: HashSet<NodeId> = self
+            .values
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(self.gradients.keys().copied())
+            .collect();
         let g = self.graph;
         let mut counts: Vec<NodeId> = Vec::new();
         for (backward, lines) in [(false, &mut self.forward), (true, &mut self.backward)] {
@@ -209,7 +202,7 @@ impl<'g> Derivation<'g> {
                         counts.push(n);
                     }
                     for r in g.rules_of(n) {
-                        let shown = if backward { n > loss } else { is_rewrite(r) };
+                        let shown = if backward { n > loss } else { r.is_rewrite() };
                         if shown && !line.rules.contains(r) {
                             line.rules.push(*r);
                         }
@@ -224,7 +217,6 @@ impl<'g> Derivation<'g> {
                 Some(l) => l.to_string(),
                 None => format!("N{i}"),
             };
-            self.names.push((n, Sym::Name(name.clone())));
             self.counts.push((Sym::Name(name), n));
         }
     }
@@ -233,9 +225,14 @@ impl<'g> Derivation<'g> {
     /// gradients' names too (a gradient can be a forward value: `δŷ = ŷ − y`).
     fn printer(&self, notation: Notation, gradients: bool) -> Printer<'g> {
         let mut p = Printer::with(self.graph, notation);
-        let gradient_names = self.forward_names..self.names.len() - self.counts.len();
-        for (i, (n, sym)) in self.names.iter().enumerate() {
-            if gradients || !gradient_names.contains(&i) {
+        for (n, sym) in &self.values {
+            p.name_sym(*n, sym.clone());
+        }
+        for (sym, n) in &self.counts {
+            p.name_sym(*n, sym.clone());
+        }
+        if gradients {
+            for (n, sym) in &self.gradients {
                 p.name_sym(*n, sym.clone());
             }
         }

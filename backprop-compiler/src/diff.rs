@@ -78,21 +78,15 @@ fn rules(graph: &Graph, node: NodeId, target: NodeId, wanted: usize) -> Vec<Rule
         .rules_of(node)
         .iter()
         .copied()
-        .filter(|r| {
-            matches!(
-                r,
-                Rule::SigmoidBce | Rule::LogSigmoid | Rule::LogOneMinusSigmoid | Rule::LogSoftmax
-            )
-        })
+        .filter(Rule::is_rewrite)
         .collect();
     if out.is_empty() {
+        // `bce(sigmoid(z), y)` sends its gradient straight to `z` (its rule's shortcut).
+        let p = graph.args(node).first().copied();
+        let shortcut = p
+            .is_some_and(|p| *graph.op(p) == Op::Sigmoid && graph.args(p).first() == Some(&target));
         let rule = match graph.op(node) {
-            Op::Bce => match graph.op(graph.args(node)[0]) {
-                Op::Sigmoid if graph.args(graph.args(node)[0])[0] == target => {
-                    Some(Rule::SigmoidBce)
-                }
-                _ => Some(Rule::Derivative("bce")),
-            },
+            Op::Bce if shortcut => Some(Rule::SigmoidBce),
             Op::CrossEntropy => Some(Rule::SoftmaxCrossEntropy),
             Op::Pow(_) => Some(Rule::Power),
             Op::Mul if wanted == 2 => Some(Rule::Product),

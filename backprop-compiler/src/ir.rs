@@ -75,6 +75,17 @@ pub enum Rule {
     FanOut,
 }
 
+impl Rule {
+    /// Whether the rule is a rewrite that changes what the forward pass computes (a
+    /// numerically stable form), not a rule of differentiation.
+    pub fn is_rewrite(&self) -> bool {
+        matches!(
+            self,
+            Rule::SigmoidBce | Rule::LogSigmoid | Rule::LogOneMinusSigmoid | Rule::LogSoftmax
+        )
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Graph {
     pub nodes: Vec<Node>,

@@ -150,8 +150,8 @@ impl<'g> Printer<'g> {
         let latex = self.notation == Notation::Latex;
         match g.op(id) {
             Op::Add => 1,
-            Op::Mul | Op::Matmul | Op::Outer if self.notation != Notation::Code => 2,
             Op::Mul | Op::Matmul => 2,
+            Op::Outer if self.notation != Notation::Code => 2,
             Op::Sum { .. } if self.notation != Notation::Code => 3,
             Op::Neg => 3,
             Op::Const(c) if c.get() < 0.0 => 3,

@@ -125,10 +125,8 @@ fn stability(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, 
                     let z = rebuild(g, &layers, z)?;
                     let minus_z = g.neg(z)?;
                     let sp = g.unary(Op::Softplus, minus_z)?;
-                    {
-                        let n = g.neg(sp)?;
-                        Some(tagged(g, n, Rule::LogSigmoid))
-                    }
+                    let n = g.neg(sp)?;
+                    Some(tagged(g, n, Rule::LogSigmoid))
                 }
                 // log_one_minus_sigmoid: log(1 - sigmoid(z)) = -softplus(z)
                 (Op::Add, &[one, minus]) if g.konst(one) == Some(1.0) => match g.op(minus) {
@@ -139,10 +137,8 @@ fn stability(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, 
                                 let z = rebuild(g, &inner_layers, z)?;
                                 let z = rebuild(g, &layers, z)?;
                                 let sp = g.unary(Op::Softplus, z)?;
-                                {
-                                    let n = g.neg(sp)?;
-                                    Some(tagged(g, n, Rule::LogOneMinusSigmoid))
-                                }
+                                let n = g.neg(sp)?;
+                                Some(tagged(g, n, Rule::LogOneMinusSigmoid))
                             }
                             _ => None,
                         }
@@ -164,10 +160,8 @@ fn stability(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, 
             match (*g.op(inner), g.args(inner).to_vec().as_slice()) {
                 (Op::Sigmoid, &[z]) => {
                     let z = rebuild(g, &layers, z)?;
-                    {
-                        let n = g.add(Op::BceLogits, &[z, y])?;
-                        Some(tagged(g, n, Rule::SigmoidBce))
-                    }
+                    let n = g.add(Op::BceLogits, &[z, y])?;
+                    Some(tagged(g, n, Rule::SigmoidBce))
                 }
                 _ => None,
             }

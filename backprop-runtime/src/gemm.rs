@@ -116,9 +116,9 @@ pub(crate) fn gemm_scaled<A: Float>(
     }
 }
 
-/// `out = alpha * a @ b` (or `+=`) through `faer`, split into `parts` bands of rows (or of columns, when
-/// `out` is wider than tall) run on the pool's threads, when all three are contiguous with
-/// non-negative strides; false, having done nothing, otherwise.
+/// `out = alpha * a @ b` (or `+=`) through `faer`, split into `parts` bands of rows (or
+/// of columns, when `out` is wider than tall) run on the pool's threads, when all three
+/// are contiguous with non-negative strides; false, having done nothing, otherwise.
 pub(crate) fn faer_gemm<T: Float + faer::traits::ComplexField>(
     a: &ArrayView2<'_, T>,
     b: &ArrayView2<'_, T>,
