@@ -3,9 +3,9 @@
 
 use crate::Float;
 
-/// `max(v, 0)`.
+/// `max(v, 0)`; NaN stays NaN, as in PyTorch, so that a NaN in the data is not hidden.
 pub fn relu<A: Float>(v: A) -> A {
-    if v > A::zero() {
+    if v > A::zero() || v.is_nan() {
         v
     } else {
         A::zero()
@@ -111,4 +111,17 @@ pub fn abs<A: Float>(v: A) -> A {
 /// The hyperbolic tangent of `v`.
 pub fn tanh<A: Float>(v: A) -> A {
     v.tanh()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relu_keeps_nan_as_pytorch_does() {
+        assert!(relu(f64::NAN).is_nan());
+        assert_eq!((relu(-2.0), relu(0.0), relu(3.0)), (0.0, 0.0, 3.0));
+        assert_eq!(relu(-0.0f32).to_bits(), 0.0f32.to_bits());
+        assert_eq!(relu(f64::NEG_INFINITY), 0.0);
+    }
 }
