@@ -12,7 +12,7 @@ use crate::Float;
 /// use backprop_runtime::init::Init;
 /// let w: ndarray::Array2<f64> = Init::new(7).uniform(ndarray::Dim([3, 4]), 0.5);
 /// assert!(w.iter().all(|v| v.abs() <= 0.5));
-/// assert_eq!(w, Init::new(7).uniform(ndarray::Dim([3, 4]), 0.5));
+/// assert_eq!(w, Init::new(7).uniform::<f64, _>(ndarray::Dim([3, 4]), 0.5));
 /// ```
 #[derive(Debug, Clone)]
 pub struct Init {

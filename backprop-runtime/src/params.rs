@@ -1,0 +1,187 @@
+//! A model's tensors by name: what optimizers, savers and the training loop see of any
+//! model `backprop::model!` generates.
+//!
+//! Every generated model implements [`Parameters`], and its gradients struct implements
+//! [`Tensors`], both visiting in the order the model declares its parameters. A model with
+//! one input and one target also implements [`Supervised`], which the training loop
+//! ([`crate::train`]) drives.
+//!
+//! ```
+//! use backprop_runtime::params::{Parameters, Tensors};
+//! use ndarray::{array, Array1, ArrayViewD, ArrayViewMutD};
+//!
+//! // What the macro generates, written by hand for a model with one parameter `w`.
+//! #[derive(Clone, Default)]
+//! struct Line { w: Array1<f64> }
+//! impl Tensors<f64> for Line {
+//!     fn visit(&self, f: &mut dyn FnMut(&'static str, ArrayViewD<'_, f64>)) {
+//!         f("w", self.w.view().into_dyn());
+//!     }
+//!     fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, ArrayViewMutD<'_, f64>)) {
+//!         f("w", self.w.view_mut().into_dyn());
+//!     }
+//! }
+//! impl Parameters<f64> for Line {
+//!     type Grads = Line;
+//!     fn visit_with_grads(
+//!         &mut self,
+//!         grads: &Line,
+//!         f: &mut dyn FnMut(&'static str, ArrayViewMutD<'_, f64>, ArrayViewD<'_, f64>),
+//!     ) {
+//!         f("w", self.w.view_mut().into_dyn(), grads.w.view().into_dyn());
+//!     }
+//! }
+//!
+//! let line = Line { w: array![1.0, 2.0] };
+//! assert_eq!(line.names(), ["w"]);
+//! assert_eq!(line.numel(), 2);
+//! ```
+
+use ndarray::{Array, ArrayView, ArrayViewD, ArrayViewMutD, Dimension};
+
+use crate::{Float, ShapeError};
+
+/// Named tensors of one element type, visited in a fixed order: a model's parameters, or
+/// its gradients.
+pub trait Tensors<A: Float> {
+    /// Calls `f` with each tensor's name and a view of it.
+    fn visit(&self, f: &mut dyn FnMut(&'static str, ArrayViewD<'_, A>));
+
+    /// Calls `f` with each tensor's name and a mutable view of it.
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, ArrayViewMutD<'_, A>));
+
+    /// The tensors' names, in visiting order.
+    fn names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        self.visit(&mut |name, _| names.push(name));
+        names
+    }
+
+    /// How many numbers the tensors hold together.
+    fn numel(&self) -> usize {
+        let mut n = 0;
+        self.visit(&mut |_, t| n += t.len());
+        n
+    }
+
+    /// The first tensor holding a NaN or an infinity: its name, the index of the first
+    /// such element and the element.
+    fn first_non_finite(&self) -> Option<NonFinite> {
+        let mut found = None;
+        self.visit(&mut |name, t| {
+            if found.is_some() {
+                return;
+            }
+            if let Some((index, v)) = t.indexed_iter().find(|(_, v)| !v.is_finite()) {
+                found = Some(NonFinite {
+                    tensor: name,
+                    index: index.slice().to_vec(),
+                    value: v.as_f64(),
+                });
+            }
+        });
+        found
+    }
+}
+
+/// A non-finite element, as [`Tensors::first_non_finite`] finds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NonFinite {
+    /// The tensor's name.
+    pub tensor: &'static str,
+    /// The element's index.
+    pub index: Vec<usize>,
+    /// The element: NaN or an infinity.
+    pub value: f64,
+}
+
+/// A model's trainable parameters, each with its gradient.
+pub trait Parameters<A: Float>: Tensors<A> {
+    /// The model's gradients, one tensor per parameter under the parameter's name.
+    type Grads: Tensors<A> + Default + Clone;
+
+    /// Calls `f` with each parameter's name, a mutable view of it and a view of its
+    /// gradient in `grads`, which may have another shape: callers check.
+    #[allow(clippy::type_complexity)]
+    fn visit_with_grads(
+        &mut self,
+        grads: &Self::Grads,
+        f: &mut dyn FnMut(&'static str, ArrayViewMutD<'_, A>, ArrayViewD<'_, A>),
+    );
+
+    /// `Ok` when every gradient in `grads` has its parameter's shape; otherwise a
+    /// [`ShapeError`] naming the first that does not (`context` names the caller).
+    ///
+    /// # Errors
+    ///
+    /// [`ShapeError::Dims`] naming the gradient, its parameter's shape and its own.
+    fn check_grads(&mut self, grads: &Self::Grads, context: &str) -> Result<(), ShapeError> {
+        let mut result = Ok(());
+        self.visit_with_grads(grads, &mut |name, p, g| {
+            if result.is_ok() && p.shape() != g.shape() {
+                result = Err(ShapeError::Dims {
+                    context: context.to_string(),
+                    tensor: format!("grads.{name}"),
+                    expected: format!("{:?}", p.shape()),
+                    actual: g.shape().to_vec(),
+                    site: format!("the gradient of `{name}`"),
+                });
+            }
+        });
+        result
+    }
+}
+
+/// A model with one input and one target, as the training loop takes it: its
+/// allocation-free gradient, its loss and its output, over views.
+///
+/// `Label` is the target's element type: `A`, or `usize` for the class labels of
+/// `cross_entropy`. Rows (axis 0) of the input and of the target are examples.
+pub trait Supervised<A: Float>: Parameters<A> {
+    /// The input's dimension.
+    type Input: Dimension;
+    /// The target's element type.
+    type Label: Clone + Default;
+    /// The target's dimension.
+    type Target: Dimension;
+    /// The output's dimension.
+    type Output: Dimension;
+    /// The buffers [`Supervised::grad_in`] reuses.
+    type Workspace;
+
+    /// An empty workspace.
+    fn workspace(&self) -> Self::Workspace;
+
+    /// The loss and the gradients, written into `ws`.
+    ///
+    /// # Errors
+    ///
+    /// [`ShapeError`] naming the tensor whose shape does not fit.
+    fn grad_in<'w>(
+        &self,
+        ws: &'w mut Self::Workspace,
+        x: ArrayView<'_, A, Self::Input>,
+        y: ArrayView<'_, Self::Label, Self::Target>,
+    ) -> Result<(A, &'w Self::Grads), ShapeError>;
+
+    /// The loss.
+    ///
+    /// # Errors
+    ///
+    /// [`ShapeError`] naming the tensor whose shape does not fit.
+    fn loss(
+        &self,
+        x: ArrayView<'_, A, Self::Input>,
+        y: ArrayView<'_, Self::Label, Self::Target>,
+    ) -> Result<A, ShapeError>;
+
+    /// The output.
+    ///
+    /// # Errors
+    ///
+    /// [`ShapeError`] naming the tensor whose shape does not fit.
+    fn forward(
+        &self,
+        x: ArrayView<'_, A, Self::Input>,
+    ) -> Result<Array<A, Self::Output>, ShapeError>;
+}

@@ -1,0 +1,421 @@
+//! The training loop: epochs of shuffled mini-batches through any [`Supervised`] model and
+//! any [`Optimizer`], with a progress bar, stopping with an error that names the step and
+//! the parameter as soon as the loss or a gradient is NaN or infinite.
+//!
+//! ```
+//! use backprop_runtime::optim::Sgd;
+//! use backprop_runtime::params::{Parameters, Supervised, Tensors};
+//! use backprop_runtime::train::Train;
+//! use backprop_runtime::ShapeError;
+//! use ndarray::{array, Array, Array1, ArrayView, ArrayViewD, ArrayViewMutD, Ix1};
+//!
+//! // What `model!` generates for `x * a; loss mse`, written by hand: one scalar weight.
+//! #[derive(Clone, Default)]
+//! struct Scale { a: Array1<f64> }
+//! impl Tensors<f64> for Scale {
+//!     fn visit(&self, f: &mut dyn FnMut(&'static str, ArrayViewD<'_, f64>)) {
+//!         f("a", self.a.view().into_dyn());
+//!     }
+//!     fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, ArrayViewMutD<'_, f64>)) {
+//!         f("a", self.a.view_mut().into_dyn());
+//!     }
+//! }
+//! impl Parameters<f64> for Scale {
+//!     type Grads = Scale;
+//!     fn visit_with_grads(
+//!         &mut self,
+//!         g: &Scale,
+//!         f: &mut dyn FnMut(&'static str, ArrayViewMutD<'_, f64>, ArrayViewD<'_, f64>),
+//!     ) {
+//!         f("a", self.a.view_mut().into_dyn(), g.a.view().into_dyn());
+//!     }
+//! }
+//! impl Supervised<f64> for Scale {
+//!     type Input = Ix1;
+//!     type Label = f64;
+//!     type Target = Ix1;
+//!     type Output = Ix1;
+//!     type Workspace = Scale;
+//!     fn workspace(&self) -> Scale { Scale::default() }
+//!     fn grad_in<'w>(
+//!         &self,
+//!         ws: &'w mut Scale,
+//!         x: ArrayView<'_, f64, Ix1>,
+//!         y: ArrayView<'_, f64, Ix1>,
+//!     ) -> Result<(f64, &'w Scale), ShapeError> {
+//!         let e = &x * self.a[0] - &y;
+//!         let n = x.len() as f64;
+//!         ws.a = array![2.0 * (&e * &x).sum() / n];
+//!         Ok((e.mapv(|v| v * v).sum() / n, ws))
+//!     }
+//!     fn loss(&self, x: ArrayView<'_, f64, Ix1>, y: ArrayView<'_, f64, Ix1>) -> Result<f64, ShapeError> {
+//!         Ok((&x * self.a[0] - &y).mapv(|v| v * v).mean().unwrap_or(0.0))
+//!     }
+//!     fn forward(&self, x: ArrayView<'_, f64, Ix1>) -> Result<Array<f64, Ix1>, ShapeError> {
+//!         Ok(&x * self.a[0])
+//!     }
+//! }
+//!
+//! let x = Array1::linspace(-1.0, 1.0, 20);
+//! let y = &x * 3.0;
+//! let mut model = Scale { a: array![0.0] };
+//! let history = Train::new(50, 4)
+//!     .shuffled(0)
+//!     .progress(false)
+//!     .fit(&mut model, &mut Sgd::new(0.1)?, x.view(), y.view())?;
+//! assert!((model.a[0] - 3.0).abs() < 1e-3);
+//! assert!(history.epochs.last().unwrap().loss < 1e-6);
+//! assert_eq!(history.losses.len(), 50 * 5);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{Array, ArrayView, Axis, RemoveAxis};
+
+use crate::data::{gather, Batches};
+use crate::optim::{OptimError, Optimizer};
+use crate::params::{NonFinite, Supervised, Tensors};
+use crate::{Float, ShapeError};
+
+/// How to train: epochs, batch size, shuffling, and whether to show a progress bar.
+///
+/// The defaults: shuffled from seed 0 every epoch, the last short batch kept, and a progress
+/// bar on standard error when it is a terminal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Train {
+    epochs: usize,
+    batch_size: usize,
+    seed: Option<u64>,
+    drop_last: bool,
+    progress: bool,
+}
+
+/// One epoch's summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Epoch {
+    /// The epoch, from 1.
+    pub epoch: usize,
+    /// The mean of the epoch's batch losses, each weighted by its rows.
+    pub loss: f64,
+    /// Wall-clock seconds the epoch took.
+    pub seconds: f64,
+    /// Examples per second.
+    pub throughput: f64,
+}
+
+/// What training did: every step's loss, and a summary of each epoch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// The loss of every step, in order, as computed before that step's update.
+    pub losses: Vec<f64>,
+    /// Each epoch's summary.
+    pub epochs: Vec<Epoch>,
+}
+
+/// Why training stopped early.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    /// A tensor of the batch or of the model has a shape the model cannot take.
+    #[error(transparent)]
+    Shape(Box<ShapeError>),
+    /// The optimizer refused the step.
+    #[error(transparent)]
+    Optim(Box<OptimError>),
+    /// The inputs and the targets do not have one row per example each.
+    #[error("the inputs {inputs:?} and the targets {targets:?} must have as many rows (axis 0), one per example")]
+    Rows {
+        /// The inputs' shape.
+        inputs: Vec<usize>,
+        /// The targets' shape.
+        targets: Vec<usize>,
+    },
+    /// An epoch would have no batch.
+    #[error("no batch to train on: {rows} rows in batches of {batch_size}")]
+    NoBatch {
+        /// The examples.
+        rows: usize,
+        /// The batch size.
+        batch_size: usize,
+    },
+    /// A gradient holds a NaN or an infinity.
+    #[error(
+        "step {step} (epoch {epoch}, batch {batch}): the gradient of `{parameter}` is {value} at {index:?}, and the loss is {loss}; \
+         training stopped before this step's update; check the batch for NaN or infinite values, and the learning rate"
+    )]
+    NonFiniteGradient {
+        /// The step, from 1, counted over all epochs.
+        step: usize,
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The batch within the epoch, from 1.
+        batch: usize,
+        /// The loss of the step.
+        loss: f64,
+        /// The first parameter, in declaration order, whose gradient is not finite.
+        parameter: &'static str,
+        /// The index of the first such element.
+        index: Vec<usize>,
+        /// That element.
+        value: f64,
+    },
+    /// The loss is NaN or infinite though every gradient is finite.
+    #[error(
+        "step {step} (epoch {epoch}, batch {batch}): the loss is {loss}; \
+         training stopped before this step's update; check the batch for NaN or infinite values, and the learning rate"
+    )]
+    NonFiniteLoss {
+        /// The step, from 1, counted over all epochs.
+        step: usize,
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The batch within the epoch, from 1.
+        batch: usize,
+        /// The loss.
+        loss: f64,
+    },
+    /// A parameter became NaN or infinite in an update.
+    #[error(
+        "step {step}: the update made `{parameter}` {value} at {index:?}; the learning rate is likely too large"
+    )]
+    NonFiniteParameter {
+        /// The step whose update it was.
+        step: usize,
+        /// The parameter.
+        parameter: &'static str,
+        /// The index of the first non-finite element.
+        index: Vec<usize>,
+        /// That element.
+        value: f64,
+    },
+}
+
+impl From<ShapeError> for TrainError {
+    fn from(e: ShapeError) -> Self {
+        Self::Shape(Box::new(e))
+    }
+}
+
+impl From<OptimError> for TrainError {
+    fn from(e: OptimError) -> Self {
+        Self::Optim(Box::new(e))
+    }
+}
+
+impl Default for Train {
+    fn default() -> Self {
+        Self::new(1, 32)
+    }
+}
+
+impl Train {
+    /// `epochs` passes over the data in batches of `batch_size` rows (at least 1).
+    pub fn new(epochs: usize, batch_size: usize) -> Self {
+        Self {
+            epochs,
+            batch_size: batch_size.max(1),
+            seed: Some(0),
+            drop_last: false,
+            progress: true,
+        }
+    }
+
+    /// Shuffles the examples every epoch, from `seed`.
+    #[must_use]
+    pub fn shuffled(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Takes the examples in their order, every epoch.
+    #[must_use]
+    pub fn in_order(mut self) -> Self {
+        self.seed = None;
+        self
+    }
+
+    /// Leaves out each epoch's last batch when it is shorter than the others.
+    #[must_use]
+    pub fn drop_last(mut self, drop: bool) -> Self {
+        self.drop_last = drop;
+        self
+    }
+
+    /// Shows a progress bar with the loss and the throughput (on standard error, when it
+    /// is a terminal); `false` shows nothing.
+    #[must_use]
+    pub fn progress(mut self, show: bool) -> Self {
+        self.progress = show;
+        self
+    }
+
+    /// Trains `model` with `optimizer` on the rows of `x` and `y`.
+    ///
+    /// # Errors
+    ///
+    /// [`TrainError`]: a shape the model cannot take, rows that do not pair up, a
+    /// refused update, or a non-finite loss, gradient or parameter, naming the step and
+    /// the parameter. On a non-finite loss or gradient the model is left as it was before
+    /// that step.
+    pub fn fit<A, M, O>(
+        &self,
+        model: &mut M,
+        optimizer: &mut O,
+        x: ArrayView<'_, A, M::Input>,
+        y: ArrayView<'_, M::Label, M::Target>,
+    ) -> Result<History, TrainError>
+    where
+        A: Float,
+        M: Supervised<A>,
+        M::Input: RemoveAxis,
+        M::Target: RemoveAxis,
+        O: Optimizer<A>,
+    {
+        self.fit_with(model, optimizer, x, y, |_, _| None)
+    }
+
+    /// [`Train::fit`], calling `after_epoch` at the end of every epoch with the model and
+    /// the epoch's summary; a line it returns is printed above the progress bar (or on
+    /// standard error when there is none), as a held-out accuracy would be.
+    ///
+    /// # Errors
+    ///
+    /// As [`Train::fit`].
+    pub fn fit_with<A, M, O>(
+        &self,
+        model: &mut M,
+        optimizer: &mut O,
+        x: ArrayView<'_, A, M::Input>,
+        y: ArrayView<'_, M::Label, M::Target>,
+        mut after_epoch: impl FnMut(&M, &Epoch) -> Option<String>,
+    ) -> Result<History, TrainError>
+    where
+        A: Float,
+        M: Supervised<A>,
+        M::Input: RemoveAxis,
+        M::Target: RemoveAxis,
+        O: Optimizer<A>,
+    {
+        let rows = match (x.shape().first(), y.shape().first()) {
+            (Some(&n), Some(&m)) if n == m => n,
+            _ => {
+                return Err(TrainError::Rows {
+                    inputs: x.shape().to_vec(),
+                    targets: y.shape().to_vec(),
+                })
+            }
+        };
+        let mut batches = Batches::new(rows, self.batch_size).drop_last(self.drop_last);
+        if let Some(seed) = self.seed {
+            batches = batches.shuffled(seed);
+        }
+        if batches.is_empty() && self.epochs > 0 {
+            return Err(TrainError::NoBatch {
+                rows,
+                batch_size: self.batch_size,
+            });
+        }
+        let bar = self.bar(batches.rows() * self.epochs);
+        let mut ws = model.workspace();
+        let mut xb: Array<A, M::Input> = x.slice_axis(Axis(0), (0..0).into()).to_owned();
+        let mut yb: Array<M::Label, M::Target> = y.slice_axis(Axis(0), (0..0).into()).to_owned();
+        let mut history = History::default();
+        let mut step = 0;
+        let mut shown = Instant::now();
+        let mut done = 0u64;
+        for epoch in 1..=self.epochs {
+            bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
+            let start = Instant::now();
+            let (mut sum, mut seen) = (0.0, 0usize);
+            for (b, idx) in batches.epoch().enumerate() {
+                step += 1;
+                gather(x.view(), idx, &mut xb);
+                gather(y.view(), idx, &mut yb);
+                let (loss, grads) = model.grad_in(&mut ws, xb.view(), yb.view())?;
+                let loss = loss.as_f64();
+                let at = (step, epoch, b + 1);
+                if let Some(bad) = grads.first_non_finite() {
+                    bar.abandon();
+                    return Err(non_finite_gradient(at, loss, bad));
+                }
+                if !loss.is_finite() {
+                    bar.abandon();
+                    let (step, epoch, batch) = at;
+                    return Err(TrainError::NonFiniteLoss {
+                        step,
+                        epoch,
+                        batch,
+                        loss,
+                    });
+                }
+                optimizer.step(model, grads)?;
+                history.losses.push(loss);
+                sum += loss * idx.len() as f64;
+                seen += idx.len();
+                done += idx.len() as u64;
+                if shown.elapsed() > Duration::from_millis(100) {
+                    shown = Instant::now();
+                    bar.set_position(done);
+                    bar.set_message(format!("{:.4}", sum / seen as f64));
+                }
+            }
+            if let Some(bad) = model.first_non_finite() {
+                bar.abandon();
+                return Err(TrainError::NonFiniteParameter {
+                    step,
+                    parameter: bad.tensor,
+                    index: bad.index,
+                    value: bad.value,
+                });
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            let summary = Epoch {
+                epoch,
+                loss: sum / seen.max(1) as f64,
+                seconds,
+                throughput: seen as f64 / seconds.max(f64::MIN_POSITIVE),
+            };
+            bar.set_position(done);
+            bar.set_message(format!("{:.4}", summary.loss));
+            if let Some(line) = after_epoch(model, &summary) {
+                if bar.is_hidden() {
+                    if self.progress {
+                        eprintln!("{line}");
+                    }
+                } else {
+                    bar.println(line);
+                }
+            }
+            history.epochs.push(summary);
+        }
+        bar.finish();
+        Ok(history)
+    }
+
+    fn bar(&self, examples: usize) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(examples as u64);
+        let template = "{prefix} [{bar:30}] {human_pos}/{human_len} examples, {per_sec}, loss {msg}, {elapsed} (eta {eta})";
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    }
+}
+
+fn non_finite_gradient(at: (usize, usize, usize), loss: f64, bad: NonFinite) -> TrainError {
+    let (step, epoch, batch) = at;
+    TrainError::NonFiniteGradient {
+        step,
+        epoch,
+        batch,
+        loss,
+        parameter: bad.tensor,
+        index: bad.index,
+        value: bad.value,
+    }
+}
