@@ -97,7 +97,11 @@
 //!
 //! - `workspace()`, `grad_in(&mut ws, inputs, targets) -> (loss, &MlpGrads)`,
 //!   `sgd(&grads, lr)` and `step(&mut ws, inputs, targets, lr)`: the training loop's path,
-//!   below.
+//!   below;
+//! - the runtime's parameter traits: [`params::Tensors`] on `Mlp` and `MlpGrads` and
+//!   [`params::Parameters`] on `Mlp`, which visit each parameter and its gradient by name
+//!   (what [`optim`]'s optimizers and [`checkpoint`]'s savers take), and, for a model with
+//!   one input and one target, [`params::Supervised`], which [`train::Train`] drives.
 //!
 //! Inputs and targets are taken as any `ndarray` view (`&Array2`, `ArrayView2`, a slice of
 //! a larger array). Every method checks every shape before any arithmetic and returns a
@@ -169,6 +173,31 @@
 //! # }
 //! ```
 //!
+//! With any other optimizer, the loop is `grad_in` then the optimizer's `step` on the
+//! gradients, and [`train::Train`] runs it over epochs of shuffled mini-batches:
+//!
+//! ```
+//! use backprop::optim::{Optimizer, Sgd, SgdConfig};
+//! use backprop::train::Train;
+//! use ndarray::array;
+//!
+//! backprop::model! { pub struct Mlp; relu(x @ w1 + b1) @ w2 + b2; loss mse }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let x = array![[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+//! let y = array![[0.0], [1.0], [1.0], [2.0]];
+//! let mut net = Mlp::<f64>::init(0, [2, 8], [8], [8, 1], [1])?;
+//! let mut sgd = Sgd::with_config(SgdConfig { lr: 0.05, momentum: 0.9, ..SgdConfig::default() })?;
+//! let mut ws = net.workspace();
+//! let (first, grads) = net.grad_in(&mut ws, &x, &y)?;
+//! sgd.step(&mut net, grads)?; // momentum SGD, as torch.optim.SGD
+//! let history = Train::new(100, 2).shuffled(0).progress(false).fit(&mut net, &mut sgd, x.view(), y.view())?;
+//! assert!(net.loss(&x, &y)? < first / 10.0);
+//! assert_eq!(history.losses.len(), 200);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Large matrix products are split over [`threads()`] threads (the machine's, unless set
 //! by [`set_threads`] or the `BACKPROP_THREADS` environment variable).
 #![forbid(unsafe_code)]
@@ -184,6 +213,8 @@ pub struct ReadmeDoctests;
 /// What generated code calls; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use backprop_runtime::{fused, init, kernels, loss, scalar, shape, Float, ShapeError};
+    pub use backprop_runtime::{
+        fused, init, kernels, loss, params, scalar, shape, Float, ShapeError,
+    };
     pub use ndarray;
 }

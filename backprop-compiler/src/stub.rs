@@ -8,7 +8,7 @@ use syn::Ident;
 
 use crate::ast::{Loss, Model, Role};
 use crate::check::RESERVED_BINDINGS;
-use crate::codegen::{array_ty, companions, d_ident, ident};
+use crate::codegen::{array_ty, companions, d_ident, ident, ix};
 use crate::lower::{declared_and_body_names, default_role, names_in, tensors_among};
 
 /// The items of a model that did not compile. Parameters and inputs are the declared and
@@ -22,31 +22,36 @@ pub fn stub(model: &Model) -> TokenStream {
         Some(Loss::Expr(e)) => names_in(e, &mut names),
         None => {}
     }
-    let mut tensors: Vec<(Ident, Role, TokenStream)> = Vec::new();
+    // Each tensor's name, role, field type and dimension type.
+    let mut tensors: Vec<(Ident, Role, TokenStream, TokenStream)> = Vec::new();
     for (n, span) in tensors_among(names, &lets) {
         if n.starts_with("__") {
             continue;
         }
         let decl = model.decls.iter().find(|d| d.name == n);
         let role = decl.map_or_else(|| default_role(&n), |d| d.role);
-        let ty = match decl.and_then(|d| d.shape.as_ref()) {
-            Some(shape) => array_ty(shape.len()),
-            None => quote!(::backprop::__private::ndarray::ArrayD<A>),
+        let (ty, dim) = match decl.and_then(|d| d.shape.as_ref()) {
+            Some(shape) => (array_ty(shape.len()), ix(shape.len())),
+            None => (
+                quote!(::backprop::__private::ndarray::ArrayD<A>),
+                quote!(::backprop::__private::ndarray::IxDyn),
+            ),
         };
-        tensors.push((ident(&n, span), role, ty));
+        tensors.push((ident(&n, span), role, ty, dim));
     }
-    if !tensors.iter().any(|(_, role, _)| *role == Role::Target) {
+    if !tensors.iter().any(|(_, role, _, _)| *role == Role::Target) {
         tensors.push((
             Ident::new("y", model.span),
             Role::Target,
             TokenStream::new(),
+            quote!(::backprop::__private::ndarray::IxDyn),
         ));
     }
     let of = |role: Role| -> (Vec<&Ident>, Vec<&TokenStream>) {
         tensors
             .iter()
-            .filter(|(_, r, _)| *r == role)
-            .map(|(name, _, ty)| (name, ty))
+            .filter(|(_, r, _, _)| *r == role)
+            .map(|(name, _, ty, _)| (name, ty))
             .unzip()
     };
     let (params, param_tys) = of(Role::Param);
@@ -69,6 +74,7 @@ pub fn stub(model: &Model) -> TokenStream {
     let (grads, input_grads, trace, workspace) = companions(&name);
     let err = quote!(::backprop::__private::ShapeError);
     let never = quote!({ ::core::unreachable!("the model did not compile") });
+    let traits = traits(model, &tensors, &never);
     quote! {
         #(#attrs)*
         #vis struct #name<A = f32> {
@@ -107,11 +113,78 @@ pub fn stub(model: &Model) -> TokenStream {
             pub fn sgd(&mut self, grads: &#grads<A>, lr: A) -> ::core::result::Result<(), #err> #never
             pub fn step(&mut self, ws: &mut #workspace<A>, #(#inputs: impl Sized,)* #(#targets: impl Sized,)* lr: A) -> ::core::result::Result<A, #err> #never
         }
+        #traits
         impl #name {
             pub const DERIVATION: &'static str = "";
             pub const DERIVATION_LATEX: &'static str = "";
             pub const CODE: &'static str = "";
         }
+    }
+}
+
+/// The runtime's traits, so that optimizers, savers and the training loop take the model.
+fn traits(
+    model: &Model,
+    tensors: &[(Ident, Role, TokenStream, TokenStream)],
+    never: &TokenStream,
+) -> TokenStream {
+    let p = quote!(::backprop::__private);
+    let name = model.struct_name();
+    let (grads, _, _, workspace) = companions(&name);
+    let nd = quote!(#p::ndarray);
+    let tensors_impl = |ty: &Ident| {
+        quote! {
+            #[allow(unused_variables, clippy::all)]
+            impl<A: #p::Float> #p::params::Tensors<A> for #ty<A> {
+                fn visit(&self, f: &mut dyn FnMut(&'static str, #nd::ArrayViewD<'_, A>)) #never
+                fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, #nd::ArrayViewMutD<'_, A>)) #never
+            }
+        }
+    };
+    let (model_tensors, grads_tensors) = (tensors_impl(&name), tensors_impl(&grads));
+    let dims = |role: Role| -> Vec<&TokenStream> {
+        tensors
+            .iter()
+            .filter(|(_, r, _, _)| *r == role)
+            .map(|(_, _, _, dim)| dim)
+            .collect()
+    };
+    let labels = matches!(&model.loss, Some(Loss::Named { name, .. }) if name == "cross_entropy");
+    let label = if labels { quote!(usize) } else { quote!(A) };
+    let supervised = match (dims(Role::Input).as_slice(), dims(Role::Target).as_slice()) {
+        ([input], [target]) => quote! {
+            #[allow(unused_variables, clippy::all)]
+            impl<A: #p::Float> #p::params::Supervised<A> for #name<A> {
+                type Input = #input;
+                type Label = #label;
+                type Target = #target;
+                type Output = #nd::IxDyn;
+                type Workspace = #workspace<A>;
+                fn workspace(&self) -> #workspace<A> #never
+                fn grad_in<'__w>(&self, ws: &'__w mut #workspace<A>, x: #nd::ArrayView<'_, A, #input>, y: #nd::ArrayView<'_, #label, #target>) -> ::core::result::Result<(A, &'__w #grads<A>), #p::ShapeError> #never
+                fn loss(&self, x: #nd::ArrayView<'_, A, #input>, y: #nd::ArrayView<'_, #label, #target>) -> ::core::result::Result<A, #p::ShapeError> #never
+                fn forward(&self, x: #nd::ArrayView<'_, A, #input>) -> ::core::result::Result<#nd::ArrayD<A>, #p::ShapeError> #never
+            }
+        },
+        _ => TokenStream::new(),
+    };
+    quote! {
+        #model_tensors
+        #grads_tensors
+        #[allow(unused_variables, clippy::all)]
+        impl<A: #p::Float> #p::params::Parameters<A> for #name<A> {
+            type Grads = #grads<A>;
+            fn visit_with_grads(&mut self, grads: &#grads<A>, f: &mut dyn FnMut(&'static str, #nd::ArrayViewMut<'_, A, #nd::IxDyn>, #nd::ArrayViewD<'_, A>)) #never
+        }
+        #[allow(clippy::all)]
+        impl<A> ::core::default::Default for #grads<A> {
+            fn default() -> Self #never
+        }
+        #[allow(clippy::all)]
+        impl<A> ::core::clone::Clone for #grads<A> {
+            fn clone(&self) -> Self #never
+        }
+        #supervised
     }
 }
 

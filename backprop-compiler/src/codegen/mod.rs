@@ -19,6 +19,7 @@ use crate::ops::Op;
 use crate::print::Printer;
 
 mod methods;
+mod traits;
 mod workspace;
 
 pub struct Codegen<'a> {
@@ -109,6 +110,7 @@ impl<'a> Codegen<'a> {
         let specs = self.specs();
         let plan = self.plan();
         let workspace = self.workspace_struct(&plan);
+        let traits = self.trait_impls();
         let methods = [
             self.constructors(),
             self.forward(),
@@ -174,6 +176,8 @@ impl<'a> Codegen<'a> {
                     #specs
                     #(#methods)*
                 }
+
+                #traits
             };
         };
         let code = pretty(&items);
@@ -608,7 +612,7 @@ pub fn d_ident(name: &str) -> Ident {
     format_ident!("d_{}", name.trim_start_matches("r#"))
 }
 
-fn ix(rank: usize) -> TokenStream {
+pub fn ix(rank: usize) -> TokenStream {
     let ix = format_ident!("Ix{}", rank);
     quote!(::backprop::__private::ndarray::#ix)
 }
