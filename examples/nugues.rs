@@ -68,6 +68,21 @@ pub const NOTEBOOK: &[(&str, &[f64])] = &[
     ("net.fc3.weight.grad", &[-0.3337, -0.2199]),
 ];
 
+/// How far a value of ours may be from the notebook's beyond its printed rounding
+/// (`0.5e-4`). The notebook computed with weights it prints rounded to four decimals;
+/// rounding moves a pre-activation by at most `(1 + 2 + 3) * 0.5e-4 = 3e-4` for
+/// `x = [1, 2, 3]`, which bounds the layer outputs `z1`, `z2` and the gradients built on
+/// them. The losses, the outputs, the deltas and the input gradient print exactly as the
+/// notebook's.
+pub fn slack(name: &str) -> f64 {
+    let exact = name.starts_with("loss") || name.starts_with("delta") || name.contains("forward");
+    if exact {
+        0.0
+    } else {
+        3e-4
+    }
+}
+
 /// Our values for every entry of [`NOTEBOOK`], in the same order.
 pub fn ours() -> Result<Vec<(&'static str, Vec<f64>)>, ShapeError> {
     let (fc1, fc2, fc3) = weights();

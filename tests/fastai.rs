@@ -2,13 +2,14 @@
 //! on a seeded 1000-row batch, against the lesson's hand-written backward pass.
 
 mod common;
+#[path = "../examples/fastai.rs"]
+mod fastai;
 
 use common::assert_close;
-use ndarray::{s, Array1, Array2, Axis};
+use fastai::{forward_and_backward, Lesson};
+use ndarray::{s, Array1, Array2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-backprop::model! { pub struct Lesson; relu(x @ w1 + b1) @ w2 + b2; loss (out[:, 0] - y).pow(2).mean() }
 
 /// A standard normal sample (Box-Muller), as `torch.randn`.
 fn randn(rng: &mut ChaCha8Rng, shape: (usize, usize)) -> Array2<f64> {
@@ -16,50 +17,6 @@ fn randn(rng: &mut ChaCha8Rng, shape: (usize, usize)) -> Array2<f64> {
         let (u, v): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random());
         (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
     })
-}
-
-/// The lesson's gradients, written as it writes them (`Lin`, `Relu` and `Mse` modules).
-struct Hand {
-    w1: Array2<f64>,
-    b1: Array1<f64>,
-    w2: Array2<f64>,
-    b2: Array1<f64>,
-    x: Array2<f64>,
-}
-
-/// `lin_grad`: `inp.g = out.g @ w.t()`, `w.g = inp.t() @ out.g`, `b.g = out.g.sum(0)`.
-fn lin_grad(
-    inp: &Array2<f64>,
-    out_g: &Array2<f64>,
-    w: &Array2<f64>,
-) -> (Array2<f64>, Array2<f64>, Array1<f64>) {
-    (
-        out_g.dot(&w.t()),
-        inp.t().dot(out_g),
-        out_g.sum_axis(Axis(0)),
-    )
-}
-
-fn forward_and_backward(inp: &Array2<f64>, targ: &Array1<f64>, m: &Lesson<f64>) -> (f64, Hand) {
-    // forward pass:
-    let l1 = inp.dot(&m.w1) + &m.b1;
-    let l2 = l1.mapv(|v| v.max(0.0));
-    let out = l2.dot(&m.w2) + &m.b2;
-    let diff = &out.column(0) - targ;
-    let loss = diff.mapv(|d| d * d).mean().unwrap();
-    // backward pass:
-    let out_g = (2.0 * &diff).insert_axis(Axis(1)) / inp.nrows() as f64;
-    let (l2_g, w2_g, b2_g) = lin_grad(&l2, &out_g, &m.w2);
-    let l1_g = l1.mapv(|v| f64::from(u8::from(v > 0.0))) * &l2_g;
-    let (inp_g, w1_g, b1_g) = lin_grad(inp, &l1_g, &m.w1);
-    let hand = Hand {
-        w1: w1_g,
-        b1: b1_g,
-        w2: w2_g,
-        b2: b2_g,
-        x: inp_g,
-    };
-    (loss, hand)
 }
 
 #[test]
@@ -97,4 +54,26 @@ fn lesson_network_matches_hand_written_backward() {
         (from_views - sliced).abs() <= 1e-10 * sliced,
         "{from_views} vs {sliced}"
     );
+}
+
+/// The example's run on the shipped MNIST images: `test_close` passes for every gradient,
+/// and the mse falls as the network trains.
+#[test]
+fn example_checks_the_lesson_then_trains() {
+    let data = fastai::data().unwrap();
+    let (x, y) = &data[0];
+    let mut m = fastai::network(0).unwrap();
+    let (close, loss, hand_loss) = fastai::compare(&m, x, y, 1e-5).unwrap();
+    assert_eq!(close, [true; 5]);
+    assert!(
+        (loss - hand_loss).abs() <= 1e-12 * hand_loss,
+        "{loss} vs {hand_loss}"
+    );
+    // The targets are digits 0..9: the untrained network is far off.
+    assert!(loss > 10.0, "{loss}");
+    let history = fastai::train(&mut m, &data, 2, false).unwrap();
+    let last = history.epochs.last().unwrap().loss;
+    assert!(last < loss / 3.0, "{last} vs {loss}");
+    let (xv, yv) = &data[1];
+    assert!(m.loss(xv, yv).unwrap() < loss / 2.0);
 }
