@@ -144,33 +144,19 @@ impl Optimizer<f64> for ForumUpdate {
     fn reset(&mut self) {}
 }
 
-/// The forum's run: `epochs` over the data in batches of 10, in order, with SGD lr 1e-3.
+/// The forum's run: `epochs` over the data in batches of 10, in order, updated by
+/// `optimizer`: `Sgd` with lr 1e-3 as in PyTorch, or [`ForumUpdate`].
 pub fn train(
     m: &mut Forum<f64>,
     x: &Array2<f64>,
     y: &Array2<f64>,
     epochs: usize,
+    optimizer: &mut impl Optimizer<f64>,
 ) -> Result<History, TrainError> {
-    let mut sgd = Sgd::new(1e-3)?;
     Train::new(epochs, 10)
         .in_order()
         .progress(false)
-        .fit(m, &mut sgd, x.view(), y.view())
-}
-
-/// The same run with the forum's update: it climbs the loss until a gradient overflows.
-pub fn train_forum(
-    m: &mut Forum<f64>,
-    x: &Array2<f64>,
-    y: &Array2<f64>,
-    epochs: usize,
-) -> Result<History, TrainError> {
-    Train::new(epochs, 10).in_order().progress(false).fit(
-        m,
-        &mut ForumUpdate { eta: 1e-3 },
-        x.view(),
-        y.view(),
-    )
+        .fit(m, optimizer, x.view(), y.view())
 }
 
 /// The forum's printed loss: each epoch's summed batch losses over `n_train`.
@@ -206,14 +192,14 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     println!("\nTraining with the generated gradient (SGD lr 1e-3, batch 10, {n} images):");
     let mut good = m.clone();
-    let history = train(&mut good, &x, &y, 10)?;
+    let history = train(&mut good, &x, &y, 10, &mut Sgd::new(1e-3)?)?;
     for (epoch, loss) in forum_losses(&history, n).iter().enumerate() {
         println!("  Train Epoch: {}\tLoss: {loss:.6}", epoch + 1);
     }
 
     println!("\nTraining with the forum's update (the flipped e4):");
     let mut bad = m.clone();
-    match train_forum(&mut bad, &x, &y, 10) {
+    match train(&mut bad, &x, &y, 10, &mut ForumUpdate { eta: 1e-3 }) {
         Ok(h) => println!(
             "  no divergence in 10 epochs; last loss {:?}",
             h.losses.last()

@@ -76,14 +76,15 @@ fn seed000_descends_with_the_generated_gradient_and_the_checker_flags_the_forum_
     assert!((flipped.1 - 2.0).abs() < 1e-6, "{flipped:?}");
 
     let mut good = m.clone();
-    let history = seed000::train(&mut good, &x, &y, 3).unwrap();
+    let history = seed000::train(&mut good, &x, &y, 3, &mut Sgd::new(1e-3).unwrap()).unwrap();
     let losses = seed000::forum_losses(&history, 200);
     assert_eq!(losses.len(), 3);
     assert!(losses.windows(2).all(|w| w[1] < w[0]), "{losses:?}");
     assert!(losses[2] < losses[0] / 2.0, "{losses:?}");
 
     let mut bad = m.clone();
-    let err = seed000::train_forum(&mut bad, &x, &y, 10).unwrap_err();
+    let forum = &mut seed000::ForumUpdate { eta: 1e-3 };
+    let err = seed000::train(&mut bad, &x, &y, 10, forum).unwrap_err();
     let TrainError::NonFiniteGradient {
         step,
         epoch,
