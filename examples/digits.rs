@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use backprop::data::{mnist_5k, Digits};
 use backprop::optim::Adam;
 use backprop::train::{History, Train};
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{s, Array1, Array2, Axis, Slice};
 use plotters::prelude::*;
 
 backprop::model! {
@@ -65,20 +65,20 @@ pub fn accuracy(model: &Classifier<f32>, x: &Array2<f32>, labels: &Array1<usize>
 pub fn with_shifts(digits: &Digits) -> Digits {
     let (n, rows, cols) = digits.images.dim();
     let mut images = ndarray::Array3::zeros((5 * n, rows, cols));
-    let shifts: [(isize, isize); 5] = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)];
-    for (k, &(dr, dc)) in shifts.iter().enumerate() {
-        for i in 0..n {
-            let mut to = images.index_axis_mut(Axis(0), k * n + i);
-            let from = digits.images.index_axis(Axis(0), i);
-            for r in 0..rows {
-                for c in 0..cols {
-                    let (sr, sc) = (r as isize - dr, c as isize - dc);
-                    if (0..rows as isize).contains(&sr) && (0..cols as isize).contains(&sc) {
-                        to[[r, c]] = from[[sr as usize, sc as usize]];
-                    }
-                }
-            }
-        }
+    // Each copy's rows and columns, and the image's rows and columns they show (all
+    // but the last, and all but the first).
+    let (all, head, tail) = (Slice::from(..), Slice::from(..-1), Slice::from(1..));
+    let shifts = [
+        (all, all, all, all),
+        (head, all, tail, all), // up: row r shows row r + 1
+        (tail, all, head, all), // down
+        (all, head, all, tail), // left
+        (all, tail, all, head), // right
+    ];
+    for (k, (to_rows, to_cols, from_rows, from_cols)) in shifts.into_iter().enumerate() {
+        images
+            .slice_mut(s![k * n..(k + 1) * n, to_rows, to_cols])
+            .assign(&digits.images.slice(s![.., from_rows, from_cols]));
     }
     let labels = ndarray::concatenate(Axis(0), &[digits.labels.view(); 5]).unwrap_or_default();
     Digits {

@@ -69,7 +69,9 @@ pub trait Tensors<A: Float> {
     fn first_non_finite(&self) -> Option<NonFinite> {
         let mut found = None;
         self.visit(&mut |name, t| {
-            if found.is_some() {
+            // The plain pass first: this runs on every step of a training loop, and
+            // indexing every element would cost more than the check.
+            if found.is_some() || t.iter().all(|v| v.is_finite()) {
                 return;
             }
             if let Some((index, v)) = t.indexed_iter().find(|(_, v)| !v.is_finite()) {

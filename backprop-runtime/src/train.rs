@@ -321,7 +321,10 @@ impl Train {
         let mut ws = model.workspace();
         let mut xb: Array<A, M::Input> = x.slice_axis(Axis(0), (0..0).into()).to_owned();
         let mut yb: Array<M::Label, M::Target> = y.slice_axis(Axis(0), (0..0).into()).to_owned();
-        let mut history = History::default();
+        let mut history = History {
+            losses: Vec::with_capacity(batches.len() * self.epochs),
+            epochs: Vec::with_capacity(self.epochs),
+        };
         let mut step = 0;
         let mut shown = Instant::now();
         let mut done = 0u64;
