@@ -1,4 +1,5 @@
-//! The element types a model can be instantiated with: `f32` and `f64`.
+//! The element types a model can be instantiated with: `f32` and `f64`. Constants of the
+//! type come from [`Real::cst`](backprop_scalar::Real::cst), the bound `Float` extends.
 
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
@@ -13,7 +14,7 @@ use ndarray::{LinalgScalar, ScalarOperand};
 /// assert_eq!(half(3.0f32), 1.5);
 /// ```
 pub trait Float:
-    num_traits::Float
+    backprop_scalar::Real
     + LinalgScalar
     + ScalarOperand
     + Sum
@@ -24,8 +25,6 @@ pub trait Float:
     + Sync
     + 'static
 {
-    /// The constant `v` in this type (rounded for `f32`).
-    fn cst(v: f64) -> Self;
     /// This value as an `f64`, exactly.
     fn as_f64(self) -> f64;
     /// `out = alpha * a @ b`, or `out += alpha * a @ b` when `add`, through the GEMM
@@ -78,9 +77,6 @@ macro_rules! backend {
 impl Float for f32 {
     backend!(f32);
 
-    fn cst(v: f64) -> Self {
-        v as f32
-    }
     fn as_f64(self) -> f64 {
         f64::from(self)
     }
@@ -89,9 +85,6 @@ impl Float for f32 {
 impl Float for f64 {
     backend!(f64);
 
-    fn cst(v: f64) -> Self {
-        v
-    }
     fn as_f64(self) -> f64 {
         self
     }

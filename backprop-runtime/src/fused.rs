@@ -335,7 +335,8 @@ pub fn column_scatter_into<A: Float>(
     Ok(())
 }
 
-/// `out` = the softmax of `a` along `axis`, each lane shifted by its maximum.
+/// `out` = the softmax of `a` along `axis`: `e^(v - max) / Σ e^(u - max)` over each lane,
+/// shifted by the lane's maximum so that no exponential overflows.
 ///
 /// # Errors
 /// [`ShapeError::Operands`] when `out`'s shape is not `a`'s.
@@ -345,14 +346,14 @@ pub fn softmax_into<A: Float, D: RemoveAxis>(
     out: ArrayViewMut<'_, A, D>,
 ) -> Result<(), ShapeError> {
     per_lane(a, axis, out, |mut lane| {
-        let max = lane.fold(A::neg_infinity(), |m, &v| m.max(v));
+        let max = lane_max(lane.view());
         lane.mapv_inplace(|v| (v - max).exp());
-        let total = lane.sum();
+        let total = lane.fold(A::zero(), |s, &v| s + v);
         lane.mapv_inplace(|v| v / total);
     })
 }
 
-/// `out` = the log-softmax of `a` along `axis`.
+/// `out` = the log-softmax of `a` along `axis`: `v - logsumexp(lane)` over each lane.
 ///
 /// # Errors
 /// [`ShapeError::Operands`] when `out`'s shape is not `a`'s.
@@ -362,11 +363,22 @@ pub fn log_softmax_into<A: Float, D: RemoveAxis>(
     out: ArrayViewMut<'_, A, D>,
 ) -> Result<(), ShapeError> {
     per_lane(a, axis, out, |mut lane| {
-        let max = lane.fold(A::neg_infinity(), |m, &v| m.max(v));
-        let total = lane.fold(A::zero(), |s, &v| s + (v - max).exp());
-        let shift = max + total.ln();
+        let shift = log_sum_exp(lane.view());
         lane.mapv_inplace(|v| v - shift);
     })
+}
+
+/// The largest value of a lane (`-inf` for an empty one); NaNs are passed over.
+fn lane_max<A: Float>(lane: ArrayView1<'_, A>) -> A {
+    lane.fold(A::neg_infinity(), |m, &v| m.max(v))
+}
+
+/// `ln Σ e^v` over a lane, as `max + ln Σ e^(v - max)`: finite wherever the lane is. The
+/// shift of log-softmax and the normaliser of cross-entropy.
+pub(crate) fn log_sum_exp<A: Float>(lane: ArrayView1<'_, A>) -> A {
+    let max = lane_max(lane);
+    let total = lane.fold(A::zero(), |s, &v| s + (v - max).exp());
+    max + total.ln()
 }
 
 /// `a` copied into `out`, then `f` on each lane of `out` along `axis`.

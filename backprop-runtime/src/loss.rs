@@ -104,9 +104,7 @@ pub fn cross_entropy<A: Float>(
         let Some(&picked) = row.get(label) else {
             return Err(label_error(label, row.len()));
         };
-        let max = row.fold(A::neg_infinity(), |m, &v| m.max(v));
-        let sum = row.fold(A::zero(), |s, &v| s + (v - max).exp());
-        total = total + max + sum.ln() - picked;
+        total = total + crate::fused::log_sum_exp(row) - picked;
     }
     Ok(total / A::cst(z.nrows() as f64))
 }

@@ -589,7 +589,7 @@ impl Codegen<'_> {
                     None => dims.into_iter().reduce(|a, b| quote!(#a * #b)),
                 };
                 let count = count.unwrap_or(quote!(1usize));
-                quote!(<A as #rt::Float>::cst((#count) as f64))
+                quote!(<A as #rt::scalar::Real>::cst((#count) as f64))
             }
             Op::Sum { .. } if plan.parts.contains_key(&n) => {
                 let top = args[0];

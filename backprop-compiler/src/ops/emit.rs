@@ -25,7 +25,7 @@ pub fn rt() -> TokenStream {
 pub fn constant(v: f64) -> TokenStream {
     let rt = rt();
     let lit = Literal::f64_suffixed(v);
-    quote!(<A as #rt::Float>::cst(#lit))
+    quote!(<A as #rt::scalar::Real>::cst(#lit))
 }
 
 /// The expression for `op(args)`; `leaf` gives the tensors the model takes.

@@ -1,6 +1,9 @@
-//! A reference interpreter for tests: each op evaluated naively over `ArrayD<f64>`, so that
-//! symbolic derivatives can be checked against finite differences without rustc.
+//! A reference interpreter for tests: each op evaluated over `ArrayD<f64>`, so that
+//! symbolic derivatives can be checked against finite differences without rustc. Products,
+//! sums and broadcasts are written out naively; the elementwise functions, softmax and the
+//! losses are the runtime's own.
 
+use backprop_runtime as rt;
 use ndarray::{Array2, ArrayD, Axis, IxDyn};
 
 use crate::ops::Op;
@@ -63,46 +66,14 @@ pub fn eval(op: &Op, args: &[&ArrayD<f64>]) -> ArrayD<f64> {
             out.index_axis_mut(Axis(1), k).assign(arg(0));
             out
         }
-        Op::Bce => {
-            let (p, y) = (arg(0), arg(1));
-            let total: f64 = p
-                .iter()
-                .zip(y)
-                .map(|(&p, &y)| -(y * p.ln().max(-100.0) + (1.0 - y) * (1.0 - p).ln().max(-100.0)))
-                .sum();
-            scalar(total / p.len() as f64)
-        }
-        Op::BceLogits => {
-            let (z, y) = (arg(0), arg(1));
-            let total: f64 = z
-                .iter()
-                .zip(y)
-                .map(|(&z, &y)| z.max(0.0) - z * y + (1.0 + (-z.abs()).exp()).ln())
-                .sum();
-            scalar(total / z.len() as f64)
-        }
-        Op::Softmax(axis) => lanes(arg(0), axis, |lane| {
-            let max = lane.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-            let total: f64 = lane.iter().map(|v| (v - max).exp()).sum();
-            lane.iter().map(|v| (v - max).exp() / total).collect()
-        }),
-        Op::LogSoftmax(axis) => lanes(arg(0), axis, |lane| {
-            let max = lane.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-            let total: f64 = lane.iter().map(|v| (v - max).exp()).sum();
-            lane.iter().map(|v| v - max - total.ln()).collect()
-        }),
+        Op::Bce => scalar(rt::loss::bce(arg(0).view(), arg(1).view()).unwrap()),
+        Op::BceLogits => scalar(rt::loss::bce_logits(arg(0).view(), arg(1).view()).unwrap()),
+        Op::Softmax(axis) => rt::kernels::softmax(arg(0).view(), usize::from(axis)),
+        Op::LogSoftmax(axis) => rt::kernels::log_softmax(arg(0).view(), usize::from(axis)),
         Op::CrossEntropy => {
-            let (z, labels) = (arg(0), arg(1));
-            let n = z.shape()[0];
-            let total: f64 = (0..n)
-                .map(|i| {
-                    let row = z.index_axis(Axis(0), i);
-                    let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-                    let lse = max + row.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
-                    lse - row[labels[[i]] as usize]
-                })
-                .sum();
-            scalar(total / n as f64)
+            let z = arg(0).view().into_dimensionality().unwrap();
+            let labels = arg(1).mapv(|l| l as usize).into_dimensionality().unwrap();
+            scalar(rt::loss::cross_entropy(z, labels.view()).unwrap())
         }
         Op::OneHot => {
             let (labels, like) = (arg(0), arg(1));
@@ -135,18 +106,6 @@ pub fn eval(op: &Op, args: &[&ArrayD<f64>]) -> ArrayD<f64> {
             _ => scalar(f64::NAN),
         },
     }
-}
-
-/// `f` applied to every lane along `axis`.
-fn lanes(x: &ArrayD<f64>, axis: u8, f: impl Fn(&[f64]) -> Vec<f64>) -> ArrayD<f64> {
-    let mut out = x.clone();
-    for mut lane in out.lanes_mut(Axis(usize::from(axis))) {
-        let values: Vec<f64> = lane.iter().copied().collect();
-        for (o, v) in lane.iter_mut().zip(f(&values)) {
-            *o = v;
-        }
-    }
-    out
 }
 
 fn scalar(v: f64) -> ArrayD<f64> {

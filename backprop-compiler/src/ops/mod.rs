@@ -250,60 +250,28 @@ impl Op {
     }
 
     /// The op's value on scalars, for elementwise ops: used for constant folding and by
-    /// the reference interpreter. PyTorch's conventions at the kinks.
+    /// the reference interpreter, through the runtime's own scalar functions.
     pub fn scalar(&self, args: &[f64]) -> Option<f64> {
+        use backprop_scalar as s;
         let a = args.first().copied().unwrap_or(0.0);
         let b = args.get(1).copied().unwrap_or(0.0);
         Some(match self {
             Op::Neg => -a,
-            Op::Pow(k) => {
-                let k = k.get();
-                if k == k.trunc() && k.abs() <= 64.0 {
-                    a.powi(k as i32)
-                } else {
-                    a.powf(k)
-                }
-            }
-            Op::Exp => a.exp(),
-            Op::Log => a.ln(),
-            Op::Sqrt => a.sqrt(),
-            Op::Abs => a.abs(),
-            Op::Sign => {
-                if a > 0.0 {
-                    1.0
-                } else if a < 0.0 {
-                    -1.0
-                } else {
-                    0.0
-                }
-            }
-            Op::Relu => a.max(0.0),
-            Op::Step => f64::from(u8::from(a > 0.0)),
-            Op::Sigmoid => 1.0 / (1.0 + (-a).exp()),
-            Op::Tanh => a.tanh(),
-            Op::Softplus => a.max(0.0) + (-a.abs()).exp().ln_1p(),
-            Op::LeakyRelu(s) => {
-                if a > 0.0 {
-                    a
-                } else {
-                    s.get() * a
-                }
-            }
-            Op::LeakyStep(s) => {
-                if a > 0.0 {
-                    1.0
-                } else {
-                    s.get()
-                }
-            }
-            Op::ClampMin(lo) => {
-                if a < lo.get() {
-                    lo.get()
-                } else {
-                    a
-                }
-            }
-            Op::ClampMinStep(lo) => f64::from(u8::from(a > lo.get())),
+            Op::Pow(k) => s::pow(a, k.get()),
+            Op::Exp => s::exp(a),
+            Op::Log => s::ln(a),
+            Op::Sqrt => s::sqrt(a),
+            Op::Abs => s::abs(a),
+            Op::Sign => s::sign(a),
+            Op::Relu => s::relu(a),
+            Op::Step => s::step(a),
+            Op::Sigmoid => s::sigmoid(a),
+            Op::Tanh => s::tanh(a),
+            Op::Softplus => s::softplus(a),
+            Op::LeakyRelu(k) => s::leaky_relu(a, k.get()),
+            Op::LeakyStep(k) => s::leaky_step(a, k.get()),
+            Op::ClampMin(lo) => s::clamp_min(a, lo.get()),
+            Op::ClampMinStep(lo) => s::clamp_min_step(a, lo.get()),
             Op::Add => a + b,
             Op::Mul => a * b,
             Op::Var(_)
