@@ -45,10 +45,14 @@
 //! operations broadcast by NumPy's rules, decided at compile time: an axis broadcasts where
 //! one side lacks it (a bias row added to a matrix) or has a dim declared as 1
 //! (`param c: [n, 1]`); any other two dims are the same dim, checked at run time. The
-//! gradient of a broadcast operand is summed over the axes it was broadcast along. The
-//! functions are `relu sigmoid tanh exp log
-//! sqrt abs softplus leaky_relu(e, slope) softmax(e, axis) log_softmax(e, axis)`, with
-//! PyTorch's conventions (`relu'(0) = 0`).
+//! gradient of a broadcast operand is summed over the axes it was broadcast along.
+//!
+//! The elementwise functions, each also a method (`e.relu()`), with PyTorch's meaning and
+//! conventions (`relu'(0) = 0`):
+//!
+#![doc = backprop_macros::__function_table!()]
+//!
+//! and `softmax(e, axis)` and `log_softmax(e, axis)` along an axis (the last by default).
 //!
 //! The classic numerical traps are rewritten on the expression graph, also through
 //! transposes, column selects and `let`s: `log(sigmoid(z))` is computed as

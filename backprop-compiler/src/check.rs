@@ -8,59 +8,76 @@ use proc_macro2::Span;
 use syn::{Error, Ident, Result};
 
 use crate::ast::{Decl, Expr, ExprKind, Model, Role};
-use crate::lower::{default_role, names_in, FUNCTIONS, LOSSES};
+use crate::lower::{default_role, names_in};
+use crate::ops::function::Param;
+use crate::ops::{self, lanes, loss, Callable, Func};
 
 /// Names a `let` cannot take: the output's, and those of the trace's own fields.
 pub const RESERVED_BINDINGS: &[&str] = &["out", "loss", "grads", "inputs"];
 
-/// A call, checked against its function's spelling and arity.
+/// A call, checked against its callable's spelling and arity.
 pub enum CallForm<'e> {
+    /// A function of one tensor, with its number (0 for a function that takes none).
+    Function(Func, &'e Expr, f64),
+    /// A lane op of one tensor along an axis (-1, the last, by default).
+    Lanes(lanes::Kind, &'e Expr, i64),
     /// A named loss of the output and the target.
-    Loss(&'e Expr, &'e Expr),
-    /// A function of one tensor, with its number argument: the slope of `leaky_relu`, the
-    /// axis of `softmax` (-1 by default), 0 for the others.
-    Function(&'e Expr, f64),
+    Loss(loss::Named, &'e Expr, &'e Expr),
 }
 
 pub fn call_form<'e>(f: &Ident, args: &'e [Expr]) -> Result<CallForm<'e>> {
     let name = f.to_string();
     let arity = |want: &str| Error::new(f.span(), format!("`{name}` takes {want}"));
-    if LOSSES.contains(&name.as_str()) {
-        return match args {
-            [a, b] => Ok(CallForm::Loss(a, b)),
-            _ => Err(arity("two arguments: the output and the target")),
-        };
-    }
-    if !FUNCTIONS.contains(&name.as_str()) {
+    let Some(callable) = ops::callable(&name) else {
+        let known = ops::spellings();
         return Err(Error::new(
             f.span(),
             format!(
-                "unknown function `{name}`{}; expected one of {}",
-                suggest(&name, FUNCTIONS),
-                quoted(FUNCTIONS)
+                "unknown function `{name}`{}; the functions are listed in the documentation of `backprop`",
+                suggest(&name, &known)
             ),
         ));
-    }
-    let (arg, parameter) = match (name.as_str(), args) {
-        ("leaky_relu", [a]) => (a, 0.01),
-        ("leaky_relu", [a, s]) => (
-            a,
-            s.literal()
-                .ok_or_else(|| Error::new(s.span, "the slope of `leaky_relu` is a number"))?,
-        ),
-        ("leaky_relu", _) => return Err(arity("one tensor and an optional slope")),
-        ("softmax" | "log_softmax", [a]) => (a, -1.0),
-        ("softmax" | "log_softmax", [a, axis]) => (
-            a,
-            axis.literal().filter(|v| v.fract() == 0.0).ok_or_else(|| {
-                Error::new(axis.span, format!("the axis of `{name}` is an integer"))
-            })?,
-        ),
-        ("softmax" | "log_softmax", _) => return Err(arity("one tensor and an axis")),
-        (_, [a]) => (a, 0.0),
-        _ => return Err(arity("one argument")),
     };
-    Ok(CallForm::Function(arg, parameter))
+    match callable {
+        Callable::Loss(l) => match args {
+            [a, b] => Ok(CallForm::Loss(l, a, b)),
+            _ => Err(arity("two arguments: the output and the target")),
+        },
+        Callable::Lanes(kind) => match args {
+            [a] => Ok(CallForm::Lanes(kind, a, -1)),
+            [a, axis] => {
+                let k = axis.literal().filter(|v| v.fract() == 0.0).ok_or_else(|| {
+                    Error::new(axis.span, format!("the axis of `{name}` is an integer"))
+                })?;
+                Ok(CallForm::Lanes(kind, a, k as i64))
+            }
+            _ => Err(arity("one tensor and an axis")),
+        },
+        Callable::Function(func) => match (func.def().param, args) {
+            (Param::None, [a]) => Ok(CallForm::Function(func, a, 0.0)),
+            (Param::None, _) => Err(arity("one argument")),
+            (
+                Param::Number {
+                    default: Some(k), ..
+                },
+                [a],
+            ) => Ok(CallForm::Function(func, a, k)),
+            (Param::Number { what, .. }, [a, k]) => {
+                let k = k.literal().ok_or_else(|| {
+                    Error::new(k.span, format!("the {what} of `{name}` is a number"))
+                })?;
+                Ok(CallForm::Function(func, a, k))
+            }
+            (Param::Number { what, default }, _) => Err(arity(&format!(
+                "one tensor and {} {what}",
+                if default.is_some() {
+                    "an optional"
+                } else {
+                    "a"
+                }
+            ))),
+        },
+    }
 }
 
 /// The checks that need no ranks, over the whole model: every call's function and arity,
@@ -200,14 +217,6 @@ impl Errors {
             None => Ok(()),
         }
     }
-}
-
-pub fn quoted(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// "; did you mean `relu`?" when a known name is within two edits.

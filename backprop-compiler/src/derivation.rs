@@ -13,7 +13,8 @@ use std::collections::{HashMap, HashSet};
 use crate::ast::Role;
 use crate::ir::{Graph, NodeId, Rule};
 use crate::lower::Lowered;
-use crate::ops::Op;
+use crate::ops::function::symbol_latex;
+use crate::ops::{Arith, Linalg, Op, Reduce};
 use crate::print::{Notation, Printer, Sym};
 
 /// One line: `lhs = rhs   [rules]`.
@@ -70,17 +71,17 @@ impl<'g> Derivation<'g> {
             let op = g.op(n);
             if op.is_activation() {
                 let a = g.args(n)[0];
-                if matches!(g.op(a), Op::Matmul | Op::Add) {
+                if is_layer(g.op(a)) {
                     layers.push((a, 'z'));
                 }
             }
-            if *op == Op::Matmul {
+            if *op == MATMUL {
                 for &a in g.args(n) {
                     let a = strip_views(g, a);
-                    match g.op(a) {
-                        Op::Matmul | Op::Add => layers.push((a, 'z')),
-                        op if op.is_activation() => layers.push((a, 'h')),
-                        _ => {}
+                    if is_layer(g.op(a)) {
+                        layers.push((a, 'z'));
+                    } else if g.op(a).is_activation() {
+                        layers.push((a, 'h'));
                     }
                 }
             }
@@ -156,10 +157,13 @@ impl<'g> Derivation<'g> {
                     None
                 }
             };
-            let (rhs, column) = match *g.op(d) {
-                Op::ColumnScatter(k) if alias.is_none() => (g.args(d)[0], Some(k)),
-                _ => (d, None),
-            };
+            // A gradient that is one column of zeros prints as that column.
+            let (rhs, column) =
+                if let (Op::Reduce(Reduce::ColumnScatter(k)), None) = (*g.op(d), &alias) {
+                    (g.args(d)[0], Some(k))
+                } else {
+                    (d, None)
+                };
             backward.push(Line {
                 lhs: sym,
                 column,
@@ -198,7 +202,7 @@ impl<'g> Derivation<'g> {
                     if !seen.insert(n) || (n != line.rhs && named.contains(&n)) {
                         continue;
                     }
-                    if matches!(g.op(n), Op::Count(_)) && !counts.contains(&n) {
+                    if matches!(g.op(n), Op::Reduce(Reduce::Count(_))) && !counts.contains(&n) {
                         counts.push(n);
                     }
                     for r in g.rules_of(n) {
@@ -356,9 +360,20 @@ fn reachable(g: &Graph, loss: NodeId) -> Vec<bool> {
     reach
 }
 
+/// A product or a sum, which the derivation names `z1` where it feeds an activation or
+/// another product.
+fn is_layer(op: &Op) -> bool {
+    matches!(op, Op::Linalg(Linalg::Matmul) | Op::Arith(Arith::Add))
+}
+
+const MATMUL: Op = Op::Linalg(Linalg::Matmul);
+
 /// The node under any transposes and column selects.
 fn strip_views(g: &Graph, mut n: NodeId) -> NodeId {
-    while matches!(g.op(n), Op::Transpose | Op::Column(_)) {
+    while matches!(
+        g.op(n),
+        Op::Linalg(Linalg::Transpose) | Op::Reduce(Reduce::Column(_))
+    ) {
         n = g.args(n)[0];
     }
     n
@@ -371,7 +386,7 @@ fn rule_text(rule: &Rule) -> String {
         Rule::LogOneMinusSigmoid => "log(1 − σ(z)) = −softplus(z)".into(),
         Rule::LogSoftmax => "log softmax".into(),
         Rule::SoftmaxCrossEntropy => "softmax + cross-entropy".into(),
-        Rule::Derivative(f) => format!("{f}'"),
+        Rule::Derivative(f) => format!("{}'", f.text),
         Rule::Power => "power rule".into(),
         Rule::Product => "product rule".into(),
         Rule::Broadcast => "broadcast".into(),
@@ -383,8 +398,7 @@ fn rule_latex(rule: &Rule) -> String {
     match rule {
         Rule::LogSigmoid => r"\log\sigma(z) = -\operatorname{softplus}(-z)".into(),
         Rule::LogOneMinusSigmoid => r"\log(1 - \sigma(z)) = -\operatorname{softplus}(z)".into(),
-        Rule::Derivative("σ") => r"\sigma'".into(),
-        Rule::Derivative(f) => format!(r"\operatorname{{{}}}'", f.replace('_', r"\_")),
+        Rule::Derivative(f) => format!("{}'", symbol_latex(f.latex)),
         other => format!(r"\text{{{}}}", rule_text(other)),
     }
 }

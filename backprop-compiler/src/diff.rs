@@ -4,8 +4,7 @@
 
 use crate::ir::{Graph, NodeId, Rule};
 use crate::ops::shape::Fault;
-use crate::ops::vjp::vjp;
-use crate::ops::Op;
+use crate::ops::vjp::Vjp;
 
 /// Which nodes a differentiation serves: those on a path to one of `wrt`, and among them
 /// those whose own gradient must be exact (not skipped over by a rule's shortcut).
@@ -51,16 +50,37 @@ pub fn gradients(
     for i in (0..len).rev() {
         let Some(g) = adjoint[i] else { continue };
         let node = NodeId(i);
-        let contributions = vjp(graph, node, g, &scope)?;
-        let wanted = contributions.len();
-        for (target, contribution) in contributions {
-            for rule in rules(graph, node, target, wanted) {
-                graph.tag(contribution, rule);
+        // The op is copied out, so that its family's rule may add to the graph.
+        let op = *graph.op(node);
+        let Some(family) = op.family() else { continue };
+        let mut v = Vjp::new(graph, node, g, &scope);
+        family.vjp(&mut v)?;
+        let contributions = v.out;
+        // A node a rewrite built (`-softplus(-z)` for `log(sigmoid(z))`) passes its
+        // gradient on under that rewrite's name rather than its own op's rule.
+        let rewrites: Vec<Rule> = graph
+            .rules_of(node)
+            .iter()
+            .copied()
+            .filter(Rule::is_rewrite)
+            .collect();
+        for c in contributions {
+            let mut rules = if rewrites.is_empty() {
+                c.rule.into_iter().collect()
+            } else {
+                rewrites.clone()
+            };
+            if c.broadcast {
+                rules.push(Rule::Broadcast);
             }
+            for rule in rules {
+                graph.tag(c.gradient, rule);
+            }
+            let target = c.target;
             adjoint[target.0] = Some(match adjoint[target.0] {
-                None => contribution,
+                None => c.gradient,
                 Some(sum) => {
-                    let total = graph.sum2(sum, contribution)?;
+                    let total = graph.sum2(sum, c.gradient)?;
                     graph.tag(total, Rule::FanOut);
                     total
                 }
@@ -68,34 +88,4 @@ pub fn gradients(
         }
     }
     Ok(adjoint)
-}
-
-/// The rules by which `node`'s gradient reaches `target`, `wanted` of its arguments
-/// getting one: a rewrite that built `node` (`bce(sigmoid(z), y)`), else the derivative of
-/// its function, and a sum over broadcast axes.
-fn rules(graph: &Graph, node: NodeId, target: NodeId, wanted: usize) -> Vec<Rule> {
-    let mut out: Vec<Rule> = graph
-        .rules_of(node)
-        .iter()
-        .copied()
-        .filter(Rule::is_rewrite)
-        .collect();
-    if out.is_empty() {
-        // `bce(sigmoid(z), y)` sends its gradient straight to `z` (its rule's shortcut).
-        let p = graph.args(node).first().copied();
-        let shortcut = p
-            .is_some_and(|p| *graph.op(p) == Op::Sigmoid && graph.args(p).first() == Some(&target));
-        let rule = match graph.op(node) {
-            Op::Bce if shortcut => Some(Rule::SigmoidBce),
-            Op::CrossEntropy => Some(Rule::SoftmaxCrossEntropy),
-            Op::Pow(_) => Some(Rule::Power),
-            Op::Mul if wanted == 2 => Some(Rule::Product),
-            op => op.function().map(Rule::Derivative),
-        };
-        out.extend(rule);
-    }
-    if matches!(graph.op(node), Op::Add | Op::Mul) && !graph.same_shape(node, target) {
-        out.push(Rule::Broadcast);
-    }
-    out
 }

@@ -1,15 +1,17 @@
 //! The graph: a `Vec` of nodes indexed by `NodeId`, children before parents, hash-consed.
 //! Every node has a symbolic shape whose dims are classes of a union-find, so that `x @ w1`
 //! records that `x`'s columns and `w1`'s rows are one dim. Nodes are built only through
-//! `Graph::add`, which computes the shape and applies the simplification rules.
+//! `Graph::apply`, which computes the shape, then applies the simplification rules, then
+//! interns the node.
 
 use std::collections::HashMap;
 
 use proc_macro2::Span;
 
 use crate::ast::Role;
-use crate::ops::shape::{self, Fault};
-use crate::ops::{Op, F64};
+use crate::ops::reduce::Reduce;
+use crate::ops::shape::Fault;
+use crate::ops::{Arith, Func, Linalg, Map, Op, F64};
 use crate::simplify;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,8 +65,8 @@ pub enum Rule {
     LogSoftmax,
     /// `cross_entropy(z, labels)`, whose derivative is `(softmax(z) − onehot)/N`.
     SoftmaxCrossEntropy,
-    /// The derivative of an elementwise function, by its name (`relu`, `σ`).
-    Derivative(&'static str),
+    /// The derivative of a function, by its symbol (`relu`, `σ`).
+    Derivative(Symbol),
     /// `d a^k = k a^(k-1)`.
     Power,
     /// `d (a b) = da b + a db`, both factors depending on what is differentiated.
@@ -73,6 +75,24 @@ pub enum Rule {
     Broadcast,
     /// The gradients of a value used more than once, added.
     FanOut,
+}
+
+/// A function's name as the derivation writes it, in Unicode and in LaTeX.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Symbol {
+    pub text: &'static str,
+    pub latex: &'static str,
+}
+
+impl Symbol {
+    pub const fn new(text: &'static str, latex: &'static str) -> Self {
+        Self { text, latex }
+    }
+
+    /// A symbol written the same in both, as a word: `relu`.
+    pub const fn same(name: &'static str) -> Self {
+        Self::new(name, name)
+    }
 }
 
 impl Rule {
@@ -233,9 +253,10 @@ impl Graph {
     }
 
     pub fn konst(&self, id: NodeId) -> Option<f64> {
-        match self.op(id) {
-            Op::Const(c) => Some(c.get()),
-            _ => None,
+        if let Op::Const(c) = self.op(id) {
+            Some(c.get())
+        } else {
+            None
         }
     }
 
@@ -268,10 +289,11 @@ impl Graph {
     }
 
     /// The node `op(args)`: its shape is computed (unifying dims as the op requires), then
-    /// the simplification rules may answer with an existing or simpler node.
-    pub fn add(&mut self, op: Op, args: &[NodeId]) -> Result<NodeId, Fault> {
+    /// the simplification rules may answer with an existing or simpler node, else the node
+    /// is interned.
+    pub fn apply(&mut self, op: Op, args: &[NodeId]) -> Result<NodeId, Fault> {
         let shapes: Vec<Shape> = args.iter().map(|&a| self.shape(a).clone()).collect();
-        let shape = shape::infer(&op, &shapes, &mut self.dims)?;
+        let shape = op.shape(&shapes, &mut self.dims)?;
         if let Some(simpler) = simplify::rewrite(self, &op, args)? {
             return Ok(simpler);
         }
@@ -295,11 +317,11 @@ impl Graph {
     }
 
     pub fn neg(&mut self, a: NodeId) -> Result<NodeId, Fault> {
-        self.add(Op::Neg, &[a])
+        self.apply(Op::Arith(Arith::Neg), &[a])
     }
 
     pub fn sum2(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, Fault> {
-        self.add(Op::Add, &[a, b])
+        self.apply(Op::Arith(Arith::Add), &[a, b])
     }
 
     pub fn sub(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, Fault> {
@@ -308,11 +330,11 @@ impl Graph {
     }
 
     pub fn mul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, Fault> {
-        self.add(Op::Mul, &[a, b])
+        self.apply(Op::Arith(Arith::Mul), &[a, b])
     }
 
     pub fn pow(&mut self, a: NodeId, k: f64) -> Result<NodeId, Fault> {
-        self.add(Op::Pow(F64::new(k)), &[a])
+        self.apply(Op::Arith(Arith::Pow(F64::new(k))), &[a])
     }
 
     pub fn div(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, Fault> {
@@ -320,21 +342,36 @@ impl Graph {
         self.mul(a, rb)
     }
 
-    pub fn unary(&mut self, op: Op, a: NodeId) -> Result<NodeId, Fault> {
-        self.add(op, &[a])
+    /// The function `f` of `a`.
+    pub fn map(&mut self, f: Func, a: NodeId) -> Result<NodeId, Fault> {
+        self.map_with(f, 0.0, a)
+    }
+
+    /// The function `f` of `a`, with the number `k`.
+    pub fn map_with(&mut self, f: Func, k: f64, a: NodeId) -> Result<NodeId, Fault> {
+        self.apply(Op::Map(Map::new(f, k)), &[a])
     }
 
     pub fn t(&mut self, a: NodeId) -> Result<NodeId, Fault> {
         if self.rank(a) < 2 {
             Ok(a)
         } else {
-            self.add(Op::Transpose, &[a])
+            self.apply(Op::Linalg(Linalg::Transpose), &[a])
         }
+    }
+
+    /// The sum of all elements of `a`.
+    pub fn sum(&mut self, a: NodeId) -> Result<NodeId, Fault> {
+        let all = Reduce::Sum {
+            axis: None,
+            keep: false,
+        };
+        self.apply(Op::Reduce(all), &[a])
     }
 
     /// The number of elements of `a`, as a scalar.
     pub fn count(&mut self, a: NodeId) -> Result<NodeId, Fault> {
-        self.add(Op::Count(None), &[a])
+        self.apply(Op::Reduce(Reduce::Count(None)), &[a])
     }
 
     /// `g` summed over the axes along which `like` was broadcast to `g`'s shape: leading
@@ -343,33 +380,23 @@ impl Graph {
         let mut cur = g;
         let target = self.rank(like);
         if target == 0 && self.rank(cur) > 0 {
-            return self.add(
-                Op::Sum {
-                    axis: None,
-                    keep: false,
-                },
-                &[cur],
-            );
+            return self.sum(cur);
         }
         while self.rank(cur) > target {
-            cur = self.add(
-                Op::Sum {
-                    axis: Some(0),
-                    keep: false,
-                },
-                &[cur],
-            )?;
+            let rows = Reduce::Sum {
+                axis: Some(0),
+                keep: false,
+            };
+            cur = self.apply(Op::Reduce(rows), &[cur])?;
         }
         for i in 0..target {
             let (want, have) = (self.shape(like)[i], self.shape(cur)[i]);
             if self.dims.is_one(want) && !self.dims.is_one(have) {
-                cur = self.add(
-                    Op::Sum {
-                        axis: Some(i as u8),
-                        keep: true,
-                    },
-                    &[cur],
-                )?;
+                let along = Reduce::Sum {
+                    axis: Some(i as u8),
+                    keep: true,
+                };
+                cur = self.apply(Op::Reduce(along), &[cur])?;
             }
         }
         Ok(cur)

@@ -23,3 +23,14 @@ mod stub;
 mod tests;
 
 pub use expand::expand;
+
+/// The language's elementwise functions as a Markdown table (call, what it computes, its
+/// derivative), from the compiler's own registry, for the `backprop` crate's documentation.
+///
+/// ```
+/// let table = backprop_compiler::function_table();
+/// assert!(table.contains(r"| `relu(e)` | relu(x) | \[x > 0\] |"));
+/// ```
+pub fn function_table() -> String {
+    ops::function::table()
+}

@@ -8,32 +8,26 @@ use std::collections::HashMap;
 use proc_macro2::Span;
 use syn::{Error, Ident, Result};
 
-use crate::ast::{BinOp, Brief, Decl, DimSpec, Expr, ExprKind, Loss, Model, Reduce, Role};
-use crate::check::{
-    call_form, declarations, forms, quoted, suggest, undefined_in_loss, CallForm, Errors,
+use crate::ast::{
+    BinOp, Brief, Decl, DimSpec, Expr, ExprKind, Loss, Model, Reduce as Reduction, Role,
 };
+use crate::check::{call_form, declarations, forms, suggest, undefined_in_loss, CallForm, Errors};
 use crate::ir::{DimId, Graph, NodeId};
+use crate::ops::lanes::Lanes;
 use crate::ops::shape::Fault;
-use crate::ops::{Op, F64};
+use crate::ops::{loss, Linalg, Op, Reduce};
 use crate::rank::{Name, Ranks};
 
-/// The named losses, spelled as in `loss mse`.
-pub const LOSSES: &[&str] = &["mse", "sse", "bce", "l1", "bce_logits", "cross_entropy"];
-
-/// The functions of one tensor, spelled as in `relu(e)` or `e.relu()`.
-pub const FUNCTIONS: &[&str] = &[
-    "relu",
-    "sigmoid",
-    "tanh",
-    "exp",
-    "log",
-    "sqrt",
-    "abs",
-    "softplus",
-    "leaky_relu",
-    "softmax",
-    "log_softmax",
-];
+/// Whether `e` calls a loss whose second argument is integer class labels
+/// (`cross_entropy`).
+fn calls_labels_loss(e: &Expr) -> Option<&[Expr]> {
+    match &e.kind {
+        ExprKind::Call(f, args) => loss::named(&f.to_string())
+            .filter(|l| l.def().labels)
+            .map(|_| args.as_slice()),
+        _ => None,
+    }
+}
 
 /// A model as a graph, with the nodes the generated code names.
 pub struct Lowered {
@@ -128,11 +122,11 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         names.insert(n.clone(), Name::Bound(None));
     }
     // The names `cross_entropy` takes as labels: integers, not tensors of the model's type.
-    let labels: Vec<String> = match &loss_expr.kind {
-        ExprKind::Call(f, args) if f == "cross_entropy" => match args.get(1).map(|a| &a.kind) {
-            Some(ExprKind::Name(n)) => vec![n.to_string()],
-            _ => Vec::new(),
-        },
+    let labels: Vec<String> = match calls_labels_loss(&loss_expr).and_then(|a| a.get(1)) {
+        Some(Expr {
+            kind: ExprKind::Name(n),
+            ..
+        }) => vec![n.to_string()],
         _ => Vec::new(),
     };
     let mut ranks = Ranks::new(names);
@@ -144,14 +138,14 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         }
         let rank = r.walk(output, r.expected("out"));
         r.bind("out", rank);
-        match &loss_expr.kind {
-            ExprKind::Call(f, args) if args.len() == 2 && f == "cross_entropy" => {
+        match (&loss_expr.kind, calls_labels_loss(&loss_expr)) {
+            (_, Some([logits, labels])) => {
                 // Logits [n, classes] and one label per row.
-                let logits = r.walk(&args[0], Some(2));
-                r.walk(&args[1], Some(logits.unwrap_or(2).saturating_sub(1)));
+                let rank = r.walk(logits, Some(2));
+                r.walk(labels, Some(rank.unwrap_or(2).saturating_sub(1)));
             }
-            ExprKind::Call(f, args)
-                if args.len() == 2 && LOSSES.contains(&f.to_string().as_str()) =>
+            (ExprKind::Call(f, args), _)
+                if args.len() == 2 && loss::named(&f.to_string()).is_some() =>
             {
                 r.same_rank(&args[0], &args[1]);
             }
@@ -273,13 +267,13 @@ fn loss_expression(
         }
         Loss::Named { name, args } => {
             let span = name.span();
-            if !LOSSES.contains(&name.to_string().as_str()) {
+            if loss::named(&name.to_string()).is_none() {
+                let known: Vec<&str> = loss::SPELLINGS.iter().map(|l| l.name).collect();
                 return Err(Error::new(
                     span,
                     format!(
-                        "unknown loss `{name}`{}; expected one of {}",
-                        suggest(&name.to_string(), LOSSES),
-                        quoted(LOSSES)
+                        "unknown loss `{name}`{}; the losses are listed in the documentation of `backprop`",
+                        suggest(&name.to_string(), &known),
                     ),
                 ));
             }
@@ -381,7 +375,7 @@ impl Lower {
                     BinOp::Sub => self.graph.sub(na, nb),
                     BinOp::Mul => self.graph.mul(na, nb),
                     BinOp::Div => self.graph.div(na, nb),
-                    BinOp::Matmul => self.graph.add(Op::Matmul, &[na, nb]),
+                    BinOp::Matmul => self.graph.apply(Op::Linalg(Linalg::Matmul), &[na, nb]),
                 };
                 return built.map_err(|f| self.fault(f, e, *op, na, nb, a, b));
             }
@@ -409,11 +403,12 @@ impl Lower {
                         ))
                     }
                 };
-                let sum = self.graph.add(Op::Sum { axis, keep: false }, &[na]);
+                let sum = Op::Reduce(Reduce::Sum { axis, keep: false });
+                let sum = self.graph.apply(sum, &[na]);
                 match kind {
-                    Reduce::Sum => sum,
-                    Reduce::Mean => sum.and_then(|s| {
-                        let n = self.graph.add(Op::Count(axis), &[na])?;
+                    Reduction::Sum => sum,
+                    Reduction::Mean => sum.and_then(|s| {
+                        let n = self.graph.apply(Op::Reduce(Reduce::Count(axis)), &[na])?;
                         self.graph.div(s, n)
                     }),
                 }
@@ -430,7 +425,7 @@ impl Lower {
                         ),
                     ));
                 }
-                self.graph.add(Op::Column(*k), &[na])
+                self.graph.apply(Op::Reduce(Reduce::Column(*k)), &[na])
             }
         };
         node.map_err(|f| Error::new(e.span, self.describe(f, e)))
@@ -464,66 +459,56 @@ impl Lower {
     }
 
     fn call(&mut self, e: &Expr, f: &Ident, args: &[Expr]) -> Result<NodeId> {
-        let name = f.to_string();
-        let (arg, slope) = match call_form(f, args)? {
-            CallForm::Loss(a, b) => return self.loss(e, &name, a, b),
-            CallForm::Function(arg, parameter) => (arg, parameter),
+        let (arg, op) = match call_form(f, args)? {
+            CallForm::Loss(l, a, b) => return self.loss(e, l, a, b),
+            CallForm::Function(func, arg, k) => {
+                let na = self.expr(arg)?;
+                self.site(e, &[arg]);
+                let built = self.graph.map_with(func, k, na);
+                return built.map_err(|fault| Error::new(e.span, self.describe(fault, e)));
+            }
+            CallForm::Lanes(kind, arg, axis) => (arg, (kind, axis)),
         };
         let na = self.expr(arg)?;
         self.site(e, &[arg]);
-        if name == "softmax" || name == "log_softmax" {
-            let rank = self.graph.rank(na) as i64;
-            let axis = slope as i64;
-            if !(-rank..rank).contains(&axis) {
-                return Err(Error::new(
-                    e.span,
-                    format!("axis {axis} is out of range for `{arg}`, which has rank {rank}"),
-                ));
-            }
-            let axis = axis.rem_euclid(rank) as u8;
-            let op = if name == "softmax" {
-                Op::Softmax(axis)
-            } else {
-                Op::LogSoftmax(axis)
-            };
-            return self
-                .graph
-                .add(op, &[na])
-                .map_err(|fault| Error::new(e.span, self.describe(fault, e)));
+        let (kind, axis) = op;
+        let rank = self.graph.rank(na) as i64;
+        if !(-rank..rank).contains(&axis) {
+            return Err(Error::new(
+                e.span,
+                format!("axis {axis} is out of range for `{arg}`, which has rank {rank}"),
+            ));
         }
-        let op = match name.as_str() {
-            "relu" => Op::Relu,
-            "sigmoid" => Op::Sigmoid,
-            "tanh" => Op::Tanh,
-            "exp" => Op::Exp,
-            "log" => Op::Log,
-            "sqrt" => Op::Sqrt,
-            "abs" => Op::Abs,
-            "softplus" => Op::Softplus,
-            _ => Op::LeakyRelu(F64::new(slope)),
+        let lanes = Lanes {
+            kind,
+            axis: axis.rem_euclid(rank) as u8,
         };
         self.graph
-            .unary(op, na)
+            .apply(Op::Lanes(lanes), &[na])
             .map_err(|fault| Error::new(e.span, self.describe(fault, e)))
     }
 
-    /// The named losses, with PyTorch's meaning and mean reduction.
-    fn loss(&mut self, e: &Expr, name: &str, a: &Expr, b: &Expr) -> Result<NodeId> {
-        if name == "cross_entropy" {
+    /// A named loss of `a` against `b`, with PyTorch's meaning and reduction.
+    fn loss(&mut self, e: &Expr, l: loss::Named, a: &Expr, b: &Expr) -> Result<NodeId> {
+        let def = l.def();
+        let name = def.name;
+        if def.labels {
             let ExprKind::Name(labels) = &b.kind else {
                 return Err(Error::new(
                     b.span,
-                    "the labels of `cross_entropy` are a target of integer class labels, such as `y`",
+                    format!(
+                        "the labels of `{name}` are a target of integer class labels, such as `y`"
+                    ),
                 ));
             };
             let (na, nb) = (self.expr(a)?, self.labels_or_name(labels)?);
             self.site(e, &[a, b]);
-            return self.graph.add(Op::CrossEntropy, &[na, nb]).map_err(|_| {
+            return (def.build)(&mut self.graph, na, nb).map_err(|_| {
                 let dims = &self.graph.dims;
                 Error::new(
                     e.span,
                     format!(
-                        "`cross_entropy` takes logits [n, classes] and one label per row, but `{a}` is {} and `{b}` is {}",
+                        "`{name}` takes logits [n, classes] and one label per row, but `{a}` is {} and `{b}` is {}",
                         dims.describe_shape(self.graph.shape(na)),
                         dims.describe_shape(self.graph.shape(nb)),
                     ),
@@ -551,34 +536,7 @@ impl Lower {
                 return Err(mismatch(&self.graph));
             }
         }
-        let g = &mut self.graph;
-        let built = (|| match name {
-            "bce" => g.add(Op::Bce, &[na, nb]),
-            "bce_logits" => g.add(Op::BceLogits, &[na, nb]),
-            _ => {
-                let d = g.sub(na, nb)?;
-                let (term, reduce_mean) = match name {
-                    "l1" => (g.unary(Op::Abs, d)?, true),
-                    "sse" => (g.pow(d, 2.0)?, false),
-                    _ => (g.pow(d, 2.0)?, true),
-                };
-                let total = g.add(
-                    Op::Sum {
-                        axis: None,
-                        keep: false,
-                    },
-                    &[term],
-                )?;
-                if reduce_mean {
-                    let n = g.count(term)?;
-                    g.div(total, n)
-                } else {
-                    let half = g.cst(0.5);
-                    g.mul(half, total)
-                }
-            }
-        })();
-        built.map_err(|f| Error::new(e.span, self.describe(f, e)))
+        (def.build)(&mut self.graph, na, nb).map_err(|f| Error::new(e.span, self.describe(f, e)))
     }
 
     /// Records `e` as the first use of each operand that is a tensor the model takes,

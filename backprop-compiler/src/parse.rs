@@ -140,7 +140,7 @@ fn decl(input: ParseStream, role: Role) -> Result<Decl> {
 fn loss(input: ParseStream) -> Result<Loss> {
     let ahead = input.fork();
     if let Ok(name) = ahead.parse::<Ident>() {
-        let named = crate::lower::LOSSES.contains(&name.to_string().as_str());
+        let named = crate::ops::loss::named(&name.to_string()).is_some();
         if ahead.is_empty() || ahead.peek(Token![;]) || (named && ahead.peek(token::Paren)) {
             let name: Ident = input.parse()?;
             let mut args = Vec::new();

@@ -1,173 +1,329 @@
-//! Named rewrite rules, applied as each node is built (`Graph::add`), so the derivative
-//! comes out as a person would write it, and numerically stable rewrites of the classic
-//! traps (`log(sigmoid(z))`, `bce(sigmoid(z), y)`, `log(softmax(z))`), which look through
-//! transposes and column selects. Every rule makes the expression smaller or moves a
-//! constant outward, so rewriting ends; nothing iterates over a hash map, so the result
+//! Named rewrite rules, tried in order as each node is built (`Graph::apply`), so the
+//! derivative comes out as a person would write it, and numerically stable rewrites of the
+//! classic traps (`log(sigmoid(z))`, `bce(sigmoid(z), y)`, `log(softmax(z))`), which look
+//! through transposes and column selects. Every rule makes the expression smaller or moves
+//! a constant outward, so rewriting ends; nothing iterates over a hash map, so the result
 //! is the same on every build.
 
 use crate::ir::{Graph, NodeId, Rule};
+use crate::ops::function::{LOG, SIGMOID, SOFTPLUS};
+use crate::ops::lanes::{self, Lanes};
 use crate::ops::shape::Fault;
-use crate::ops::Op;
+use crate::ops::{Arith, Linalg, Loss, Op, Reduce};
+
+/// A rule: a simpler node equal to `op(args)`, if it applies.
+type Rewrite = fn(&mut Graph, &Op, &[NodeId]) -> Result<Option<NodeId>, Fault>;
+
+/// The rules, in the order they are tried; the stability rewrites only where the graph
+/// asks for them.
+const RULES: &[Rewrite] = &[
+    fold_constants,
+    log_sigmoid,
+    log_one_minus_sigmoid,
+    log_of_softmax,
+    bce_of_sigmoid,
+    mul_one,
+    add_zero,
+    const_first,
+    minus_one,
+    merge_consts,
+    scale_neg,
+    hoist_const,
+    unsum_mul,
+    neg_neg,
+    neg_scaled,
+    pow_one,
+    transpose_transpose,
+    count_through,
+];
 
 /// A simpler node equal to `op(args)`, if a rule applies.
 pub fn rewrite(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
-    // fold_constants: an elementwise op of constants is a constant.
-    if op.is_elementwise() {
-        let values: Option<Vec<f64>> = args.iter().map(|&a| g.konst(a)).collect();
-        if let Some(v) = values.and_then(|vs| op.scalar(&vs)) {
-            if v.is_finite() {
-                return Ok(Some(g.cst(v)));
-            }
+    for rule in RULES {
+        if let Some(simpler) = rule(g, op, args)? {
+            return Ok(Some(simpler));
         }
     }
-    if g.stable {
-        if let Some(stable) = stability(g, op, args)? {
-            return Ok(Some(stable));
-        }
+    Ok(None)
+}
+
+/// fold_constants: an elementwise op of constants is a constant.
+fn fold_constants(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    if !op.is_elementwise() {
+        return Ok(None);
     }
-    let k = |i: usize| args.get(i).and_then(|&a| g.konst(a));
-    // In the graph `trace` follows, a named value is opaque: looking through it (as
-    // `(a.T).T = a` would for `let a = z.T`) would take it off the loss's path and zero
-    // the gradient `trace` reports for it.
-    let opaque = |a: NodeId| !g.stable && g.named.contains(&a);
-    let inner = |i: usize| {
-        args.get(i)
-            .filter(|&&a| !opaque(a))
-            .map(|&a| (*g.op(a), g.args(a).to_vec()))
+    let values: Option<Vec<f64>> = args.iter().map(|&a| g.konst(a)).collect();
+    Ok(values
+        .and_then(|vs| op.fold(&vs))
+        .filter(|v| v.is_finite())
+        .map(|v| g.cst(v)))
+}
+
+/// log_sigmoid: log(sigmoid(z)) = -softplus(-z)
+fn log_sigmoid(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (true, &[arg]) = (g.stable && op.applies(LOG), args) else {
+        return Ok(None);
     };
-    Ok(match (op, args) {
-        // mul_one: 1 * x = x
-        (Op::Mul, &[_, b]) if k(0) == Some(1.0) => Some(b),
-        (Op::Mul, &[a, _]) if k(1) == Some(1.0) => Some(a),
-        // add_zero: 0 + x = x
-        (Op::Add, &[_, b]) if k(0) == Some(0.0) => Some(b),
-        (Op::Add, &[a, _]) if k(1) == Some(0.0) => Some(a),
-        // const_first: x * c = c * x
-        (Op::Mul, &[a, b]) if k(1).is_some() && k(0).is_none() => Some(g.mul(b, a)?),
-        // minus_one: (-1) * x = -x
-        (Op::Mul, &[_, b]) if k(0) == Some(-1.0) => Some(g.neg(b)?),
-        (Op::Mul, &[a, b]) => match (k(0), inner(1), inner(0)) {
-            // merge_consts: c1 * (c2 * x) = (c1 c2) * x
-            (Some(c1), Some((Op::Mul, rest)), _) if g.konst(rest[0]).is_some() => {
-                let c = g.cst(c1 * g.konst(rest[0]).unwrap_or(1.0));
-                Some(g.mul(c, rest[1])?)
-            }
-            // scale_neg: c * (-x) = (-c) * x
-            (Some(c), Some((Op::Neg, rest)), _) => {
-                let c = g.cst(-c);
-                Some(g.mul(c, rest[0])?)
-            }
-            // hoist_const: a * (c * b) = c * (a * b)
-            (None, Some((Op::Mul, rest)), _) if g.konst(rest[0]).is_some() => {
-                let ab = g.mul(a, rest[1])?;
-                Some(g.mul(rest[0], ab)?)
-            }
-            // hoist_const: (c * a) * b = c * (a * b)
-            (None, _, Some((Op::Mul, rest))) if g.konst(rest[0]).is_some() => {
-                let ab = g.mul(rest[1], b)?;
-                Some(g.mul(rest[0], ab)?)
-            }
-            // unsum_mul: spread(s) * x = s * x when s broadcasts to x as it is
-            (_, _, Some((Op::Unsum { axis, keep }, rest)))
-                if broadcasts(axis, keep) && g.same_shape(rest[1], b) =>
-            {
-                Some(g.mul(rest[0], b)?)
-            }
-            (_, Some((Op::Unsum { axis, keep }, rest)), _)
-                if broadcasts(axis, keep) && g.same_shape(rest[1], a) =>
-            {
-                Some(g.mul(rest[0], a)?)
-            }
-            _ => None,
-        },
-        (Op::Neg, &[_]) => match inner(0) {
-            // neg_neg: -(-a) = a
-            Some((Op::Neg, rest)) => Some(rest[0]),
-            // neg_scaled: -(c * x) = (-c) * x
-            Some((Op::Mul, rest)) if g.konst(rest[0]).is_some() => {
-                let c = g.cst(-g.konst(rest[0]).unwrap_or(0.0));
-                Some(g.mul(c, rest[1])?)
-            }
-            _ => None,
-        },
-        // pow_one: a^1 = a
-        (Op::Pow(p), &[a]) if p.get() == 1.0 => Some(a),
-        (Op::Transpose, &[_]) => match inner(0) {
-            // transpose_transpose: (a.T).T = a
-            Some((Op::Transpose, rest)) => Some(rest[0]),
-            _ => None,
-        },
-        // count_through: numel(f(a)) = numel(a) for an elementwise f that keeps a's shape,
-        // stopping at a name
-        (Op::Count(axis), &[e]) if !g.named.contains(&e) => {
-            let source = g
-                .args(e)
-                .iter()
-                .copied()
-                .find(|&a| g.op(e).is_elementwise() && g.same_shape(a, e));
-            match source {
-                Some(a) => Some(g.add(Op::Count(*axis), &[a])?),
-                None => None,
-            }
-        }
+    let (layers, inner) = strip(g, arg);
+    if !g.op(inner).applies(SIGMOID) {
+        return Ok(None);
+    }
+    let z = rebuild(g, &layers, g.args(inner)[0])?;
+    let minus_z = g.neg(z)?;
+    let sp = g.map(SOFTPLUS, minus_z)?;
+    let n = g.neg(sp)?;
+    Ok(Some(tagged(g, n, Rule::LogSigmoid)))
+}
+
+/// log_one_minus_sigmoid: log(1 - sigmoid(z)) = -softplus(z)
+fn log_one_minus_sigmoid(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (true, &[arg]) = (g.stable && op.applies(LOG), args) else {
+        return Ok(None);
+    };
+    let (layers, inner) = strip(g, arg);
+    let Some((Arith::Add, [one, minus])) = arith(g, inner) else {
+        return Ok(None);
+    };
+    let Some((Arith::Neg, [p])) = arith(g, minus) else {
+        return Ok(None);
+    };
+    let (inner_layers, p) = strip(g, p);
+    if g.konst(one) != Some(1.0) || !g.op(p).applies(SIGMOID) {
+        return Ok(None);
+    }
+    let z = rebuild(g, &inner_layers, g.args(p)[0])?;
+    let z = rebuild(g, &layers, z)?;
+    let sp = g.map(SOFTPLUS, z)?;
+    let n = g.neg(sp)?;
+    Ok(Some(tagged(g, n, Rule::LogOneMinusSigmoid)))
+}
+
+/// log_of_softmax: log(softmax(z)) = log_softmax(z)
+fn log_of_softmax(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (true, &[arg]) = (g.stable && op.applies(LOG), args) else {
+        return Ok(None);
+    };
+    let (layers, inner) = strip(g, arg);
+    let Op::Lanes(Lanes {
+        kind: lanes::Kind::Softmax,
+        axis,
+    }) = *g.op(inner)
+    else {
+        return Ok(None);
+    };
+    let log_softmax = Lanes {
+        kind: lanes::Kind::LogSoftmax,
+        axis,
+    };
+    let ls = g.apply(Op::Lanes(log_softmax), &[g.args(inner)[0]])?;
+    g.tag(ls, Rule::LogSoftmax);
+    Ok(Some(rebuild(g, &layers, ls)?))
+}
+
+/// bce_of_sigmoid: bce(sigmoid(z), y) = bce_logits(z, y)
+fn bce_of_sigmoid(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (true, &Op::Loss(Loss::Bce), &[p, y]) = (g.stable, op, args) else {
+        return Ok(None);
+    };
+    let (layers, inner) = strip(g, p);
+    if !g.op(inner).applies(SIGMOID) {
+        return Ok(None);
+    }
+    let z = rebuild(g, &layers, g.args(inner)[0])?;
+    let n = g.apply(Op::Loss(Loss::BceLogits), &[z, y])?;
+    Ok(Some(tagged(g, n, Rule::SigmoidBce)))
+}
+
+/// mul_one: 1 * x = x = x * 1
+fn mul_one(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Arith(Arith::Mul), &[a, b]) = (op, args) else {
+        return Ok(None);
+    };
+    Ok(match (g.konst(a), g.konst(b)) {
+        (Some(1.0), _) => Some(b),
+        (_, Some(1.0)) => Some(a),
         _ => None,
     })
 }
 
-/// The stability rewrites, each through any chain of transposes and column selects.
-fn stability(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
-    Ok(match (op, args) {
-        (Op::Log, &[arg]) => {
-            let (layers, inner) = strip(g, arg);
-            match (*g.op(inner), g.args(inner).to_vec().as_slice()) {
-                // log_sigmoid: log(sigmoid(z)) = -softplus(-z)
-                (Op::Sigmoid, &[z]) => {
-                    let z = rebuild(g, &layers, z)?;
-                    let minus_z = g.neg(z)?;
-                    let sp = g.unary(Op::Softplus, minus_z)?;
-                    let n = g.neg(sp)?;
-                    Some(tagged(g, n, Rule::LogSigmoid))
-                }
-                // log_one_minus_sigmoid: log(1 - sigmoid(z)) = -softplus(z)
-                (Op::Add, &[one, minus]) if g.konst(one) == Some(1.0) => match g.op(minus) {
-                    Op::Neg => {
-                        let (inner_layers, p) = strip(g, g.args(minus)[0]);
-                        match (*g.op(p), g.args(p).to_vec().as_slice()) {
-                            (Op::Sigmoid, &[z]) => {
-                                let z = rebuild(g, &inner_layers, z)?;
-                                let z = rebuild(g, &layers, z)?;
-                                let sp = g.unary(Op::Softplus, z)?;
-                                let n = g.neg(sp)?;
-                                Some(tagged(g, n, Rule::LogOneMinusSigmoid))
-                            }
-                            _ => None,
-                        }
-                    }
-                    _ => None,
-                },
-                // log_of_softmax: log(softmax(z)) = log_softmax(z)
-                (Op::Softmax(axis), &[z]) => {
-                    let ls = g.add(Op::LogSoftmax(axis), &[z])?;
-                    g.tag(ls, Rule::LogSoftmax);
-                    Some(rebuild(g, &layers, ls)?)
-                }
-                _ => None,
-            }
-        }
-        // bce_of_sigmoid: bce(sigmoid(z), y) = bce_logits(z, y)
-        (Op::Bce, &[p, y]) => {
-            let (layers, inner) = strip(g, p);
-            match (*g.op(inner), g.args(inner).to_vec().as_slice()) {
-                (Op::Sigmoid, &[z]) => {
-                    let z = rebuild(g, &layers, z)?;
-                    let n = g.add(Op::BceLogits, &[z, y])?;
-                    Some(tagged(g, n, Rule::SigmoidBce))
-                }
-                _ => None,
-            }
-        }
+/// add_zero: 0 + x = x = x + 0
+fn add_zero(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Arith(Arith::Add), &[a, b]) = (op, args) else {
+        return Ok(None);
+    };
+    Ok(match (g.konst(a), g.konst(b)) {
+        (Some(0.0), _) => Some(b),
+        (_, Some(0.0)) => Some(a),
         _ => None,
     })
+}
+
+/// const_first: x * c = c * x
+fn const_first(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Arith(Arith::Mul), &[a, b]) = (op, args) else {
+        return Ok(None);
+    };
+    if g.konst(b).is_some() && g.konst(a).is_none() {
+        return Ok(Some(g.mul(b, a)?));
+    }
+    Ok(None)
+}
+
+/// minus_one: (-1) * x = -x
+fn minus_one(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Arith(Arith::Mul), &[a, b]) = (op, args) else {
+        return Ok(None);
+    };
+    if g.konst(a) == Some(-1.0) {
+        return Ok(Some(g.neg(b)?));
+    }
+    Ok(None)
+}
+
+/// merge_consts: c1 * (c2 * x) = (c1 c2) * x
+fn merge_consts(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Arith(Arith::Mul), &[a, b]) = (op, args) else {
+        return Ok(None);
+    };
+    let (Some(c1), Some((Arith::Mul, [c2, x]))) = (g.konst(a), arith(g, b)) else {
+        return Ok(None);
+    };
+    let Some(c2) = g.konst(c2) else {
+        return Ok(None);
+    };
+    let c = g.cst(c1 * c2);
+    Ok(Some(g.mul(c, x)?))
+}
+
+/// scale_neg: c * (-x) = (-c) * x
+fn scale_neg(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Arith(Arith::Mul), &[a, b]) = (op, args) else {
+        return Ok(None);
+    };
+    let (Some(c), Some((Arith::Neg, [x]))) = (g.konst(a), arith(g, b)) else {
+        return Ok(None);
+    };
+    let c = g.cst(-c);
+    Ok(Some(g.mul(c, x)?))
+}
+
+/// hoist_const: a * (c * b) = c * (a * b) = (c * a) * b
+fn hoist_const(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Arith(Arith::Mul), &[a, b]) = (op, args) else {
+        return Ok(None);
+    };
+    if g.konst(a).is_some() {
+        return Ok(None);
+    }
+    if let Some((Arith::Mul, [c, rest])) = arith(g, b) {
+        if g.konst(c).is_some() {
+            let ab = g.mul(a, rest)?;
+            return Ok(Some(g.mul(c, ab)?));
+        }
+    }
+    if let Some((Arith::Mul, [c, rest])) = arith(g, a) {
+        if g.konst(c).is_some() {
+            let ab = g.mul(rest, b)?;
+            return Ok(Some(g.mul(c, ab)?));
+        }
+    }
+    Ok(None)
+}
+
+/// unsum_mul: spread(s) * x = s * x = x * spread(s), when s broadcasts to x as it is
+fn unsum_mul(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Arith(Arith::Mul), &[a, b]) = (op, args) else {
+        return Ok(None);
+    };
+    for (spread, other) in [(a, b), (b, a)] {
+        let Some(n) = visible(g, spread) else {
+            continue;
+        };
+        if let Op::Reduce(Reduce::Unsum { axis, keep }) = *g.op(n) {
+            let (s, like) = (g.args(n)[0], g.args(n)[1]);
+            if broadcasts(axis, keep) && g.same_shape(like, other) {
+                return Ok(Some(g.mul(s, other)?));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// neg_neg: -(-a) = a
+fn neg_neg(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Arith(Arith::Neg), &[a]) = (op, args) else {
+        return Ok(None);
+    };
+    let Some((Arith::Neg, [x])) = arith(g, a) else {
+        return Ok(None);
+    };
+    Ok(Some(x))
+}
+
+/// neg_scaled: -(c * x) = (-c) * x
+fn neg_scaled(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Arith(Arith::Neg), &[a]) = (op, args) else {
+        return Ok(None);
+    };
+    let Some((Arith::Mul, [c, x])) = arith(g, a) else {
+        return Ok(None);
+    };
+    let Some(c) = g.konst(c) else {
+        return Ok(None);
+    };
+    let c = g.cst(-c);
+    Ok(Some(g.mul(c, x)?))
+}
+
+/// pow_one: a^1 = a
+fn pow_one(_: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Arith(Arith::Pow(k)), &[a]) = (op, args) else {
+        return Ok(None);
+    };
+    Ok((k.get() == 1.0).then_some(a))
+}
+
+/// transpose_transpose: (a.T).T = a
+fn transpose_transpose(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Linalg(Linalg::Transpose), &[a]) = (op, args) else {
+        return Ok(None);
+    };
+    Ok(visible(g, a)
+        .filter(|&n| *g.op(n) == Op::Linalg(Linalg::Transpose))
+        .map(|n| g.args(n)[0]))
+}
+
+/// count_through: numel(f(a)) = numel(a) for an elementwise f that keeps a's shape,
+/// stopping at a name
+fn count_through(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Reduce(Reduce::Count(axis)), &[e]) = (op, args) else {
+        return Ok(None);
+    };
+    if g.named.contains(&e) || !g.op(e).is_elementwise() {
+        return Ok(None);
+    }
+    let source = g.args(e).iter().copied().find(|&a| g.same_shape(a, e));
+    match source {
+        Some(a) => Ok(Some(g.apply(Op::Reduce(Reduce::Count(axis)), &[a])?)),
+        None => Ok(None),
+    }
+}
+
+/// `n`, unless it is a named value of the graph `trace` follows: there a named value is
+/// opaque, since looking through it (as `(a.T).T = a` would for `let a = z.T`) would take
+/// it off the loss's path and zero the gradient `trace` reports for it.
+fn visible(g: &Graph, n: NodeId) -> Option<NodeId> {
+    (g.stable || !g.named.contains(&n)).then_some(n)
+}
+
+/// The arithmetic op of a visible node and its arguments.
+fn arith<const N: usize>(g: &Graph, n: NodeId) -> Option<(Arith, [NodeId; N])> {
+    let n = visible(g, n)?;
+    let Op::Arith(a) = *g.op(n) else {
+        return None;
+    };
+    let args: [NodeId; N] = g.args(n).try_into().ok()?;
+    Some((a, args))
 }
 
 /// `id`, recorded as built by `rule`.
@@ -180,7 +336,7 @@ fn tagged(g: &mut Graph, id: NodeId, rule: Rule) -> NodeId {
 /// inside them.
 fn strip(g: &Graph, mut node: NodeId) -> (Vec<Op>, NodeId) {
     let mut layers = Vec::new();
-    while let op @ (Op::Transpose | Op::Column(_)) = *g.op(node) {
+    while let op @ (Op::Linalg(Linalg::Transpose) | Op::Reduce(Reduce::Column(_))) = *g.op(node) {
         layers.push(op);
         node = g.args(node)[0];
     }
@@ -191,7 +347,7 @@ fn strip(g: &Graph, mut node: NodeId) -> (Vec<Op>, NodeId) {
 fn rebuild(g: &mut Graph, layers: &[Op], node: NodeId) -> Result<NodeId, Fault> {
     let mut node = node;
     for op in layers.iter().rev() {
-        node = g.add(*op, &[node])?;
+        node = g.apply(*op, &[node])?;
     }
     Ok(node)
 }

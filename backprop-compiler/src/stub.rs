@@ -149,7 +149,12 @@ fn traits(
             .map(|(_, _, _, dim)| dim)
             .collect()
     };
-    let labels = matches!(&model.loss, Some(Loss::Named { name, .. }) if name == "cross_entropy");
+    let labels = match &model.loss {
+        Some(Loss::Named { name, .. }) => {
+            crate::ops::loss::named(&name.to_string()).is_some_and(|l| l.def().labels)
+        }
+        Some(Loss::Expr(_)) | None => false,
+    };
     let label = if labels { quote!(usize) } else { quote!(A) };
     let supervised = match (dims(Role::Input).as_slice(), dims(Role::Target).as_slice()) {
         ([input], [target]) => quote! {

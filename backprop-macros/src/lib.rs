@@ -9,3 +9,13 @@
 pub fn model(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     backprop_compiler::expand(input.into()).into()
 }
+
+/// The language's functions as a Markdown table, for the `backprop` crate's documentation.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __function_table(_: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    let table = backprop_compiler::function_table();
+    proc_macro::TokenStream::from(proc_macro::TokenTree::Literal(proc_macro::Literal::string(
+        &table,
+    )))
+}

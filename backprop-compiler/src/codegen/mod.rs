@@ -15,7 +15,7 @@ use crate::expand::Compiled;
 use crate::ir::{Graph, NodeId, Var};
 use crate::lower::Lowered;
 use crate::ops::emit::{emit, rt, Arg};
-use crate::ops::Op;
+use crate::ops::{Arith, Linalg, Loss, Op, Reduce};
 use crate::print::Printer;
 
 mod methods;
@@ -279,13 +279,13 @@ impl<'a> Codegen<'a> {
         let g = self.graph;
         let forward = &g.nodes[..=self.lowered.loss.0];
         let unwrap_t = |n: NodeId| match g.op(n) {
-            Op::Transpose => (g.args(n)[0], true),
+            Op::Linalg(Linalg::Transpose) => (g.args(n)[0], true),
             _ => (n, false),
         };
         // One pass each, so that a model of a thousand layers is not a million lookups.
         let mut contracted: HashMap<NodeId, usize> = HashMap::new();
         for node in forward {
-            if let (Op::Matmul, &[a, b]) = (node.op, node.args.as_slice()) {
+            if let (Op::Linalg(Linalg::Matmul), &[a, b]) = (node.op, node.args.as_slice()) {
                 let ((ua, ta), (ub, tb)) = (unwrap_t(a), unwrap_t(b));
                 if g.rank(ub) == 2 {
                     contracted.entry(ub).or_insert(usize::from(tb));
@@ -298,12 +298,14 @@ impl<'a> Codegen<'a> {
         let is_var = |n: NodeId| matches!(g.op(n), Op::Var(_));
         let mut weight_of_bias: HashMap<NodeId, NodeId> = HashMap::new();
         for node in forward {
-            let Op::Add = node.op else { continue };
+            let Op::Arith(Arith::Add) = node.op else {
+                continue;
+            };
             for (p, b) in [(node.args[0], node.args[1]), (node.args[1], node.args[0])] {
                 if weight_of_bias.contains_key(&b) {
                     continue;
                 }
-                if let (Op::Matmul, &[l, r]) = (g.op(p), g.args(p)) {
+                if let (Op::Linalg(Linalg::Matmul), &[l, r]) = (g.op(p), g.args(p)) {
                     let w = [r, l]
                         .into_iter()
                         .map(|w| unwrap_t(w).0)
@@ -394,7 +396,7 @@ impl<'a> Codegen<'a> {
             .iter()
             .enumerate()
             .filter_map(|(i, node)| match node.op {
-                Op::Column(col) => {
+                Op::Reduce(Reduce::Column(col)) => {
                     let arg = node.args[0];
                     let class = self.class(self.graph.shape(arg)[1]);
                     let tensor = printer.show(arg);
@@ -402,7 +404,7 @@ impl<'a> Codegen<'a> {
                     Some(quote!(__dims.check_column(#class, #col, #tensor, #site)?;))
                 }
                 // Labels past the last class, before any arithmetic.
-                Op::CrossEntropy => {
+                Op::Loss(Loss::CrossEntropy) => {
                     let (logits, labels) = (node.args[0], node.args[1]);
                     let Op::Var(v) = self.graph.op(labels) else {
                         return None;

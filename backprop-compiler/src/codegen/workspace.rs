@@ -21,7 +21,8 @@ use super::{array_ty, ident, Codegen};
 use crate::ast::Role;
 use crate::ir::{Graph, NodeId};
 use crate::ops::emit::{constant, rt, scalar};
-use crate::ops::Op;
+use crate::ops::lanes::{self, Lanes};
+use crate::ops::{Linalg, Loss, Op, Reduce};
 
 /// The most arrays one fused pass reads besides its output (the runtime's `fill5`).
 const MAX_PARTS: usize = 5;
@@ -89,7 +90,9 @@ impl Plan {
             rooted[r.0] = true;
         }
         let elementwise = |n: NodeId| g.op(n).is_elementwise() && g.rank(n) > 0;
-        let full_sum = |n: NodeId| matches!(g.op(n), Op::Sum { keep: false, .. }) && g.rank(n) == 0;
+        let full_sum = |n: NodeId| {
+            matches!(g.op(n), Op::Reduce(Reduce::Sum { keep: false, .. })) && g.rank(n) == 0
+        };
         // Whether `n` may run inside its one consumer's pass.
         let fusible = |n: NodeId| {
             let [c] = consumers[n.0][..] else {
@@ -109,8 +112,10 @@ impl Plan {
                     return Kind::Scalar;
                 }
                 match g.op(n) {
-                    Op::Var(_) | Op::Transpose | Op::Column(_) => Kind::View,
-                    Op::Unsum { .. }
+                    Op::Var(_) | Op::Linalg(Linalg::Transpose) | Op::Reduce(Reduce::Column(_)) => {
+                        Kind::View
+                    }
+                    Op::Reduce(Reduce::Unsum { .. })
                         if !rooted[i] && consumers[i].iter().all(|&c| elementwise(c)) =>
                     {
                         Kind::Spread
@@ -172,7 +177,7 @@ impl Plan {
             .filter_map(|&(var, grad)| Some((var, grad?)))
             .filter(|&(var, n)| {
                 plan.kind[n.0] == Kind::Stored(Place::Grad(var))
-                    && *g.op(n) == Op::Matmul
+                    && *g.op(n) == Op::Linalg(Linalg::Matmul)
                     && consumers[n.0].is_empty()
                     && g.args(n)
                         .iter()
@@ -252,7 +257,9 @@ impl Plan {
 fn views_param(g: &Graph, n: NodeId) -> bool {
     match *g.op(n) {
         Op::Var(i) => g.vars.get(i).is_some_and(|v| v.role == Role::Param),
-        Op::Transpose | Op::Column(_) => views_param(g, g.args(n)[0]),
+        Op::Linalg(Linalg::Transpose) | Op::Reduce(Reduce::Column(_)) => {
+            views_param(g, g.args(n)[0])
+        }
         _ => false,
     }
 }
@@ -544,15 +551,15 @@ impl Codegen<'_> {
                 let b = self.binding(*v);
                 quote!(#b.view())
             }
-            (Kind::View, Op::Transpose) => {
+            (Kind::View, Op::Linalg(Linalg::Transpose)) => {
                 let a = self.view(plan, g.args(n)[0]);
                 quote!(#a.reversed_axes())
             }
-            (Kind::View, Op::Column(k)) => {
+            (Kind::View, Op::Reduce(Reduce::Column(k))) => {
                 let a = self.view(plan, g.args(n)[0]);
                 quote!(#rt::fused::column(#a, #k)?)
             }
-            (Kind::Spread, Op::Unsum { axis, keep }) => {
+            (Kind::Spread, Op::Reduce(Reduce::Unsum { axis, keep })) => {
                 let a = self.view(plan, g.args(n)[0]);
                 let axis = axis_tokens(*axis);
                 quote!(#rt::fused::unsum_view(#a, #axis, #keep)?)
@@ -581,7 +588,7 @@ impl Codegen<'_> {
                 quote!(#b[()])
             }
             Op::Const(c) => constant(c.get()),
-            Op::Count(axis) => {
+            Op::Reduce(Reduce::Count(axis)) => {
                 let dims = self.dims_of(args[0]);
                 let count = match axis {
                     Some(k) => dims.get(usize::from(k)).cloned(),
@@ -591,7 +598,7 @@ impl Codegen<'_> {
                 let count = count.unwrap_or(quote!(1usize));
                 quote!(<A as #rt::scalar::Real>::cst((#count) as f64))
             }
-            Op::Sum { .. } if plan.parts.contains_key(&n) => {
+            Op::Reduce(Reduce::Sum { .. }) if plan.parts.contains_key(&n) => {
                 let top = args[0];
                 let parts = &plan.parts[&n];
                 let fold = format_ident!("fold{}", parts.len());
@@ -600,24 +607,24 @@ impl Codegen<'_> {
                 let closure = self.closure(plan, top, parts, false);
                 quote!(#rt::fused::#fold(#rt::ndarray::Dim([#(#dims),*]), #(#views,)* #closure)?)
             }
-            Op::Sum { .. } => {
+            Op::Reduce(Reduce::Sum { .. }) => {
                 let a = view(0);
                 quote!(#rt::fused::total(#a))
             }
-            Op::Unsum { .. } => local(0),
-            Op::Matmul => {
+            Op::Reduce(Reduce::Unsum { .. }) => local(0),
+            Op::Linalg(Linalg::Matmul) => {
                 let (a, b) = (view(0), view(1));
                 quote!(#rt::fused::dot(#a, #b)?)
             }
-            Op::Bce => {
+            Op::Loss(Loss::Bce) => {
                 let (a, b) = (view(0), view(1));
                 quote!(#rt::loss::bce(#a, #b)?)
             }
-            Op::BceLogits => {
+            Op::Loss(Loss::BceLogits) => {
                 let (a, b) = (view(0), view(1));
                 quote!(#rt::loss::bce_logits(#a, #b)?)
             }
-            Op::CrossEntropy => {
+            Op::Loss(Loss::CrossEntropy) => {
                 let (a, b) = (view(0), view(1));
                 quote!(#rt::loss::cross_entropy(#a, #b)?)
             }
@@ -717,7 +724,7 @@ impl Codegen<'_> {
                 let closure = self.closure(plan, n, &parts, true);
                 quote!(#rt::fused::#fill(#out, #(#views,)* #closure)?;)
             }
-            Op::Matmul => {
+            Op::Linalg(Linalg::Matmul) => {
                 let kernel = match (g.rank(args[0]), g.rank(args[1])) {
                     (2, 2) => quote!(matmul_into),
                     (2, _) => quote!(matvec_into),
@@ -726,11 +733,11 @@ impl Codegen<'_> {
                 let (a, b) = (view(0), view(1));
                 quote!(#rt::fused::#kernel(#a, #b, #out)?;)
             }
-            Op::Outer => {
+            Op::Linalg(Linalg::Outer) => {
                 let (a, b) = (view(0), view(1));
                 quote!(#rt::fused::outer_into(#a, #b, #out)?;)
             }
-            Op::Sum { axis, keep } => {
+            Op::Reduce(Reduce::Sum { axis, keep }) => {
                 let a = view(0);
                 match (axis, keep) {
                     (Some(k), false) => {
@@ -744,23 +751,24 @@ impl Codegen<'_> {
                     (None, _) => quote!(#rt::fused::sum_keep_into(#a, #out);),
                 }
             }
-            Op::Unsum { axis, keep } => {
+            Op::Reduce(Reduce::Unsum { axis, keep }) => {
                 let (a, axis) = (view(0), axis_tokens(axis));
                 quote!(#rt::fused::unsum_into(#a, #axis, #keep, #out)?;)
             }
-            Op::ColumnScatter(k) => {
+            Op::Reduce(Reduce::ColumnScatter(k)) => {
                 let a = view(0);
                 quote!(#rt::fused::column_scatter_into(#a, #k, #out)?;)
             }
-            Op::Softmax(axis) => {
+            Op::Lanes(Lanes { kind, axis }) => {
                 let (a, axis) = (view(0), usize::from(axis));
-                quote!(#rt::fused::softmax_into(#a, #axis, #out)?;)
+                match kind {
+                    lanes::Kind::Softmax => quote!(#rt::fused::softmax_into(#a, #axis, #out)?;),
+                    lanes::Kind::LogSoftmax => {
+                        quote!(#rt::fused::log_softmax_into(#a, #axis, #out)?;)
+                    }
+                }
             }
-            Op::LogSoftmax(axis) => {
-                let (a, axis) = (view(0), usize::from(axis));
-                quote!(#rt::fused::log_softmax_into(#a, #axis, #out)?;)
-            }
-            Op::OneHot => {
+            Op::Loss(Loss::OneHot) => {
                 let a = view(0);
                 quote!(#rt::fused::one_hot_into(#a, #out)?;)
             }

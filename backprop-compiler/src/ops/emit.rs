@@ -5,7 +5,8 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
-use crate::ops::Op;
+use crate::ops::lanes::{self, Lanes};
+use crate::ops::{Arith, Linalg, Loss, Op, Reduce};
 
 /// An argument as the generated code holds it: a binding (owned array or view), or a
 /// constant to inline.
@@ -49,11 +50,11 @@ pub fn emit(op: &Op, args: &[Arg], leaf: &dyn Fn(usize) -> TokenStream) -> Token
             let c = constant(c.get());
             quote!(#rt::kernels::scalar(#c))
         }
-        Op::Count(a) => {
+        Op::Reduce(Reduce::Count(a)) => {
             let (x, a) = (value(0), axis(a));
             quote!(#rt::kernels::count::<A>(#x.shape(), #a))
         }
-        Op::Matmul => {
+        Op::Linalg(Linalg::Matmul) => {
             let (a, b) = (view(0), view(1));
             let kernel = match (args[0].rank, args[1].rank) {
                 (2, 2) => quote!(matmul),
@@ -63,15 +64,15 @@ pub fn emit(op: &Op, args: &[Arg], leaf: &dyn Fn(usize) -> TokenStream) -> Token
             };
             quote!(#rt::kernels::#kernel(#a, #b)?)
         }
-        Op::Outer => {
+        Op::Linalg(Linalg::Outer) => {
             let (a, b) = (view(0), view(1));
             quote!(#rt::kernels::outer(#a, #b))
         }
-        Op::Transpose => {
+        Op::Linalg(Linalg::Transpose) => {
             let a = value(0);
             quote!(#a.t())
         }
-        Op::Sum { axis: a, keep } => {
+        Op::Reduce(Reduce::Sum { axis: a, keep }) => {
             let x = view(0);
             match (a, keep) {
                 (None, false) => quote!(#rt::kernels::sum(#x)),
@@ -86,60 +87,42 @@ pub fn emit(op: &Op, args: &[Arg], leaf: &dyn Fn(usize) -> TokenStream) -> Token
                 }
             }
         }
-        Op::Unsum { axis: a, keep } => {
+        Op::Reduce(Reduce::Unsum { axis: a, keep }) => {
             let (g, like, a) = (view(0), value(1), axis(a));
             quote!(#rt::kernels::unsum(#g, #like.raw_dim(), #a, #keep)?)
         }
-        Op::Column(k) => {
+        Op::Reduce(Reduce::Column(k)) => {
             let a = view(0);
             quote!(#rt::kernels::column(#a, #k)?)
         }
-        Op::ColumnScatter(k) => {
+        Op::Reduce(Reduce::ColumnScatter(k)) => {
             let (g, like) = (view(0), value(1));
             quote!(#rt::kernels::column_scatter(#g, #like.raw_dim(), #k)?)
         }
-        Op::Bce => {
+        Op::Loss(Loss::Bce) => {
             let (p, y) = (view(0), view(1));
             quote!(#rt::kernels::scalar(#rt::loss::bce(#p, #y)?))
         }
-        Op::BceLogits => {
+        Op::Loss(Loss::BceLogits) => {
             let (z, y) = (view(0), view(1));
             quote!(#rt::kernels::scalar(#rt::loss::bce_logits(#z, #y)?))
         }
-        Op::Softmax(axis) => {
+        Op::Lanes(Lanes { kind, axis }) => {
             let (x, axis) = (view(0), usize::from(axis));
-            quote!(#rt::kernels::softmax(#x, #axis))
+            match kind {
+                lanes::Kind::Softmax => quote!(#rt::kernels::softmax(#x, #axis)),
+                lanes::Kind::LogSoftmax => quote!(#rt::kernels::log_softmax(#x, #axis)),
+            }
         }
-        Op::LogSoftmax(axis) => {
-            let (x, axis) = (view(0), usize::from(axis));
-            quote!(#rt::kernels::log_softmax(#x, #axis))
-        }
-        Op::CrossEntropy => {
+        Op::Loss(Loss::CrossEntropy) => {
             let (z, labels) = (view(0), view(1));
             quote!(#rt::kernels::scalar(#rt::loss::cross_entropy(#z, #labels)?))
         }
-        Op::OneHot => {
+        Op::Loss(Loss::OneHot) => {
             let (labels, like) = (view(0), value(1));
             quote!(#rt::kernels::one_hot::<A>(#labels, #like.raw_dim())?)
         }
-        Op::Neg
-        | Op::Pow(_)
-        | Op::Exp
-        | Op::Log
-        | Op::Sqrt
-        | Op::Abs
-        | Op::Sign
-        | Op::Relu
-        | Op::Step
-        | Op::Sigmoid
-        | Op::Tanh
-        | Op::Softplus
-        | Op::LeakyRelu(_)
-        | Op::LeakyStep(_)
-        | Op::ClampMin(_)
-        | Op::ClampMinStep(_)
-        | Op::Add
-        | Op::Mul => elementwise(op, args),
+        Op::Arith(_) | Op::Map(_) => elementwise(op, args),
     }
 }
 
@@ -178,55 +161,26 @@ pub fn scalar(op: &Op, a: &[TokenStream]) -> TokenStream {
     let y = a.get(1).cloned().unwrap_or_default();
     let s = quote!(#rt::scalar);
     match *op {
-        Op::Neg => quote!(-#x),
-        Op::Pow(k) if k.get() == 2.0 => quote!(#x * #x),
-        Op::Pow(k) => {
+        Op::Arith(Arith::Neg) => quote!(-#x),
+        Op::Arith(Arith::Pow(k)) if k.get() == 2.0 => quote!(#x * #x),
+        Op::Arith(Arith::Pow(k)) => {
             let k = Literal::f64_suffixed(k.get());
             quote!(#s::pow(#x, #k))
         }
-        Op::Exp => quote!(#s::exp(#x)),
-        Op::Log => quote!(#s::ln(#x)),
-        Op::Sqrt => quote!(#s::sqrt(#x)),
-        Op::Abs => quote!(#s::abs(#x)),
-        Op::Sign => quote!(#s::sign(#x)),
-        Op::Relu => quote!(#s::relu(#x)),
-        Op::Step => quote!(#s::step(#x)),
-        Op::Sigmoid => quote!(#s::sigmoid(#x)),
-        Op::Tanh => quote!(#s::tanh(#x)),
-        Op::Softplus => quote!(#s::softplus(#x)),
-        Op::LeakyRelu(k) => {
-            let k = constant(k.get());
-            quote!(#s::leaky_relu(#x, #k))
+        Op::Arith(Arith::Add) => quote!(#x + #y),
+        Op::Arith(Arith::Mul) => quote!(#x * #y),
+        Op::Map(m) => {
+            let (value, _) = m.scalar();
+            let f = syn::Ident::new(value.runtime, proc_macro2::Span::call_site());
+            if value.takes_param {
+                let k = constant(m.k.get());
+                quote!(#s::#f(#x, #k))
+            } else {
+                quote!(#s::#f(#x))
+            }
         }
-        Op::LeakyStep(k) => {
-            let k = constant(k.get());
-            quote!(#s::leaky_step(#x, #k))
+        Op::Var(_) | Op::Const(_) | Op::Linalg(_) | Op::Reduce(_) | Op::Lanes(_) | Op::Loss(_) => {
+            quote!(compile_error!("not an elementwise op"))
         }
-        Op::ClampMin(k) => {
-            let k = constant(k.get());
-            quote!(#s::clamp_min(#x, #k))
-        }
-        Op::ClampMinStep(k) => {
-            let k = constant(k.get());
-            quote!(#s::clamp_min_step(#x, #k))
-        }
-        Op::Add => quote!(#x + #y),
-        Op::Mul => quote!(#x * #y),
-        Op::Var(_)
-        | Op::Const(_)
-        | Op::Count(_)
-        | Op::Matmul
-        | Op::Outer
-        | Op::Transpose
-        | Op::Sum { .. }
-        | Op::Unsum { .. }
-        | Op::Column(_)
-        | Op::ColumnScatter(_)
-        | Op::Bce
-        | Op::BceLogits
-        | Op::Softmax(_)
-        | Op::LogSoftmax(_)
-        | Op::CrossEntropy
-        | Op::OneHot => quote!(compile_error!("not an elementwise op")),
     }
 }

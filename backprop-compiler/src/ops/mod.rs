@@ -1,15 +1,44 @@
-//! THE op registry. The primitives every model lowers to, and one `match` per concern over
-//! them, each in its own file: `shape` (shape rule), `vjp` (vector-Jacobian product),
-//! `emit` (forward code) and, for tests, `eval` (a reference interpreter). No `match` on
-//! `Op` has a `_ =>` arm, so a new op fails to compile until every part of it exists.
+//! THE op registry: the primitives every model lowers to, in small families, each family
+//! one file that holds everything about its ops: how the language spells them, their shape
+//! rule, their derivative (a vector-Jacobian product built from IR nodes), their notations
+//! (code, Unicode, LaTeX), the code they compile to on both paths, and their reference
+//! evaluation. [`Family`] lists those concerns, with no defaults, so a family that leaves
+//! one out does not compile; the rest of the compiler looks ops up here.
 //!
-//! Sugar (`a - b`, `a / b`, `mean`, the named losses) is lowered to these in `lower.rs`.
+//! - [`function`]: elementwise functions of one tensor (`relu`, `sigmoid`, ...), a table
+//!   with one entry per function, its derivative included;
+//! - [`arith`]: `-a`, `a^k`, `a + b` and `a * b`, with NumPy's broadcasting;
+//! - [`linalg`]: matrix products, outer products and transposes;
+//! - [`reduce`]: sums and their adjoints, element counts, column selects;
+//! - [`lanes`]: softmax and log-softmax along an axis;
+//! - [`loss`]: the losses the language names.
+//!
+//! Sugar (`a - b`, `a / b`, `mean`, `mse`) is lowered to these primitives by `lower.rs`
+//! through the families' own builders.
 
+pub mod arith;
 pub mod emit;
 #[cfg(test)]
 pub mod eval;
+pub mod function;
+pub mod lanes;
+pub mod linalg;
+pub mod loss;
+pub mod reduce;
 pub mod shape;
 pub mod vjp;
+
+use crate::ir::{Dims, NodeId, Shape};
+use crate::print::{number, Notation, Printer};
+use shape::Fault;
+use vjp::Vjp;
+
+pub use arith::Arith;
+pub use function::{Func, Map};
+pub use lanes::Lanes;
+pub use linalg::Linalg;
+pub use loss::Loss;
+pub use reduce::Reduce;
 
 /// An `f64` that can be hashed and compared bitwise, for hash-consing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,264 +61,170 @@ pub enum Op {
     Var(usize),
     /// A scalar constant.
     Const(F64),
-    /// The number of elements of the argument (along `axis`), a scalar that depends on
-    /// the shape only.
-    Count(Option<u8>),
-    Neg,
-    Pow(F64),
-    Exp,
-    Log,
-    Sqrt,
-    Abs,
-    /// The derivative of `abs`: -1, 0 or 1.
-    Sign,
-    Relu,
-    /// The derivative of `relu`: 1 where the argument is positive, else 0.
-    Step,
-    Sigmoid,
-    Tanh,
-    Softplus,
-    LeakyRelu(F64),
-    /// The derivative of `leaky_relu`: 1 where positive, else the slope.
-    LeakyStep(F64),
-    ClampMin(F64),
-    /// The derivative of `clamp_min`: 1 above the bound, else 0.
-    ClampMinStep(F64),
-    /// Elementwise sum with NumPy broadcasting.
-    Add,
-    /// Elementwise product with NumPy broadcasting.
-    Mul,
-    /// Matrix product; vectors on either side as NumPy's `@`.
-    Matmul,
-    /// Outer product of two vectors (the adjoint of matrix-vector products).
-    Outer,
-    Transpose,
-    /// Sum over all axes (`None`) or one; `keep` keeps it with length 1.
-    Sum {
-        axis: Option<u8>,
-        keep: bool,
-    },
-    /// The adjoint of `Sum`: the first argument spread over the shape of the second.
-    Unsum {
-        axis: Option<u8>,
-        keep: bool,
-    },
-    /// Column `k` of a matrix.
-    Column(usize),
-    /// The adjoint of `Column`: zeros shaped as the second argument, column `k` the first.
-    ColumnScatter(usize),
-    /// Binary cross-entropy of probabilities against targets, mean, logs clamped at -100.
-    Bce,
-    /// Binary cross-entropy of logits against targets, mean.
-    BceLogits,
-    /// Softmax along an axis.
-    Softmax(u8),
-    /// Log-softmax along an axis.
-    LogSoftmax(u8),
-    /// Cross-entropy of logits `[n, classes]` against integer labels `[n]`, mean over rows.
-    CrossEntropy,
-    /// Integer labels as rows of zeros with a one at the label, shaped as the second argument.
-    OneHot,
+    Arith(Arith),
+    Map(Map),
+    Linalg(Linalg),
+    Reduce(Reduce),
+    Lanes(Lanes),
+    Loss(Loss),
 }
 
-impl Op {
-    /// Whether the op is a layer's activation, whose argument the derivation names `z1`.
-    pub fn is_activation(&self) -> bool {
-        matches!(
-            self,
-            Op::Relu
-                | Op::Sigmoid
-                | Op::Tanh
-                | Op::Softplus
-                | Op::LeakyRelu(_)
-                | Op::Softmax(_)
-                | Op::LogSoftmax(_)
-        )
-    }
+/// Which arguments an op reads the values of; the others give it only a shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads {
+    All,
+    /// The first: the gradient that an adjoint spreads over or scatters into the second's
+    /// shape, the labels a one-hot encoding reads.
+    First,
+    /// None: an element count.
+    Shape,
+}
 
-    /// The name of the function the op applies, whose derivative a derivation names
-    /// (`relu'`), for the ops that are functions of their arguments' values.
-    pub fn function(&self) -> Option<&'static str> {
-        Some(match self {
-            Op::Relu => "relu",
-            Op::Sigmoid => "σ",
-            Op::Tanh => "tanh",
-            Op::Softplus => "softplus",
-            Op::LeakyRelu(_) => "leaky_relu",
-            Op::ClampMin(_) => "max",
-            Op::Exp => "exp",
-            Op::Log => "log",
-            Op::Sqrt => "sqrt",
-            Op::Abs => "abs",
-            Op::Softmax(_) => "softmax",
-            Op::LogSoftmax(_) => "log_softmax",
-            Op::Bce => "bce",
-            Op::BceLogits => "bce_logits",
-            _ => return None,
-        })
-    }
+/// What every family of ops defines, one method per concern.
+pub trait Family {
+    /// The shape of the op applied to arguments of these shapes, unifying the dims the op
+    /// requires to be equal.
+    fn shape(&self, args: &[Shape], dims: &mut Dims) -> Result<Shape, Fault>;
 
-    /// Whether the op maps elements one to one (with broadcasting for two arguments).
-    pub fn is_elementwise(&self) -> bool {
-        match self {
-            Op::Neg
-            | Op::Pow(_)
-            | Op::Exp
-            | Op::Log
-            | Op::Sqrt
-            | Op::Abs
-            | Op::Sign
-            | Op::Relu
-            | Op::Step
-            | Op::Sigmoid
-            | Op::Tanh
-            | Op::Softplus
-            | Op::LeakyRelu(_)
-            | Op::LeakyStep(_)
-            | Op::ClampMin(_)
-            | Op::ClampMinStep(_)
-            | Op::Add
-            | Op::Mul => true,
-            Op::Var(_)
-            | Op::Const(_)
-            | Op::Count(_)
-            | Op::Matmul
-            | Op::Outer
-            | Op::Transpose
-            | Op::Sum { .. }
-            | Op::Unsum { .. }
-            | Op::Column(_)
-            | Op::ColumnScatter(_)
-            | Op::Bce
-            | Op::BceLogits
-            | Op::Softmax(_)
-            | Op::LogSoftmax(_)
-            | Op::CrossEntropy
-            | Op::OneHot => false,
-        }
-    }
+    /// The contributions of the node's gradient to the gradients of its arguments (or, for
+    /// a shortcut, of nodes past them), tagged with the rule that gave each.
+    fn vjp(&self, v: &mut Vjp<'_>) -> Result<(), Fault>;
 
-    /// The arguments whose values the op reads; the others give it only a shape (the
-    /// count of a tensor, the adjoints that are spread over or scattered into a shape).
-    pub fn value_args<'a, T>(&self, args: &'a [T]) -> &'a [T] {
-        match self {
-            Op::Count(_) => &[],
-            Op::Unsum { .. } | Op::ColumnScatter(_) | Op::OneHot => args.get(..1).unwrap_or(args),
-            Op::Var(_)
-            | Op::Const(_)
-            | Op::Neg
-            | Op::Pow(_)
-            | Op::Exp
-            | Op::Log
-            | Op::Sqrt
-            | Op::Abs
-            | Op::Sign
-            | Op::Relu
-            | Op::Step
-            | Op::Sigmoid
-            | Op::Tanh
-            | Op::Softplus
-            | Op::LeakyRelu(_)
-            | Op::LeakyStep(_)
-            | Op::ClampMin(_)
-            | Op::ClampMinStep(_)
-            | Op::Add
-            | Op::Mul
-            | Op::Matmul
-            | Op::Outer
-            | Op::Transpose
-            | Op::Sum { .. }
-            | Op::Column(_)
-            | Op::Bce
-            | Op::BceLogits
-            | Op::Softmax(_)
-            | Op::LogSoftmax(_)
-            | Op::CrossEntropy => args,
-        }
-    }
+    /// Whether the op maps elements one to one, with broadcasting for two arguments.
+    fn is_elementwise(&self) -> bool;
 
     /// Whether a gradient flows through the op; the others are piecewise constant or
     /// depend on shapes only.
-    pub fn is_differentiable(&self) -> bool {
+    fn is_differentiable(&self) -> bool;
+
+    /// The arguments whose values the op reads.
+    fn reads(&self) -> Reads;
+
+    /// Whether the op is a layer's activation, whose argument the derivation names `z1`.
+    fn is_activation(&self) -> bool;
+
+    /// The value of an elementwise op on scalars, for constant folding and the reference
+    /// interpreter; `None` for the others.
+    fn fold(&self, args: &[f64]) -> Option<f64>;
+
+    /// The op applied to `args` in `p`'s notation.
+    fn print(&self, p: &Printer<'_>, args: &[NodeId]) -> String;
+
+    /// How tightly the op's printed form binds, from 1 (`+`) to 9 (an atom).
+    fn precedence(&self, notation: Notation) -> u8;
+
+    /// The op over `f64` arrays, for the reference interpreter.
+    #[cfg(test)]
+    fn eval(&self, args: &[&ndarray::ArrayD<f64>]) -> ndarray::ArrayD<f64>;
+}
+
+impl Op {
+    /// Whether the op applies the function `f` itself, not its derivative.
+    pub fn applies(&self, f: Func) -> bool {
+        matches!(self, Op::Map(m) if m.f == f && !m.derivative)
+    }
+
+    /// The family that defines the op; `None` for a leaf (a tensor or a constant).
+    pub fn family(&self) -> Option<&dyn Family> {
         match self {
-            Op::Const(_)
-            | Op::Count(_)
-            | Op::Sign
-            | Op::Step
-            | Op::LeakyStep(_)
-            | Op::ClampMinStep(_)
-            | Op::OneHot => false,
-            Op::Var(_)
-            | Op::Neg
-            | Op::Pow(_)
-            | Op::Exp
-            | Op::Log
-            | Op::Sqrt
-            | Op::Abs
-            | Op::Relu
-            | Op::Sigmoid
-            | Op::Tanh
-            | Op::Softplus
-            | Op::LeakyRelu(_)
-            | Op::ClampMin(_)
-            | Op::Add
-            | Op::Mul
-            | Op::Matmul
-            | Op::Outer
-            | Op::Transpose
-            | Op::Sum { .. }
-            | Op::Unsum { .. }
-            | Op::Column(_)
-            | Op::ColumnScatter(_)
-            | Op::Bce
-            | Op::BceLogits
-            | Op::Softmax(_)
-            | Op::LogSoftmax(_)
-            | Op::CrossEntropy => true,
+            Op::Var(_) | Op::Const(_) => None,
+            Op::Arith(f) => Some(f),
+            Op::Map(f) => Some(f),
+            Op::Linalg(f) => Some(f),
+            Op::Reduce(f) => Some(f),
+            Op::Lanes(f) => Some(f),
+            Op::Loss(f) => Some(f),
         }
     }
 
-    /// The op's value on scalars, for elementwise ops: used for constant folding and by
-    /// the reference interpreter, through the runtime's own scalar functions.
-    pub fn scalar(&self, args: &[f64]) -> Option<f64> {
-        use backprop_scalar as s;
-        let a = args.first().copied().unwrap_or(0.0);
-        let b = args.get(1).copied().unwrap_or(0.0);
-        Some(match self {
-            Op::Neg => -a,
-            Op::Pow(k) => s::pow(a, k.get()),
-            Op::Exp => s::exp(a),
-            Op::Log => s::ln(a),
-            Op::Sqrt => s::sqrt(a),
-            Op::Abs => s::abs(a),
-            Op::Sign => s::sign(a),
-            Op::Relu => s::relu(a),
-            Op::Step => s::step(a),
-            Op::Sigmoid => s::sigmoid(a),
-            Op::Tanh => s::tanh(a),
-            Op::Softplus => s::softplus(a),
-            Op::LeakyRelu(k) => s::leaky_relu(a, k.get()),
-            Op::LeakyStep(k) => s::leaky_step(a, k.get()),
-            Op::ClampMin(lo) => s::clamp_min(a, lo.get()),
-            Op::ClampMinStep(lo) => s::clamp_min_step(a, lo.get()),
-            Op::Add => a + b,
-            Op::Mul => a * b,
-            Op::Var(_)
-            | Op::Const(_)
-            | Op::Count(_)
-            | Op::Matmul
-            | Op::Outer
-            | Op::Transpose
-            | Op::Sum { .. }
-            | Op::Unsum { .. }
-            | Op::Column(_)
-            | Op::ColumnScatter(_)
-            | Op::Bce
-            | Op::BceLogits
-            | Op::Softmax(_)
-            | Op::LogSoftmax(_)
-            | Op::CrossEntropy
-            | Op::OneHot => return None,
-        })
+    /// The shape of `op(args)`; a leaf's shape is given when it is made.
+    pub fn shape(&self, args: &[Shape], dims: &mut Dims) -> Result<Shape, Fault> {
+        match self.family() {
+            Some(f) => f.shape(args, dims),
+            None => Ok(Vec::new()),
+        }
     }
+
+    pub fn is_elementwise(&self) -> bool {
+        self.family().is_some_and(Family::is_elementwise)
+    }
+
+    /// Whether a gradient flows through the op: through a tensor, not a constant.
+    pub fn is_differentiable(&self) -> bool {
+        match self.family() {
+            Some(f) => f.is_differentiable(),
+            None => matches!(self, Op::Var(_)),
+        }
+    }
+
+    /// The arguments whose values the op reads; the others give it only a shape.
+    pub fn value_args<'a, T>(&self, args: &'a [T]) -> &'a [T] {
+        match self.family().map_or(Reads::All, Family::reads) {
+            Reads::All => args,
+            Reads::First => args.get(..1).unwrap_or(args),
+            Reads::Shape => &[],
+        }
+    }
+
+    pub fn is_activation(&self) -> bool {
+        self.family().is_some_and(Family::is_activation)
+    }
+
+    /// The op's value on scalars, for elementwise ops.
+    pub fn fold(&self, args: &[f64]) -> Option<f64> {
+        self.family().and_then(|f| f.fold(args))
+    }
+
+    /// The op applied to `args`, in `p`'s notation.
+    pub fn print(&self, p: &Printer<'_>, args: &[NodeId]) -> String {
+        match (self, self.family()) {
+            (_, Some(f)) => f.print(p, args),
+            (Op::Var(i), None) => p.var(*i),
+            (Op::Const(c), None) => number(c.get()),
+            (_, None) => String::new(),
+        }
+    }
+
+    pub fn precedence(&self, notation: Notation) -> u8 {
+        match (self, self.family()) {
+            (_, Some(f)) => f.precedence(notation),
+            (Op::Const(c), None) if c.get() < 0.0 => 3,
+            (_, None) => 9,
+        }
+    }
+
+    /// The op over `f64` arrays; a leaf's value is the interpreter's to give.
+    #[cfg(test)]
+    pub fn eval(&self, args: &[&ndarray::ArrayD<f64>]) -> ndarray::ArrayD<f64> {
+        match (self, self.family()) {
+            (_, Some(f)) => f.eval(args),
+            (Op::Const(c), None) => ndarray::arr0(c.get()).into_dyn(),
+            (_, None) => ndarray::arr0(f64::NAN).into_dyn(),
+        }
+    }
+}
+
+/// What a name called in the language is: a function of one tensor, a lane op with an
+/// axis, or a loss of two tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Callable {
+    Function(Func),
+    Lanes(lanes::Kind),
+    Loss(loss::Named),
+}
+
+/// The callable spelled `name`, if the language has one.
+pub fn callable(name: &str) -> Option<Callable> {
+    function::named(name)
+        .map(Callable::Function)
+        .or_else(|| lanes::named(name).map(Callable::Lanes))
+        .or_else(|| loss::named(name).map(Callable::Loss))
+}
+
+/// Every name the language calls, functions then lane ops then losses, for suggestions.
+pub fn spellings() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = function::spelled().map(|f| f.def().name).collect();
+    all.extend(lanes::SPELLINGS.iter().map(|(name, _)| *name));
+    all.extend(loss::SPELLINGS.iter().map(|l| l.name));
+    all
 }

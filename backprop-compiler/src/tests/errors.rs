@@ -10,12 +10,21 @@ fn first(src: &str) -> String {
 fn unknown_names_suggest_the_nearest() {
     assert_eq!(
         first("relux(x @ w); loss mse"),
-        "unknown function `relux` (did you mean `relu`?); expected one of `relu`, `sigmoid`, `tanh`, `exp`, `log`, `sqrt`, `abs`, `softplus`, `leaky_relu`, `softmax`, `log_softmax`"
+        "unknown function `relux` (did you mean `relu`?); the functions are listed in the documentation of `backprop`"
     );
     assert_eq!(
         first("x @ w; loss msee"),
-        "unknown loss `msee` (did you mean `mse`?); expected one of `mse`, `sse`, `bce`, `l1`, `bce_logits`, `cross_entropy`"
+        "unknown loss `msee` (did you mean `mse`?); the losses are listed in the documentation of `backprop`"
     );
+    // A name far from every function gets no guess.
+    assert_eq!(
+        first("frobnicate(x @ w); loss mse"),
+        "unknown function `frobnicate`; the functions are listed in the documentation of `backprop`"
+    );
+    // Every name the registry spells is a call the language takes.
+    for name in crate::ops::spellings() {
+        assert!(crate::ops::callable(name).is_some(), "`{name}`");
+    }
 }
 
 #[test]

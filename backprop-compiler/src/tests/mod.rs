@@ -11,7 +11,6 @@ use ndarray::ArrayD;
 
 use crate::expand::{analyze, Compiled};
 use crate::ir::{Graph, NodeId};
-use crate::ops::eval::eval;
 use crate::ops::Op;
 use crate::print::Printer;
 
@@ -43,7 +42,7 @@ pub fn run(graph: &Graph, vars: &[ArrayD<f64>], upto: NodeId) -> Vec<ArrayD<f64>
             Op::Var(k) => vars[k].clone(),
             _ => {
                 let args: Vec<&ArrayD<f64>> = node.args.iter().map(|a| &values[a.0]).collect();
-                eval(&node.op, &args)
+                node.op.eval(&args)
             }
         };
         values.push(value);

@@ -10,6 +10,7 @@ use crate::ast::Role;
 use crate::derivation::Derivation;
 use crate::ir::NodeId;
 use crate::lower::Lowered;
+use crate::ops::function::{self, Domain, Func, Param};
 
 const MODELS: usize = 500;
 
@@ -67,14 +68,9 @@ impl Gen {
                 let w = self.param(vec![c, m]);
                 format!("({a} @ {w}.T)")
             }
-            2 => {
-                let f = ["relu", "sigmoid", "tanh", "softplus", "abs"][self.rng.random_range(0..5)];
+            2 | 7 => {
                 let a = self.matrix(c, d);
-                if self.rng.random_bool(0.5) {
-                    format!("{f}({a})")
-                } else {
-                    format!("{a}.{f}()")
-                }
+                self.function(a)
             }
             3 => {
                 let a = self.matrix(c, d);
@@ -92,15 +88,6 @@ impl Gen {
             6 => {
                 let (a, b) = (self.matrix(c, d), self.matrix(c, d));
                 format!("({a} / ({b} * {b} + 1))")
-            }
-            7 => {
-                let a = self.matrix(c, d);
-                match self.rng.random_range(0..4) {
-                    0 => format!("log({a} * {a} + 1)"),
-                    1 => format!("sqrt({a} * {a} + 1)"),
-                    2 => format!("exp(tanh({a}))"),
-                    _ => format!("leaky_relu({a}, 0.1)"),
-                }
             }
             8 => {
                 let a = self.matrix(c, d);
@@ -172,6 +159,30 @@ impl Gen {
                 let a = self.matrix(c, d);
                 format!("{a}.T.T")
             }
+        }
+    }
+
+    /// One of the language's functions, drawn from the registry, applied to `a`: an
+    /// argument its domain takes, its number drawn or left to its default, and the call or
+    /// the method form.
+    fn function(&mut self, a: String) -> String {
+        let all: Vec<Func> = function::spelled().collect();
+        let f = all[self.rng.random_range(0..all.len())].def();
+        let a = match f.domain {
+            Domain::Real => a,
+            Domain::Positive => format!("({a} * {a} + 1)"),
+        };
+        let number = match f.param {
+            Param::Number { default, .. } if default.is_none() || self.rng.random_bool(0.5) => {
+                format!(", {:.2}", self.rng.random_range(-0.5..0.5))
+            }
+            Param::Number { .. } | Param::None => String::new(),
+        };
+        let name = f.name;
+        if self.rng.random_bool(0.5) {
+            format!("{name}({a}{number})")
+        } else {
+            format!("{a}.{name}({})", number.trim_start_matches(", "))
         }
     }
 
@@ -307,9 +318,9 @@ fn random_models_match_finite_differences() {
         "[:, ",
         ".sum(0)",
         ".mean()",
-        "leaky_relu",
         "let h",
     ];
+    let mut functions = vec![0; function::FUNCTIONS.len()];
     let mut seen = vec![0; features.len()];
     let mut bce_of_sigmoid = 0;
     for seed in 0..MODELS as u64 {
@@ -318,6 +329,9 @@ fn random_models_match_finite_differences() {
             *count += usize::from(src.contains(feature));
         }
         bce_of_sigmoid += usize::from(src.ends_with("loss bce"));
+        for (count, f) in functions.iter_mut().zip(function::FUNCTIONS) {
+            *count += usize::from(calls(&src, f.name));
+        }
         let c = compile(&src);
         // Its derivation has a line for each parameter's gradient.
         let derivation = Derivation::new(&c.lowered, &c.adjoint);
@@ -347,10 +361,24 @@ fn random_models_match_finite_differences() {
     for (count, feature) in seen.iter().zip(features) {
         assert!(*count >= 10, "only {count} models use `{feature}`");
     }
+    for (count, f) in functions.iter().zip(function::FUNCTIONS) {
+        assert!(*count >= 10, "only {count} models use `{}`", f.name);
+    }
     assert!(
         bce_of_sigmoid >= 10,
         "only {bce_of_sigmoid} models use `loss bce`"
     );
+}
+
+/// Whether `src` calls the function `name` (as `name(` or `.name(`, not as the end of a
+/// longer name).
+fn calls(src: &str, name: &str) -> bool {
+    src.match_indices(&format!("{name}(")).any(|(i, _)| {
+        !src[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
 }
 
 /// Compares every gradient element of one lowering of a model with finite differences;

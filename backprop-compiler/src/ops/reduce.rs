@@ -1,0 +1,212 @@
+//! Reductions and selections, with their adjoints: sums over all axes or one (`keep`
+//! keeps the axis with length 1), the spread of a gradient back over the summed shape,
+//! the number of elements (a scalar that depends on the shape only), a matrix's column
+//! `[:, k]` and the scatter of a gradient back into it.
+
+use crate::ir::{Dims, NodeId, Shape};
+use crate::ops::shape::{arg, Fault};
+use crate::ops::vjp::Vjp;
+use crate::ops::{Family, Op, Reads};
+use crate::print::{Notation, Printer};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reduce {
+    /// The sum over all axes (`None`) or one.
+    Sum { axis: Option<u8>, keep: bool },
+    /// The adjoint of `Sum`: the first argument spread over the shape of the second.
+    Unsum { axis: Option<u8>, keep: bool },
+    /// The number of elements of the argument (along `axis`).
+    Count(Option<u8>),
+    /// Column `k` of a matrix.
+    Column(usize),
+    /// The adjoint of `Column`: zeros shaped as the second argument, column `k` the first.
+    ColumnScatter(usize),
+}
+
+impl Family for Reduce {
+    fn shape(&self, args: &[Shape], dims: &mut Dims) -> Result<Shape, Fault> {
+        let a = arg(args, 0);
+        match *self {
+            Reduce::Sum { axis: None, keep } => Ok(if keep {
+                a.iter().map(|_| dims.fresh(Some(1), None)).collect()
+            } else {
+                Vec::new()
+            }),
+            Reduce::Sum {
+                axis: Some(k),
+                keep,
+            } => {
+                let (k, rank) = (usize::from(k), a.len());
+                if k >= rank {
+                    return Err(Fault::Axis { axis: k, rank });
+                }
+                let mut out = a;
+                if keep {
+                    out[k] = dims.fresh(Some(1), None);
+                } else {
+                    out.remove(k);
+                }
+                Ok(out)
+            }
+            Reduce::Unsum { .. } | Reduce::ColumnScatter(_) => Ok(arg(args, 1)),
+            Reduce::Count(_) => Ok(Vec::new()),
+            Reduce::Column(k) => match a.len() {
+                2 => match dims.known(a[1]) {
+                    Some(cols) if k >= cols => Err(Fault::Column { k, cols }),
+                    _ => Ok(vec![a[0]]),
+                },
+                got => Err(Fault::Rank { arg: 0, got }),
+            },
+        }
+    }
+
+    fn vjp(&self, v: &mut Vjp<'_>) -> Result<(), Fault> {
+        let (a, g) = (v.arg(0), v.g);
+        let d = match *self {
+            Reduce::Sum { axis, keep } => v
+                .graph
+                .apply(Op::Reduce(Reduce::Unsum { axis, keep }), &[g, a])?,
+            Reduce::Unsum { axis, keep } => v
+                .graph
+                .apply(Op::Reduce(Reduce::Sum { axis, keep }), &[g])?,
+            Reduce::Count(_) => return Ok(()),
+            Reduce::Column(k) => v
+                .graph
+                .apply(Op::Reduce(Reduce::ColumnScatter(k)), &[g, a])?,
+            Reduce::ColumnScatter(k) => v.graph.apply(Op::Reduce(Reduce::Column(k)), &[g])?,
+        };
+        v.give(a, d, None);
+        Ok(())
+    }
+
+    fn is_elementwise(&self) -> bool {
+        false
+    }
+
+    fn is_differentiable(&self) -> bool {
+        !matches!(self, Reduce::Count(_))
+    }
+
+    fn reads(&self) -> Reads {
+        match self {
+            Reduce::Sum { .. } | Reduce::Column(_) => Reads::All,
+            Reduce::Unsum { .. } | Reduce::ColumnScatter(_) => Reads::First,
+            Reduce::Count(_) => Reads::Shape,
+        }
+    }
+
+    fn is_activation(&self) -> bool {
+        false
+    }
+
+    fn fold(&self, _: &[f64]) -> Option<f64> {
+        None
+    }
+
+    fn print(&self, p: &Printer<'_>, args: &[NodeId]) -> String {
+        let a = args.first().copied().unwrap_or(NodeId(0));
+        let notation = p.notation();
+        let name = crate::ops::function::symbol_latex;
+        match (*self, notation) {
+            (Reduce::Sum { axis, keep }, Notation::Code) => match (axis, keep) {
+                (None, false) => p.call("sum", "", "", args),
+                (None, true) => format!("sum({}, keepdim)", p.show(a)),
+                (Some(k), false) => format!("{}.sum({k})", p.operand(a, 9)),
+                (Some(k), true) => format!("{}.sum({k}, keepdim)", p.operand(a, 9)),
+            },
+            (Reduce::Sum { axis, .. }, Notation::Text | Notation::Latex) => {
+                let over = match axis {
+                    None => String::new(),
+                    Some(0) => "rows".into(),
+                    Some(1) => "cols".into(),
+                    Some(k) => format!("axis {k}"),
+                };
+                let body = p.operand(a, 3);
+                match (notation == Notation::Text, over.is_empty()) {
+                    (true, true) => format!("Σ {body}"),
+                    (true, false) => format!("Σ_{over} {body}"),
+                    (false, true) => format!(r"\sum {body}"),
+                    (false, false) => format!(r"\sum_{{\text{{{over}}}}} {body}"),
+                }
+            }
+            (Reduce::Unsum { .. }, Notation::Code) => p.call("expand", "", "", args),
+            (Reduce::Unsum { .. }, _) => p.call("", "expand", &name("expand"), &args[..1]),
+            (Reduce::Count(None), _) => p.call("numel", "numel", &name("numel"), args),
+            (Reduce::Count(Some(k)), Notation::Latex) => {
+                format!(r"{}\left({}\right)", name(&format!("dim_{k}")), p.show(a))
+            }
+            (Reduce::Count(Some(k)), _) => format!("{}.shape[{k}]", p.operand(a, 9)),
+            (Reduce::Column(k), Notation::Latex) => format!("{{{}}}_{{:,{k}}}", p.operand(a, 9)),
+            (Reduce::Column(k), _) => format!("{}[:, {k}]", p.operand(a, 9)),
+            (Reduce::ColumnScatter(k), Notation::Code) => {
+                let like = args.get(1).copied().unwrap_or(a);
+                format!("scatter({}, {}, column={k})", p.show(a), p.show(like))
+            }
+            (Reduce::ColumnScatter(k), Notation::Text) => {
+                format!("scatter({}, column {k})", p.show(a))
+            }
+            (Reduce::ColumnScatter(k), Notation::Latex) => {
+                format!(
+                    r"{}\left({}\right)",
+                    name(&format!("scatter_{k}")),
+                    p.show(a)
+                )
+            }
+        }
+    }
+
+    fn precedence(&self, notation: Notation) -> u8 {
+        match (self, notation) {
+            (Reduce::Sum { .. }, Notation::Text | Notation::Latex) => 3,
+            (Reduce::Sum { .. }, Notation::Code)
+            | (Reduce::Unsum { .. } | Reduce::Count(_), _)
+            | (Reduce::Column(_) | Reduce::ColumnScatter(_), _) => 9,
+        }
+    }
+
+    #[cfg(test)]
+    fn eval(&self, args: &[&ndarray::ArrayD<f64>]) -> ndarray::ArrayD<f64> {
+        use ndarray::{ArrayD, Axis, IxDyn};
+        let x = args[0];
+        match *self {
+            Reduce::Sum { axis: None, keep } => {
+                let s = ndarray::arr0(x.sum()).into_dyn();
+                if keep {
+                    let ones = vec![1; x.ndim()];
+                    s.into_shape_with_order(IxDyn(&ones)).unwrap()
+                } else {
+                    s
+                }
+            }
+            Reduce::Sum {
+                axis: Some(k),
+                keep,
+            } => {
+                let s = x.sum_axis(Axis(usize::from(k)));
+                if keep {
+                    s.insert_axis(Axis(usize::from(k)))
+                } else {
+                    s
+                }
+            }
+            Reduce::Unsum { axis, keep } => {
+                let mut g = x.clone();
+                if let (Some(k), false) = (axis, keep) {
+                    g = g.insert_axis(Axis(usize::from(k)));
+                }
+                g.broadcast(IxDyn(args[1].shape())).unwrap().to_owned()
+            }
+            Reduce::Count(axis) => ndarray::arr0(match axis {
+                Some(k) => x.shape()[usize::from(k)] as f64,
+                None => x.len() as f64,
+            })
+            .into_dyn(),
+            Reduce::Column(k) => x.index_axis(Axis(1), k).to_owned(),
+            Reduce::ColumnScatter(k) => {
+                let mut out = ArrayD::zeros(IxDyn(args[1].shape()));
+                out.index_axis_mut(Axis(1), k).assign(x);
+                out
+            }
+        }
+    }
+}
