@@ -214,11 +214,26 @@ pub use backprop_runtime::*;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-/// What generated code calls; not part of the public API.
+/// What generated code calls; not part of the public API. Flat, so that the generated
+/// code reads `rt::matmul(x, w1.view())?` under `use ::backprop::__private as rt`.
 #[doc(hidden)]
 pub mod __private {
+    pub use backprop_runtime::fused::*;
+    pub use backprop_runtime::kernels::*;
+    pub use backprop_runtime::loss::{bce, bce_logits, cross_entropy};
+    pub use backprop_runtime::shape::{fixed, free, named, Dims};
     pub use backprop_runtime::{
-        fused, init, kernels, loss, params, scalar, shape, Float, ShapeError,
+        __supervised as supervised, __tensors as tensors, init, params, scalar, Float, ShapeError,
     };
+    pub use core::marker::PhantomData;
+    pub use core::option::Option::{self, None, Some};
+    pub use core::result::Result::Ok;
     pub use ndarray;
+    pub use ndarray::{
+        Array0, Array1, Array2, Array3, Array4, Array5, Array6, ArrayView0, ArrayView1, ArrayView2,
+        ArrayView3, ArrayView4, ArrayView5, ArrayView6, AsArray, Ix0, Ix1, Ix2, Ix3, Ix4, Ix5, Ix6,
+    };
+
+    /// What every method of a generated model returns.
+    pub type Result<T> = core::result::Result<T, ShapeError>;
 }

@@ -36,7 +36,7 @@ fn code_is_valid_rust_and_what_the_macro_emits() {
     // What a reader looks for: the struct, the gradient method, the fused kernels.
     for part in [
         "struct FastaiMlp<A = f32>",
-        "pub fn grad<'__a>(",
+        "pub fn grad<'a>(",
         "pub fn step<",
         "matmul_into(",
     ] {

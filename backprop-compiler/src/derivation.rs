@@ -184,6 +184,17 @@ impl<'g> Derivation<'g> {
         this
     }
 
+    /// The names the derivation gives values, in the order it gives them: forward values,
+    /// gradients by the node that computes them, counts.
+    pub fn names(&self) -> Vec<(NodeId, &Sym)> {
+        let mut gradients: Vec<(NodeId, &Sym)> =
+            self.gradients.iter().map(|(n, s)| (*n, s)).collect();
+        gradients.sort_by_key(|(n, _)| *n);
+        let values = self.values.iter().map(|(n, s)| (*n, s));
+        let counts = self.counts.iter().map(|(s, n)| (*n, s));
+        values.chain(gradients).chain(counts).collect()
+    }
+
     /// The rules each line used, and a name for each count the formulas divide by.
     fn collect(&mut self, loss: NodeId) {
         let named: HashSet<NodeId> = self

@@ -35,14 +35,22 @@ pub fn expand(input: TokenStream) -> TokenStream {
             return tokens;
         }
     };
-    match analyze(model) {
-        Ok(c) => Codegen::new(&c).generate(),
-        Err((err, model)) => {
-            let mut tokens = err.to_compile_error();
-            tokens.extend(stub(&model));
-            tokens
-        }
-    }
+    let (err, model) = match analyze(model) {
+        Ok(c) => match Codegen::new(&c).generate() {
+            Ok(items) => return items,
+            Err(missing) => {
+                let msg = format!(
+                    "backprop could not write the code of this model ({}); please report it",
+                    missing.0
+                );
+                (syn::Error::new(c.model.span, msg), Box::new(c.model))
+            }
+        },
+        Err(failed) => failed,
+    };
+    let mut tokens = err.to_compile_error();
+    tokens.extend(stub(&model));
+    tokens
 }
 
 /// The model parsed, lowered and differentiated: the gradient of its loss with respect to

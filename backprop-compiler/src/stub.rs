@@ -8,7 +8,7 @@ use syn::Ident;
 
 use crate::ast::{Loss, Model, Role};
 use crate::check::RESERVED_BINDINGS;
-use crate::codegen::{array_ty, companions, d_ident, ident, ix};
+use crate::codegen::{companions, d_ident, field_ty, ident, ix_path};
 use crate::lower::{declared_and_body_names, default_role, names_in, tensors_among};
 
 /// The items of a model that did not compile. Parameters and inputs are the declared and
@@ -31,7 +31,7 @@ pub fn stub(model: &Model) -> TokenStream {
         let decl = model.decls.iter().find(|d| d.name == n);
         let role = decl.map_or_else(|| default_role(&n), |d| d.role);
         let (ty, dim) = match decl.and_then(|d| d.shape.as_ref()) {
-            Some(shape) => (array_ty(shape.len()), ix(shape.len())),
+            Some(shape) => (field_ty(shape.len()), ix_path(shape.len())),
             None => (
                 quote!(::backprop::__private::ndarray::ArrayD<A>),
                 quote!(::backprop::__private::ndarray::IxDyn),

@@ -8,7 +8,7 @@
 
 use ndarray::{
     ArrayView, ArrayView1, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, Axis, Dimension,
-    RemoveAxis, Zip,
+    IntoDimension, RemoveAxis, Zip,
 };
 
 use crate::{Float, ShapeError};
@@ -62,12 +62,13 @@ macro_rules! fold {
         ///
         /// # Errors
         /// [`ShapeError::Operands`] when a part does not broadcast to `shape`.
-        pub fn $fold<A: Float, D: Dimension, $P0: Dimension, $($P: Dimension),*>(
-            shape: D,
+        pub fn $fold<A: Float, Sh: IntoDimension, $P0: Dimension, $($P: Dimension),*>(
+            shape: Sh,
             $p0: ArrayView<'_, A, $P0>,
             $($p: ArrayView<'_, A, $P>,)*
             f: impl Fn(A, $(element!($p)),*) -> A,
         ) -> Result<A, ShapeError> {
+            let shape = shape.into_dimension();
             let $p0 = spread(&$p0, &shape)?;
             $(let $p = spread(&$p, &shape)?;)*
             let total = Zip::from(&$p0)

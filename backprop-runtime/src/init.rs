@@ -1,6 +1,6 @@
 //! Seeded parameter initialisers, reproducible across platforms (ChaCha8).
 
-use ndarray::{Array, Dimension};
+use ndarray::{Array, ShapeBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -28,7 +28,11 @@ impl Init {
     }
 
     /// Values drawn uniformly from `[-bound, bound)`.
-    pub fn uniform<A: Float, D: Dimension>(&mut self, shape: D, bound: f64) -> Array<A, D> {
+    pub fn uniform<A: Float, Sh: ShapeBuilder>(
+        &mut self,
+        shape: Sh,
+        bound: f64,
+    ) -> Array<A, Sh::Dim> {
         Array::from_shape_simple_fn(shape, || {
             let u: f64 = self.rng.random();
             A::cst((2.0 * u - 1.0) * bound)
@@ -37,7 +41,11 @@ impl Init {
 
     /// PyTorch's default for `nn.Linear`: uniform in `±1/sqrt(fan_in)`, for the weight and
     /// its bias alike (`fan_in` 0 gives zeros).
-    pub fn linear<A: Float, D: Dimension>(&mut self, shape: D, fan_in: usize) -> Array<A, D> {
+    pub fn linear<A: Float, Sh: ShapeBuilder>(
+        &mut self,
+        shape: Sh,
+        fan_in: usize,
+    ) -> Array<A, Sh::Dim> {
         let bound = if fan_in == 0 {
             0.0
         } else {

@@ -1,12 +1,15 @@
-//! Array kernels of the generated code: elementwise maps, NumPy-broadcasting binary ops,
-//! matrix products on (possibly transposed) views, reductions and their adjoints.
+//! The allocating kernels of the generated code, each giving a new array: elementwise
+//! maps (a fused chain of elementwise ops is one [`map2`]-style pass), matrix products on
+//! (possibly transposed) views, reductions and their adjoints. The workspace path's
+//! kernels, in [`crate::fused`], write the same results into buffers; where a result
+//! needs more than one line, these call those.
 //!
 //! Shapes are checked by the generated code before any kernel runs; kernels still check
 //! what they rely on and return [`ShapeError::Operands`] instead of panicking.
 
 use ndarray::{
-    Array, Array0, Array1, Array2, ArrayView, ArrayView1, ArrayView2, Axis, DimMax, Dimension,
-    IxDyn, RemoveAxis, Zip,
+    Array, Array1, Array2, ArrayView, ArrayView1, ArrayView2, Axis, DimMax, Dimension,
+    IntoDimension, RemoveAxis, ShapeBuilder, Zip,
 };
 
 use crate::{Float, ShapeError};
@@ -66,6 +69,51 @@ where
     Ok(Zip::from(&av).and(&bv).map_collect(|&p, &q| f(p, q)))
 }
 
+/// Replaces `n` in a closure's argument list with the element type.
+macro_rules! element {
+    ($n:ident) => {
+        A
+    };
+}
+
+macro_rules! maps {
+    ($(($map:ident, $fill:ident, [$($p:ident: $P:ident),*]),)*) => {$(
+        /// `f(parts...)` elementwise over a new array of `shape`, each part broadcast to it
+        /// by NumPy's rules: one pass over memory for a whole chain of elementwise ops.
+        ///
+        /// # Errors
+        /// [`ShapeError::Operands`] when a part does not broadcast to `shape`.
+        pub fn $map<A: Float, Sh: IntoDimension, $($P: Dimension),*>(
+            shape: Sh,
+            $($p: ArrayView<'_, A, $P>,)*
+            f: impl Fn($(element!($p)),*) -> A,
+        ) -> Result<Array<A, Sh::Dim>, ShapeError> {
+            let mut out = Array::zeros(shape.into_dimension());
+            crate::fused::$fill(out.view_mut(), $($p,)* |_, $($p),*| f($($p),*))?;
+            Ok(out)
+        }
+    )*};
+}
+
+maps! {
+    (map0, fill0, []),
+    (map1, fill1, [p0: P0]),
+    (map2, fill2, [p0: P0, p1: P1]),
+    (map3, fill3, [p0: P0, p1: P1, p2: P2]),
+    (map4, fill4, [p0: P0, p1: P1, p2: P2, p3: P3]),
+    (map5, fill5, [p0: P0, p1: P1, p2: P2, p3: P3, p4: P4]),
+}
+
+/// An array of `shape` filled with `v`.
+pub fn full<A: Float, Sh: ShapeBuilder>(shape: Sh, v: A) -> Array<A, Sh::Dim> {
+    Array::from_elem(shape, v)
+}
+
+/// An array of `shape` filled with zeros.
+pub fn zeros<A: Float, Sh: ShapeBuilder>(shape: Sh) -> Array<A, Sh::Dim> {
+    Array::zeros(shape)
+}
+
 /// The matrix product `a @ b` of two matrices (either may be a transposed view).
 ///
 /// # Errors
@@ -114,15 +162,6 @@ pub fn vecmat<A: Float>(a: ArrayView1<A>, b: ArrayView2<A>) -> Result<Array1<A>,
     Ok(out)
 }
 
-/// The inner product `a @ b` of two vectors, as a 0-d array.
-///
-/// # Errors
-/// [`ShapeError::Operands`] when the lengths differ.
-pub fn dot<A: Float>(a: ArrayView1<A>, b: ArrayView1<A>) -> Result<Array0<A>, ShapeError> {
-    inner("matmul", a.shape(), b.shape(), a.len(), b.len())?;
-    Ok(ndarray::arr0(a.dot(&b)))
-}
-
 /// The outer product `a b^T`.
 ///
 /// ```
@@ -135,11 +174,6 @@ pub fn outer<A: Float>(a: ArrayView1<A>, b: ArrayView1<A>) -> Array2<A> {
     // The output is shaped from the operands, so the product cannot fail.
     let _ = crate::fused::outer_into(a, b, out.view_mut());
     out
-}
-
-/// The sum of all elements, as a 0-d array.
-pub fn sum<A: Float, D: Dimension>(a: ArrayView<A, D>) -> Array0<A> {
-    ndarray::arr0(a.sum())
 }
 
 /// The sum of all elements, keeping every axis with length 1.
@@ -165,71 +199,39 @@ pub fn sum_axis_keep<A: Float, D: RemoveAxis>(a: ArrayView<A, D>, axis: usize) -
         .unwrap_or_else(|_| Array::zeros(a.raw_dim()))
 }
 
-/// The adjoint of a sum: `g` spread back over the shape `like`. With `axis` and not
-/// `keep`, `g` lacks that axis and it is inserted first; otherwise `g` broadcasts as is.
+/// The adjoint of a sum: `g` spread back over `shape`. With `axis` and not `keep`, `g`
+/// lacks that axis and it is inserted first; otherwise `g` broadcasts as is.
 ///
 /// # Errors
-/// [`ShapeError::Operands`] when `g` does not broadcast to `like`.
+/// [`ShapeError::Operands`] when `g` does not broadcast to `shape`.
 ///
 /// ```
 /// use backprop_runtime::kernels::unsum;
 /// let g = ndarray::array![1.0, 2.0];
-/// let spread = unsum(g.view(), ndarray::Dim([2, 2]), Some(1), false).unwrap();
+/// let spread = unsum(g.view(), [2, 2], Some(1), false).unwrap();
 /// assert_eq!(spread, ndarray::array![[1.0, 1.0], [2.0, 2.0]]);
 /// ```
-pub fn unsum<A: Float, E: Dimension, D: Dimension>(
+pub fn unsum<A: Float, E: Dimension, Sh: IntoDimension>(
     g: ArrayView<A, E>,
-    like: D,
+    shape: Sh,
     axis: Option<usize>,
     keep: bool,
-) -> Result<Array<A, D>, ShapeError> {
-    let lhs = g.shape().to_vec();
-    let mismatch = || ShapeError::Operands {
-        op: "unsum",
-        lhs: lhs.clone(),
-        rhs: like.slice().to_vec(),
-    };
-    let mut g = g.into_dyn();
-    if let (Some(k), false) = (axis, keep) {
-        if k > g.ndim() {
-            return Err(mismatch());
-        }
-        g = g.insert_axis(Axis(k));
-    }
-    let spread = g.broadcast(IxDyn(like.slice())).ok_or_else(mismatch)?;
-    spread
-        .to_owned()
-        .into_dimensionality::<D>()
-        .map_err(|_| mismatch())
+) -> Result<Array<A, Sh::Dim>, ShapeError> {
+    let mut out = Array::zeros(shape.into_dimension());
+    crate::fused::unsum_into(g, axis, keep, out.view_mut())?;
+    Ok(out)
 }
 
-/// The number of elements of a tensor of shape `shape` (with `axis`, its length along it).
-pub fn count<A: Float>(shape: &[usize], axis: Option<usize>) -> Array0<A> {
-    let n = match axis {
-        Some(k) => shape.get(k).copied().unwrap_or(1),
-        None => shape.iter().product(),
-    };
-    ndarray::arr0(A::cst(n as f64))
-}
-
-/// Column `k` of `a`, as a vector (`a[:, k]`).
+/// The adjoint of a column select: zeros of `shape` with column `k` set to `g`.
 ///
 /// # Errors
-/// [`ShapeError::Operands`] when `a` has no column `k`.
-pub fn column<A: Float>(a: ArrayView2<A>, k: usize) -> Result<Array1<A>, ShapeError> {
-    crate::fused::column(a, k).map(|c| c.to_owned())
-}
-
-/// The adjoint of a column select: zeros of shape `like` with column `k` set to `g`.
-///
-/// # Errors
-/// [`ShapeError::Operands`] when `g` does not fit column `k` of `like`.
+/// [`ShapeError::Operands`] when `g` does not fit column `k` of `shape`.
 pub fn column_scatter<A: Float>(
     g: ArrayView1<A>,
-    like: ndarray::Ix2,
+    shape: [usize; 2],
     k: usize,
 ) -> Result<Array2<A>, ShapeError> {
-    let mut out = Array2::zeros(like);
+    let mut out = Array2::zeros(shape);
     crate::fused::column_scatter_into(g, k, out.view_mut())?;
     Ok(out)
 }
@@ -264,16 +266,16 @@ pub fn log_softmax<A: Float, D: RemoveAxis>(a: ArrayView<A, D>, axis: usize) -> 
     out
 }
 
-/// One row per label, of the shape `like` (`[n, classes]`), with a 1 in the label's column.
+/// One row per label, of `shape` (`[n, classes]`), with a 1 in the label's column.
 ///
 /// # Errors
 /// [`ShapeError::Label`] for a label past the last class, [`ShapeError::Operands`] when
 /// there is not one label per row.
 pub fn one_hot<A: Float>(
     labels: ArrayView1<usize>,
-    like: ndarray::Ix2,
+    shape: [usize; 2],
 ) -> Result<Array2<A>, ShapeError> {
-    let mut out = Array2::zeros(like);
+    let mut out = Array2::zeros(shape);
     crate::fused::one_hot_into(labels, out.view_mut())?;
     Ok(out)
 }
@@ -286,11 +288,6 @@ pub(crate) fn label_error(label: usize, classes: usize) -> ShapeError {
         classes,
         site: "cross_entropy".into(),
     }
-}
-
-/// A 0-d array holding `v`.
-pub fn scalar<A: Float>(v: A) -> Array0<A> {
-    ndarray::arr0(v)
 }
 
 fn trailing(shape: &[usize], ndim: usize, i: usize) -> usize {
@@ -377,28 +374,38 @@ mod tests {
     #[test]
     fn sums_and_their_adjoints() {
         let m = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
-        assert_eq!(sum(m.view())[()], 21.0);
+        assert_eq!(crate::fused::total(m.view()), 21.0);
         assert_eq!(sum_axis(m.view(), 0), array![5.0, 7.0, 9.0]);
         assert_eq!(sum_axis_keep(m.view(), 1), array![[6.0], [15.0]]);
         assert_eq!(sum_keep(m.view()), array![[21.0]]);
         let g = array![1.0, 2.0, 3.0];
-        let spread = unsum(g.view(), m.raw_dim(), Some(0), false).unwrap();
+        let spread = unsum(g.view(), [2, 3], Some(0), false).unwrap();
         assert_eq!(spread, array![[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]);
         let s = ndarray::arr0(4.0);
+        assert_eq!(unsum(s.view(), [2, 3], None, false).unwrap().sum(), 24.0);
         assert_eq!(
-            unsum(s.view(), m.raw_dim(), None, false).unwrap().sum(),
-            24.0
+            full([2, 3], 4.0),
+            unsum(s.view(), [2, 3], None, true).unwrap()
         );
-        assert_eq!(count::<f64>(&[7, 5], None)[()], 35.0);
-        assert_eq!(count::<f64>(&[7, 5], Some(1))[()], 5.0);
+    }
+
+    #[test]
+    fn fused_maps_broadcast_their_parts() {
+        let m = array![[1.0, 2.0], [3.0, 4.0]];
+        let b = array![10.0, 20.0];
+        let got = map2([2, 2], m.view(), b.view(), |p, q| p * q + 1.0).unwrap();
+        assert_eq!(got, array![[11.0, 41.0], [31.0, 81.0]]);
+        assert_eq!(map0([2], || 3.0).unwrap(), array![3.0, 3.0]);
+        assert!(map1([3, 2], m.view(), |p| p).is_err());
     }
 
     #[test]
     fn column_select_and_scatter() {
         let m = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]];
+        let column = crate::fused::column;
         assert_eq!(column(m.view(), 1).unwrap(), array![2.0, 4.0, 6.0]);
         assert!(column(m.view(), 2).is_err());
-        let back = column_scatter(array![1.0, 1.0, 1.0].view(), m.raw_dim(), 0).unwrap();
+        let back = column_scatter(array![1.0, 1.0, 1.0].view(), [3, 2], 0).unwrap();
         assert_eq!(back, array![[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]);
     }
 
@@ -408,7 +415,7 @@ mod tests {
         let v = array![1.0, -1.0];
         assert_eq!(matvec(m.view(), v.view()).unwrap(), array![-1.0, -1.0]);
         assert_eq!(vecmat(v.view(), m.view()).unwrap(), array![-2.0, -2.0]);
-        assert_eq!(dot(v.view(), v.view()).unwrap()[()], 2.0);
+        assert_eq!(crate::fused::dot(v.view(), v.view()).unwrap(), 2.0);
         assert_eq!(outer(v.view(), v.view()), array![[1.0, -1.0], [-1.0, 1.0]]);
     }
 }

@@ -43,3 +43,5 @@ pub use float::Float;
 pub use gemm::Scale;
 pub use gemm::{set_threads, threads};
 pub use gradcheck::{numeric_gradient, GradCheck, GradReport};
+#[doc(hidden)]
+pub use ndarray as __ndarray;

@@ -187,3 +187,105 @@ pub trait Supervised<A: Float>: Parameters<A> {
         x: ArrayView<'_, A, Self::Input>,
     ) -> Result<Array<A, Self::Output>, ShapeError>;
 }
+
+/// A name as the model writes it, without the `r#` of a raw identifier.
+#[doc(hidden)]
+pub fn field_name(name: &'static str) -> &'static str {
+    name.strip_prefix("r#").unwrap_or(name)
+}
+
+/// [`Tensors`] on a model and on its gradients, and [`Parameters`] on the model, for the
+/// parameter fields given in order: `tensors!(Mlp, MlpGrads; w1, b1, w2, b2)`. What the
+/// code `backprop::model!` generates writes instead of the impls themselves.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __tensors {
+    ($model:ident, $grads:ident; $($field:ident),* $(,)?) => {
+        $crate::__tensors!(@tensors $model; $($field),*);
+        $crate::__tensors!(@tensors $grads; $($field),*);
+
+        impl<A: $crate::Float> $crate::params::Parameters<A> for $model<A> {
+            type Grads = $grads<A>;
+
+            fn visit_with_grads(
+                &mut self,
+                _grads: &$grads<A>,
+                _f: &mut dyn FnMut(
+                    &'static str,
+                    $crate::__ndarray::ArrayViewMutD<'_, A>,
+                    $crate::__ndarray::ArrayViewD<'_, A>,
+                ),
+            ) {
+                $(_f(
+                    $crate::params::field_name(stringify!($field)),
+                    self.$field.view_mut().into_dyn(),
+                    _grads.$field.view().into_dyn(),
+                );)*
+            }
+        }
+    };
+    (@tensors $ty:ident; $($field:ident),*) => {
+        impl<A: $crate::Float> $crate::params::Tensors<A> for $ty<A> {
+            fn visit(&self, _f: &mut dyn FnMut(&'static str, $crate::__ndarray::ArrayViewD<'_, A>)) {
+                $(_f($crate::params::field_name(stringify!($field)), self.$field.view().into_dyn());)*
+            }
+
+            fn visit_mut(
+                &mut self,
+                _f: &mut dyn FnMut(&'static str, $crate::__ndarray::ArrayViewMutD<'_, A>),
+            ) {
+                $(_f(
+                    $crate::params::field_name(stringify!($field)),
+                    self.$field.view_mut().into_dyn(),
+                );)*
+            }
+        }
+    };
+}
+
+/// [`Supervised`] on a model with one input and one target, through its own methods:
+/// `supervised!(Mlp, MlpGrads, MlpWorkspace; Ix2, A, Ix2 => Ix2)` for the input's, the
+/// label's, the target's and the output's types. What the code `backprop::model!`
+/// generates writes instead of the impl itself.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __supervised {
+    ($model:ident, $grads:ident, $ws:ident; $input:ty, $label:ty, $target:ty => $output:ty) => {
+        impl<A: $crate::Float> $crate::params::Supervised<A> for $model<A> {
+            type Input = $input;
+            type Label = $label;
+            type Target = $target;
+            type Output = $output;
+            type Workspace = $ws<A>;
+
+            fn workspace(&self) -> $ws<A> {
+                $model::workspace(self)
+            }
+
+            fn grad_in<'w>(
+                &self,
+                ws: &'w mut $ws<A>,
+                x: $crate::__ndarray::ArrayView<'_, A, $input>,
+                y: $crate::__ndarray::ArrayView<'_, $label, $target>,
+            ) -> ::core::result::Result<(A, &'w $grads<A>), $crate::ShapeError> {
+                $model::grad_in(self, ws, x.view(), y.view())
+            }
+
+            fn loss(
+                &self,
+                x: $crate::__ndarray::ArrayView<'_, A, $input>,
+                y: $crate::__ndarray::ArrayView<'_, $label, $target>,
+            ) -> ::core::result::Result<A, $crate::ShapeError> {
+                $model::loss(self, x.view(), y.view())
+            }
+
+            fn forward(
+                &self,
+                x: $crate::__ndarray::ArrayView<'_, A, $input>,
+            ) -> ::core::result::Result<$crate::__ndarray::Array<A, $output>, $crate::ShapeError>
+            {
+                $model::forward(self, x)
+            }
+        }
+    };
+}

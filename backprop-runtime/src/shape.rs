@@ -18,6 +18,33 @@ pub struct AxisSpec {
     pub label: Option<&'static str>,
 }
 
+/// An axis of class `class` whose length the model leaves free.
+pub const fn free(class: usize) -> AxisSpec {
+    AxisSpec {
+        class,
+        fixed: None,
+        label: None,
+    }
+}
+
+/// An axis of class `class` whose length the model declares as `len`.
+pub const fn fixed(class: usize, len: usize) -> AxisSpec {
+    AxisSpec {
+        class,
+        fixed: Some(len),
+        label: None,
+    }
+}
+
+/// An axis of class `class` that the model declares by the name `label` (`n`).
+pub const fn named(class: usize, label: &'static str) -> AxisSpec {
+    AxisSpec {
+        class,
+        fixed: None,
+        label: Some(label),
+    }
+}
+
 /// A tensor the model takes: its name, its axes and where it is first used.
 #[derive(Debug, Clone, Copy)]
 pub struct TensorSpec {
@@ -56,9 +83,59 @@ impl<const K: usize> Dims<K> {
     /// # Errors
     /// [`ShapeError::Dims`] naming the tensor, the shape it must have and the one it has.
     pub fn check(&mut self, spec: &TensorSpec, actual: &[usize]) -> Result<(), ShapeError> {
+        self.declared(spec.name, spec.axes, spec.site, actual)
+    }
+
+    /// [`Dims::declared`] for a tensor whose axes the model leaves free, given by their
+    /// classes.
+    ///
+    /// # Errors
+    /// [`ShapeError::Dims`] naming the tensor, the shape it must have and the one it has.
+    pub fn tensor(
+        &mut self,
+        name: &str,
+        classes: &[usize],
+        site: &str,
+        actual: &[usize],
+    ) -> Result<(), ShapeError> {
+        let mut axes = [free(0); 8];
+        match axes.get_mut(..classes.len()) {
+            Some(some) => {
+                for (axis, &class) in some.iter_mut().zip(classes) {
+                    *axis = free(class);
+                }
+                self.declared(name, some, site, actual)
+            }
+            None => {
+                let axes: Vec<AxisSpec> = classes.iter().map(|&c| free(c)).collect();
+                self.declared(name, &axes, site, actual)
+            }
+        }
+    }
+
+    /// Checks the shape `actual` of the tensor `name`, whose axes are `axes` and which the
+    /// model first uses at `site`, and binds the classes it is first to use.
+    ///
+    /// # Errors
+    /// [`ShapeError::Dims`] naming the tensor, the shape it must have and the one it has.
+    ///
+    /// ```
+    /// use backprop_runtime::shape::{fixed, free, Dims};
+    /// let mut dims = Dims::<2>::new("Mlp::forward");
+    /// dims.declared("w", &[fixed(0, 3), free(1)], "x @ w", &[3, 5]).unwrap();
+    /// let err = dims.tensor("b", &[1], "x @ w + b", &[4]).unwrap_err();
+    /// assert_eq!(err.to_string(), "Mlp::forward: `b` must be [5] (`x @ w + b`), got [4]");
+    /// ```
+    pub fn declared(
+        &mut self,
+        name: &str,
+        axes: &[AxisSpec],
+        site: &str,
+        actual: &[usize],
+    ) -> Result<(), ShapeError> {
         let before = self.values;
-        let fits = actual.len() == spec.axes.len()
-            && spec.axes.iter().zip(actual).all(|(axis, &len)| {
+        let fits = actual.len() == axes.len()
+            && axes.iter().zip(actual).all(|(axis, &len)| {
                 let slot = self.values.get_mut(axis.class);
                 let want = axis.fixed.or(slot.as_ref().and_then(|v| **v));
                 match (want, slot) {
@@ -76,10 +153,10 @@ impl<const K: usize> Dims<K> {
         self.values = before;
         Err(ShapeError::Dims {
             context: self.context.to_string(),
-            tensor: spec.name.to_string(),
-            expected: self.describe(spec),
+            tensor: name.to_string(),
+            expected: self.describe(axes),
             actual: actual.to_vec(),
-            site: spec.site.to_string(),
+            site: site.to_string(),
         })
     }
 
@@ -134,9 +211,8 @@ impl<const K: usize> Dims<K> {
         }
     }
 
-    fn describe(&self, spec: &TensorSpec) -> String {
-        let dims: Vec<String> = spec
-            .axes
+    fn describe(&self, axes: &[AxisSpec]) -> String {
+        let dims: Vec<String> = axes
             .iter()
             .map(
                 |axis| match (axis.fixed, self.values.get(axis.class).copied().flatten()) {

@@ -1,215 +1,270 @@
-//! The methods that run the model: `forward`, `loss`, `grad`, `grad_with_inputs` and
-//! `trace`, each a prologue of shape checks and a straight line over the nodes it needs.
+//! The methods of the allocating path, each the prologue (the arguments as views, the
+//! shape checks) and a few calls of the stage functions: `forward`, `loss`, `grad`,
+//! `grad_with_inputs` and `trace`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashSet};
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::quote;
+use syn::Ident;
 
-use super::{
-    array_ty, block, count, d_ident, grad_or_zeros, ident, node_ident, phantom, take, uses, Codegen,
-};
+use super::body::{Missing, Owned, Reads, Storage};
+use super::stages::{Build, Stage, Step};
+use super::{array_ty, ident, Codegen, Graphed};
 use crate::ast::Role;
 use crate::ir::NodeId;
 use crate::ops::emit::rt;
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Forward,
+    Loss,
+    Grad,
+    GradWithInputs,
+    Trace,
+}
+
+/// A method, planned: the stages it calls, its result over theirs, and what that reads.
+pub struct Spec {
+    method: Method,
+    calls: Vec<usize>,
+    result: TokenStream,
+    pub reads: Reads,
+}
+
+impl Method {
+    /// The steps whose results the method needs.
+    fn steps(self) -> &'static [Step] {
+        match self {
+            Method::Forward => &[Step::Forward],
+            Method::Loss => &[Step::Forward, Step::Criterion],
+            Method::Grad => &[Step::Forward, Step::Criterion, Step::Backward],
+            Method::GradWithInputs => &[
+                Step::Forward,
+                Step::Criterion,
+                Step::Backward,
+                Step::InputGrads,
+            ],
+            Method::Trace => &[
+                Step::Forward,
+                Step::Criterion,
+                Step::Backward,
+                Step::InputGrads,
+                Step::NamedGrads,
+                Step::Trace,
+            ],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Method::Forward => "forward",
+            Method::Loss => "loss",
+            Method::Grad => "grad",
+            Method::GradWithInputs => "grad_with_inputs",
+            Method::Trace => "trace",
+        }
+    }
+
+    /// The roles of the tensors the method takes.
+    fn roles(self) -> &'static [Role] {
+        match self {
+            Method::Forward => &[Role::Input],
+            Method::Loss | Method::Grad | Method::GradWithInputs | Method::Trace => {
+                &[Role::Input, Role::Target]
+            }
+        }
+    }
+
+    fn doc(self) -> &'static str {
+        match self {
+            Method::Forward => "The model's output for these inputs.",
+            Method::Loss => "The loss for these inputs and targets.",
+            Method::Grad => "The loss and its gradient with respect to every parameter.",
+            Method::GradWithInputs => {
+                "The loss and its gradients with respect to every parameter and every input."
+            }
+            Method::Trace => {
+                "Every `let` value, the output and the loss, with the loss's gradient with \
+                 respect to each, to every parameter and to every input."
+            }
+        }
+    }
+}
+
 impl Codegen<'_> {
-    pub(super) fn forward(&self) -> TokenStream {
-        let rt = rt();
-        let (args, prologue) = self.prologue("forward", &[Role::Input]);
-        let out = self.lowered.out;
-        let body = self.body(&[out]);
-        let value = take(out, 1);
-        let ty = array_ty(self.graph.rank(out));
-        let block = block(
-            prologue,
-            body,
-            quote! {
-                ::core::result::Result::Ok(#value)
-            },
-        );
-        quote! {
-            /// The model's output for these inputs.
-            ///
-            /// # Errors
-            ///
-            /// `ShapeError` naming the tensor whose shape does not fit.
-            pub fn forward<'__a>(&self, #(#args),*) -> ::core::result::Result<#ty, #rt::ShapeError> #block
-        }
+    /// The methods `gr` gives: all five for the graph the model computes, `trace` alone
+    /// for the graph as written when that differs.
+    pub(super) fn method_specs(&self, gr: &Graphed<'_>, stages: &[Stage]) -> Vec<Spec> {
+        let methods: &[Method] = if gr.traced {
+            &[Method::Trace]
+        } else if self.traced.is_some() {
+            &[
+                Method::Forward,
+                Method::Loss,
+                Method::Grad,
+                Method::GradWithInputs,
+            ]
+        } else {
+            &[
+                Method::Forward,
+                Method::Loss,
+                Method::Grad,
+                Method::GradWithInputs,
+                Method::Trace,
+            ]
+        };
+        methods
+            .iter()
+            .filter_map(|&m| self.spec(gr, stages, m).ok())
+            .collect()
     }
 
-    pub(super) fn loss(&self) -> TokenStream {
-        let rt = rt();
-        let (args, prologue) = self.prologue("loss", &[Role::Input, Role::Target]);
-        let loss = self.lowered.loss;
-        let body = self.body(&[loss]);
-        let l = node_ident(loss);
-        let block = block(
-            prologue,
-            body,
-            quote! {
-                ::core::result::Result::Ok(#l[()])
+    fn spec(&self, gr: &Graphed<'_>, stages: &[Stage], method: Method) -> Result<Spec, Missing> {
+        let calls: Vec<usize> = stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| method.steps().contains(&s.step) && self.emits(s))
+            .map(|(i, _)| i)
+            .collect();
+        let body = self.body(gr, Storage::Locals, self.method_vars(gr), HashSet::new());
+        let lowered = gr.lowered;
+        let (grads, inputs) = (&self.h.grads, &self.h.inputs);
+        let result = match method {
+            Method::Forward => match body.owned(lowered.out)? {
+                Owned::Moved(name) => quote!(#name),
+                Owned::Copy(e) => e,
             },
-        );
-        quote! {
-            /// The loss for these inputs and targets.
-            ///
-            /// # Errors
-            ///
-            /// `ShapeError` naming the tensor whose shape does not fit.
-            pub fn loss<'__a>(&self, #(#args),*) -> ::core::result::Result<A, #rt::ShapeError> #block
-        }
+            Method::Loss => body.scalar(lowered.loss)?,
+            Method::Grad => {
+                let loss = body.scalar(lowered.loss)?;
+                quote!((#loss, #grads))
+            }
+            Method::GradWithInputs => {
+                let loss = body.scalar(lowered.loss)?;
+                quote!((#loss, #grads, #inputs))
+            }
+            Method::Trace if gr.traced => {
+                let trace = &self.h.trace;
+                quote!(#trace)
+            }
+            Method::Trace => {
+                let given = Some((grads.clone(), inputs.clone()));
+                self.build(gr, &body, &Build::Trace(given))?
+            }
+        };
+        Ok(Spec {
+            method,
+            calls,
+            result,
+            reads: body.take_reads(),
+        })
     }
 
-    pub(super) fn grad(&self) -> TokenStream {
+    pub(super) fn method(&self, gr: &Graphed<'_>, stages: &[Stage], spec: &Spec) -> TokenStream {
         let rt = rt();
-        let (args, prologue) = self.prologue("grad", &[Role::Input, Role::Target]);
-        let loss = self.lowered.loss;
-        let params = self.vars(Role::Param);
-        let mut roots = vec![loss];
-        roots.extend(params.iter().filter_map(|v| self.grad_of(v.node)));
-        let body = self.body(&roots);
-        let grads = self.grads_value(&uses(&roots), &|n| self.grad_of(n));
-        let l = node_ident(loss);
-        let grads_ty = &self.grads_ty;
-        let block = block(
-            prologue,
-            body,
-            quote! {
-                let __loss = #l[()];
-                ::core::result::Result::Ok((__loss, #grads))
-            },
-        );
-        quote! {
-            /// The loss and its gradient with respect to every parameter.
-            ///
-            /// # Errors
-            ///
-            /// `ShapeError` naming the tensor whose shape does not fit.
-            pub fn grad<'__a>(&self, #(#args),*) -> ::core::result::Result<(A, #grads_ty<A>), #rt::ShapeError> #block
+        let g = &gr.lowered.graph;
+        let method = spec.method;
+        let name = Ident::new(method.name(), proc_macro2::Span::call_site());
+        let (args, views) = self.arguments(gr, method.roles());
+        let mut lines = TokenStream::new();
+        // The values each call's results must bind: those a later call or the result reads.
+        let mut needed: BTreeSet<NodeId> = spec.reads.nodes.clone();
+        let mut dims = spec.reads.dims;
+        for &i in &spec.calls {
+            needed.extend(stages[i].reads.nodes.iter().copied());
+            dims |= stages[i].reads.dims;
         }
-    }
-
-    pub(super) fn grad_with_inputs(&self) -> TokenStream {
-        let rt = rt();
-        let (args, prologue) = self.prologue("grad_with_inputs", &[Role::Input, Role::Target]);
-        let loss = self.lowered.loss;
-        let mut roots = vec![loss];
-        for v in self.vars(Role::Param).iter().chain(&self.vars(Role::Input)) {
-            roots.extend(self.grad_of(v.node));
-        }
-        let body = self.body(&roots);
-        let grads = self.grads_value(&uses(&roots), &|n| self.grad_of(n));
-        let inputs = self.input_grads_value(&uses(&roots), &|n| self.grad_of(n));
-        let l = node_ident(loss);
-        let grads_ty = &self.grads_ty;
-        let inputs_ty = &self.input_grads_ty;
-        let block = block(
-            prologue,
-            body,
-            quote! {
-                let __loss = #l[()];
-                ::core::result::Result::Ok((__loss, #grads, #inputs))
-            },
-        );
-        quote! {
-            /// The loss and its gradients with respect to every parameter and every input.
-            ///
-            /// # Errors
-            ///
-            /// `ShapeError` naming the tensor whose shape does not fit.
-            pub fn grad_with_inputs<'__a>(&self, #(#args),*) -> ::core::result::Result<(A, #grads_ty<A>, #inputs_ty<A>), #rt::ShapeError> #block
-        }
-    }
-
-    pub(super) fn trace(&self) -> TokenStream {
-        let rt = rt();
-        let (args, prologue) = self.prologue("trace", &[Role::Input, Role::Target]);
-        let loss = self.lowered.loss;
-        let named = self.named_values();
-        let grad = |n: NodeId| self.grad_of(n);
-        let mut roots = vec![loss];
-        for v in self.vars(Role::Param).iter().chain(&self.vars(Role::Input)) {
-            roots.extend(grad(v.node));
-        }
-        for (_, node) in &named {
-            roots.push(*node);
-            roots.extend(grad(*node));
-        }
-        let body = self.body(&roots);
-        let used = uses(&roots);
-        // Zeros borrow a node's shape, so they come before any node is moved out.
-        let mut zeros = Vec::new();
-        let mut fields = Vec::new();
-        for (name, node) in &named {
-            let f = ident(name, Span::call_site());
-            let d = d_ident(name);
-            let value = take(*node, count(&used, *node));
-            let d_value = match grad(*node) {
-                Some(g) => take(g, count(&used, g)),
-                None => {
-                    let n = node_ident(*node);
-                    zeros.push(quote!(let #d = #rt::ndarray::Array::zeros(#n.raw_dim());));
-                    quote!(#d)
-                }
-            };
-            fields.push(quote!(#f: #value, #d: #d_value));
-        }
-        let grads = self.grads_value(&uses(&roots), &grad);
-        let inputs = self.input_grads_value(&uses(&roots), &grad);
-        let l = node_ident(loss);
-        let trace_ty = &self.trace_ty;
-        let block = block(
-            prologue,
-            body,
-            quote! {
-                let __loss = #l[()];
-                #(#zeros)*
-                ::core::result::Result::Ok(#trace_ty {
-                    #(#fields,)*
-                    loss: __loss,
-                    grads: #grads,
-                    inputs: #inputs,
+        for &i in &spec.calls {
+            let s = &stages[i];
+            let mut binds = Vec::new();
+            if let Some((build, _)) = &s.build {
+                binds.push(self.h.built(build).clone());
+            }
+            let exports: Vec<TokenStream> = s
+                .exports
+                .iter()
+                .map(|n| {
+                    let name = gr.names.get(gr.plan.last_in(gr.plan.host(*n)));
+                    if needed.contains(n) {
+                        quote!(#name)
+                    } else {
+                        quote!(_)
+                    }
                 })
-            },
+                .collect();
+            let binds: Vec<TokenStream> = binds.iter().map(|b| quote!(#b)).chain(exports).collect();
+            let pattern = match binds.as_slice() {
+                [one] => one.clone(),
+                all => quote!((#(#all),*)),
+            };
+            let (_, call_args) = self.stage_args(gr, s);
+            let f = &s.name;
+            lines.extend(quote!(let #pattern = #f(#(#call_args),*)?;));
+        }
+        let check = self.check_call(
+            gr,
+            &self.method_context(method.name()),
+            method.roles(),
+            dims,
         );
+        let ty = match method {
+            Method::Forward => array_ty(g.rank(gr.lowered.out)),
+            Method::Loss => quote!(A),
+            Method::Grad => {
+                let grads = &self.grads_ty;
+                quote!((A, #grads<A>))
+            }
+            Method::GradWithInputs => {
+                let (grads, inputs) = (&self.grads_ty, &self.input_grads_ty);
+                quote!((A, #grads<A>, #inputs<A>))
+            }
+            Method::Trace => {
+                let trace = &self.trace_ty;
+                quote!(#trace<A>)
+            }
+        };
+        let doc = format!(" {}", method.doc());
+        let result = &spec.result;
         quote! {
-            /// Every `let` value, the output and the loss, with the loss's gradient with
-            /// respect to each, to every parameter and to every input.
-            ///
+            #[doc = #doc]
             /// # Errors
-            ///
             /// `ShapeError` naming the tensor whose shape does not fit.
-            pub fn trace<'__a>(&self, #(#args),*) -> ::core::result::Result<#trace_ty<A>, #rt::ShapeError> #block
+            pub fn #name<'a>(&self, #(#args),*) -> #rt::Result<#ty> {
+                #views
+                #check
+                #lines
+                #rt::Ok(#result)
+            }
         }
     }
 
-    pub(super) fn grads_value(
-        &self,
-        uses: &HashMap<NodeId, usize>,
-        grad: &dyn Fn(NodeId) -> Option<NodeId>,
-    ) -> TokenStream {
-        let ty = &self.grads_ty;
-        let fields = self.vars(Role::Param).into_iter().map(|v| {
-            let f = ident(&v.name, v.span);
-            let value = grad_or_zeros(grad(v.node), uses, quote!(self.#f));
-            quote!(#f: #value)
-        });
-        let phantom = phantom(&self.vars(Role::Param));
-        quote!(#ty { #(#fields,)* #phantom })
+    /// `Mlp::grad`, the context of a method's shape errors.
+    pub(super) fn method_context(&self, method: &str) -> String {
+        format!("{}::{method}", self.name)
     }
 
-    pub(super) fn input_grads_value(
+    /// A method's arguments (`x: impl AsArray<'a, A, Ix2>`) and the lines that make them
+    /// views.
+    pub(super) fn arguments(
         &self,
-        uses: &HashMap<NodeId, usize>,
-        grad: &dyn Fn(NodeId) -> Option<NodeId>,
-    ) -> TokenStream {
-        let ty = &self.input_grads_ty;
-        let fields = self.vars(Role::Input).into_iter().map(|v| {
-            let f = ident(&v.name, v.span);
-            let value = grad_or_zeros(grad(v.node), uses, quote!(#f));
-            quote!(#f: #value)
-        });
-        quote!(#ty { #(#fields,)* __element: ::core::marker::PhantomData })
+        gr: &Graphed<'_>,
+        roles: &[Role],
+    ) -> (Vec<TokenStream>, TokenStream) {
+        let rt = rt();
+        let g = &gr.lowered.graph;
+        let mut args = Vec::new();
+        let mut views = TokenStream::new();
+        for &role in roles {
+            for v in g.vars.iter().filter(|v| v.role == role) {
+                let f = ident(&v.name, v.span);
+                let ix = super::ix(g.rank(v.node));
+                let el = if v.labels { quote!(usize) } else { quote!(A) };
+                let view = super::view_ty_a(g.rank(v.node), v.labels);
+                args.push(quote!(#f: impl #rt::AsArray<'a, #el, #ix>));
+                views.extend(quote!(let #f: #view = #f.into();));
+            }
+        }
+        (args, views)
     }
 }

@@ -1,102 +1,231 @@
-//! Graph -> `TokenStream`: the parameter struct, its `Grads` twin, and the methods
-//! (`new`, `init`, `forward`, `loss`, `grad`, `grad_with_inputs`, `trace`), each a
-//! straight line of kernel calls over exactly the nodes it needs, after checking every
-//! tensor's shape.
+//! Graph -> `TokenStream`: the parameter struct and its companions (gradients, inputs'
+//! gradients, trace, workspace), and in one block importing the runtime as `rt`: the
+//! methods, each a prologue of shape checks and calls of functions that compute each value
+//! once, in the derivation's names. `plan` says where values live, `names` what they are
+//! called, `body` writes their statements, `stages` and `methods` the allocating path,
+//! `workspace` the training step's, `checks` the shape checks and constructors, `traits`
+//! the runtime's traits.
 
 use std::collections::HashMap;
 
-use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
-use quote::{format_ident, quote, quote_spanned, ToTokens};
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
-use crate::ast::{self, Role};
+use crate::ast::Role;
 use crate::derivation::Derivation;
 use crate::expand::Compiled;
-use crate::ir::{Graph, NodeId, Var};
+use crate::ir::{DimId, NodeId, Var};
 use crate::lower::Lowered;
-use crate::ops::emit::{emit, rt, Arg};
-use crate::ops::{Arith, Linalg, Loss, Op, Reduce};
-use crate::print::Printer;
+use crate::ops::emit::rt;
 
+mod body;
+mod checks;
 mod methods;
+mod names;
+mod plan;
+mod stages;
 mod traits;
 mod workspace;
 
-pub struct Codegen<'a> {
-    model: &'a ast::Model,
-    graph: &'a Graph,
+pub use body::Missing;
+use names::{Namer, Names};
+use plan::Plan;
+use stages::Step;
+
+/// The identifiers of the generated helpers and their locals, each free of the model's.
+pub struct Helpers {
+    pub dims: Ident,
+    pub method: Ident,
+    pub ws: Ident,
+    pub lr: Ident,
+    pub seed: Ident,
+    pub rng: Ident,
+    pub model: Ident,
+    pub grads: Ident,
+    pub inputs: Ident,
+    pub trace: Ident,
+    pub update: Ident,
+    pub check: Ident,
+    pub check_trace: Ident,
+    pub backward_in: Ident,
+    stages: Vec<(Step, Ident)>,
+}
+
+impl Helpers {
+    fn new(namer: &mut Namer) -> Self {
+        let mut claim = |n: &str| namer.claim(n);
+        let steps = [
+            (Step::Forward, "forward"),
+            (Step::Criterion, "criterion"),
+            (Step::Backward, "backward"),
+            (Step::InputGrads, "input_grads"),
+            (Step::NamedGrads, "named_grads"),
+            (Step::Trace, "trace_as_written"),
+        ];
+        Self {
+            dims: claim("dims"),
+            method: claim("method"),
+            ws: claim("ws"),
+            lr: claim("lr"),
+            seed: claim("seed"),
+            rng: claim("rng"),
+            model: claim("model"),
+            grads: claim("grads"),
+            inputs: claim("inputs"),
+            trace: claim("trace"),
+            update: claim("update"),
+            check: claim("check"),
+            check_trace: claim("check_as_written"),
+            backward_in: claim("backward_in"),
+            stages: steps.iter().map(|&(s, n)| (s, claim(n))).collect(),
+        }
+    }
+
+    /// The name a method binds a stage's struct to.
+    pub fn built(&self, build: &stages::Build) -> &Ident {
+        match build {
+            stages::Build::Grads => &self.grads,
+            stages::Build::InputGrads => &self.inputs,
+            stages::Build::Trace(_) => &self.trace,
+        }
+    }
+
+    /// The name of a stage's function.
+    pub fn stage(&self, step: Step) -> &Ident {
+        self.stages
+            .iter()
+            .find(|(s, _)| *s == step)
+            .map_or(&self.check, |(_, n)| n)
+    }
+}
+
+/// One graph, ready to write: the model's computation, or the model as written for
+/// `trace` when that differs.
+pub struct Graphed<'a> {
     lowered: &'a Lowered,
-    /// The gradients the methods return.
     adjoint: &'a [Option<NodeId>],
-    /// The model as written, which `trace` follows, when this generates the other methods.
-    traced: Option<Box<Codegen<'a>>>,
+    /// Whether this is the graph as written, which only `trace` follows.
+    traced: bool,
+    classes: HashMap<DimId, usize>,
+    /// The number of classes of dims.
+    k: usize,
+    /// The allocating path's plan, over every stage's results.
+    plan: Plan,
+    /// The workspace's plan.
+    ws_plan: Plan,
+    /// Each stage's results.
+    steps: Vec<(Step, Vec<NodeId>)>,
+    names: Names,
+}
+
+impl Graphed<'_> {
+    fn class(&self, d: DimId) -> usize {
+        self.classes
+            .get(&self.lowered.graph.dims.find(d))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn check_name<'h>(&self, h: &'h Helpers) -> &'h Ident {
+        if self.traced {
+            &h.check_trace
+        } else {
+            &h.check
+        }
+    }
+}
+
+pub struct Codegen<'a> {
+    c: &'a Compiled,
     name: Ident,
-    /// The structs beside the model's: its gradients, its inputs' and its trace.
+    /// The structs beside the model's: its gradients, its inputs', its trace and its
+    /// workspace.
     grads_ty: Ident,
     input_grads_ty: Ident,
     trace_ty: Ident,
     workspace_ty: Ident,
-    classes: (usize, HashMap<crate::ir::DimId, usize>),
+    h: Helpers,
+    stable: Graphed<'a>,
+    /// The model as written, when `trace` must follow another graph than the methods.
+    traced: Option<Graphed<'a>>,
+    derivation: Derivation<'a>,
 }
 
 impl<'a> Codegen<'a> {
     pub fn new(c: &'a Compiled) -> Self {
-        let traced = Self::over(c, &c.traced, &c.traced_adjoint, None);
-        Self::over(c, &c.lowered, &c.adjoint, Some(Box::new(traced)))
-    }
-
-    fn over(
-        c: &'a Compiled,
-        lowered: &'a Lowered,
-        adjoint: &'a [Option<NodeId>],
-        traced: Option<Box<Codegen<'a>>>,
-    ) -> Self {
         let name = c.model.struct_name();
         let (grads_ty, input_grads_ty, trace_ty, workspace_ty) = companions(&name);
+        let mut namer = Namer::new(&c.lowered);
+        let same = same_graph(c);
+        let derivation = Derivation::new(&c.lowered, &c.adjoint);
+        let stable = graphed(&c.lowered, &c.adjoint, false, same, &derivation, &mut namer);
+        let traced = (!same).then(|| {
+            let d = Derivation::new(&c.traced, &c.traced_adjoint);
+            graphed(&c.traced, &c.traced_adjoint, true, false, &d, &mut namer)
+        });
+        let h = Helpers::new(&mut namer);
         Self {
-            model: &c.model,
-            graph: &lowered.graph,
-            lowered,
-            adjoint,
-            traced,
+            c,
             name,
             grads_ty,
             input_grads_ty,
             trace_ty,
             workspace_ty,
-            classes: lowered.graph.dims.classes(),
+            h,
+            stable,
+            traced,
+            derivation,
         }
     }
 
+    fn params(&self) -> Vec<&'a Var> {
+        self.vars(Role::Param)
+    }
+
     fn vars(&self, role: Role) -> Vec<&'a Var> {
-        self.graph.vars.iter().filter(|v| v.role == role).collect()
+        self.c
+            .lowered
+            .graph
+            .vars
+            .iter()
+            .filter(|v| v.role == role)
+            .collect()
     }
 
-    fn grad_of(&self, node: NodeId) -> Option<NodeId> {
-        self.adjoint.get(node.0).copied().flatten()
+    /// The `let` bindings and `out`, in order.
+    fn named_values(&self, gr: &Graphed<'_>) -> Vec<(String, NodeId)> {
+        let mut all: Vec<(String, NodeId)> = gr
+            .lowered
+            .lets
+            .iter()
+            .map(|(n, node)| (n.to_string(), *node))
+            .collect();
+        all.push(("out".to_string(), gr.lowered.out));
+        all
     }
 
-    pub fn generate(&self) -> TokenStream {
-        let model = self.model;
+    /// The model's items, or the failure to write one, which a correct compiler never
+    /// meets.
+    pub fn generate(&self) -> Result<TokenStream, Missing> {
+        let model = &self.c.model;
         let rt = rt();
-        let attrs = &model.attrs;
-        let vis = &model.vis;
-        let name = &self.name;
+        let (attrs, vis, name) = (&model.attrs, &model.vis, &self.name);
         let (grads, input_grads, trace) = (&self.grads_ty, &self.input_grads_ty, &self.trace_ty);
-        let params = self.vars(Role::Param);
-        let inputs = self.vars(Role::Input);
+        let g = &self.c.lowered.graph;
         let fields = |vars: &[&Var], doc: &str| -> Vec<TokenStream> {
             vars.iter()
                 .map(|v| {
                     let f = ident(&v.name, v.span);
                     // The whole field at the name's token, so that rustc's errors about
                     // it (a `#[derive(Copy)]` on the model) land there.
-                    let ty = respan(array_ty(self.graph.rank(v.node)), v.span);
-                    let doc = format!("{doc} `{}`.", v.name);
+                    let ty = respan(field_ty(g.rank(v.node)), v.span);
+                    let doc = format!(" {doc} `{}`.", v.name);
                     quote_spanned!(v.span=> #[doc = #doc] pub #f: #ty)
                 })
                 .collect()
         };
+        let params = self.params();
         let mut param_fields = fields(&params, "Parameter");
         let mut grad_fields = fields(&params, "The loss's gradient with respect to");
         // A model without parameters still has an element type.
@@ -105,31 +234,33 @@ impl<'a> Codegen<'a> {
             param_fields.push(phantom.clone());
             grad_fields.push(phantom);
         }
-        let input_fields = fields(&inputs, "The loss's gradient with respect to the input");
-        let trace_fields = self.trace_fields();
-        let specs = self.specs();
-        let plan = self.plan();
-        let workspace = self.workspace_struct(&plan);
-        let traits = self.trait_impls();
-        let methods = [
-            self.constructors(),
-            self.forward(),
-            self.loss(),
-            self.grad(),
-            self.grad_with_inputs(),
-            self.traced
-                .as_ref()
-                .map_or_else(TokenStream::new, |t| t.trace()),
-            self.workspace_methods(&plan),
-        ];
-        let grads_doc = format!("Gradients of [`{name}`]'s loss, one per parameter.");
-        let inputs_doc = format!("Gradients of [`{name}`]'s loss with respect to its inputs.");
-        let trace_doc = format!(
-            "Every value of one pass of [`{name}`]: each `let`, the output, the loss, and the gradient with respect to each."
+        let input_fields = fields(
+            &self.vars(Role::Input),
+            "The loss's gradient with respect to the input",
         );
-        let derivation = Derivation::new(self.lowered, self.adjoint);
-        let text = derivation.text();
-        let latex = derivation.latex();
+        let trace_fields = self.trace_fields();
+        let workspace = self.workspace_struct(&self.stable)?;
+        let ws_impl = self.workspace_impl();
+        let constructors = self.constructors(&self.stable);
+        let (stage_fns, methods) = self.allocating(&self.stable)?;
+        let (trace_fns, trace_method) = match &self.traced {
+            Some(t) => {
+                let (f, m) = self.allocating(t)?;
+                let check = self.check_fn(t);
+                (quote!(#check #f), m)
+            }
+            None => (TokenStream::new(), TokenStream::new()),
+        };
+        let check = self.check_fn(&self.stable);
+        let (ws_methods, ws_fn) = self.workspace_methods(&self.stable)?;
+        let traits = self.trait_impls(&self.stable);
+        let grads_doc = format!(" Gradients of [`{name}`]'s loss, one per parameter.");
+        let inputs_doc = format!(" Gradients of [`{name}`]'s loss with respect to its inputs.");
+        let trace_doc = format!(
+            " Every value of one pass of [`{name}`]: each `let`, the output, the loss, and the gradient with respect to each."
+        );
+        let text = self.derivation.text();
+        let latex = self.derivation.latex();
         let doc = format!(
             "# Derivation\n\nThe chain rule of this model, as its gradients are computed \
              (also [`{name}::DERIVATION`], and in LaTeX [`{name}::DERIVATION_LATEX`]):\n\n\
@@ -172,16 +303,24 @@ impl<'a> Codegen<'a> {
             const _: () = {
                 use ::backprop::__private as #rt;
 
+                #ws_impl
+
                 impl<A: #rt::Float> #name<A> {
-                    #specs
-                    #(#methods)*
+                    #constructors
+                    #methods
+                    #trace_method
+                    #ws_methods
                 }
 
+                #check
+                #stage_fns
+                #trace_fns
+                #ws_fn
                 #traits
             };
         };
         let code = pretty(&items);
-        quote! {
+        Ok(quote! {
             #items
 
             impl #name {
@@ -196,341 +335,119 @@ impl<'a> Codegen<'a> {
                 /// expansion but these three constants.
                 pub const CODE: &'static str = #code;
             }
-        }
+        })
     }
 
     fn trace_fields(&self) -> Vec<TokenStream> {
         let mut fields = Vec::new();
-        for (name, node) in self.named_values() {
+        let g = &self.c.lowered.graph;
+        for (name, node) in self.named_values(&self.stable) {
             let f = ident(&name, Span::call_site());
             let d = d_ident(&name);
-            let ty = array_ty(self.graph.rank(node));
-            let doc = format!("The value of `{name}`.");
-            let d_doc = format!("The loss's gradient with respect to `{name}`.");
+            let ty = field_ty(g.rank(node));
+            let doc = format!(" The value of `{name}`.");
+            let d_doc = format!(" The loss's gradient with respect to `{name}`.");
             fields.push(quote!(#[doc = #doc] pub #f: #ty));
             fields.push(quote!(#[doc = #d_doc] pub #d: #ty));
         }
         let (grads, inputs) = (&self.grads_ty, &self.input_grads_ty);
-        fields.push(quote!(#[doc = "The loss."] pub loss: A));
-        fields.push(quote!(#[doc = "The gradients of the parameters."] pub grads: #grads<A>));
-        fields.push(quote!(#[doc = "The gradients of the inputs."] pub inputs: #inputs<A>));
+        fields.push(quote!(#[doc = " The loss."] pub loss: A));
+        fields.push(quote!(#[doc = " The gradients of the parameters."] pub grads: #grads<A>));
+        fields.push(quote!(#[doc = " The gradients of the inputs."] pub inputs: #inputs<A>));
         fields
-    }
-
-    /// The `let` bindings and `out`, in order.
-    fn named_values(&self) -> Vec<(String, NodeId)> {
-        let mut all: Vec<(String, NodeId)> = self
-            .lowered
-            .lets
-            .iter()
-            .map(|(n, node)| (n.to_string(), *node))
-            .collect();
-        all.push(("out".to_string(), self.lowered.out));
-        all
-    }
-
-    fn constructors(&self) -> TokenStream {
-        let rt = rt();
-        let params = self.vars(Role::Param);
-        let names: Vec<Ident> = params.iter().map(|v| ident(&v.name, v.span)).collect();
-        let types: Vec<TokenStream> = params
-            .iter()
-            .map(|v| array_ty(self.graph.rank(v.node)))
-            .collect();
-        let phantom = phantom(&params);
-        let checks = self.checks("new", &params, |v| {
-            let f = ident(&v.name, v.span);
-            quote!(#f.shape())
-        });
-        let ranks: Vec<usize> = params.iter().map(|v| self.graph.rank(v.node)).collect();
-        let fan_ins = self.fan_ins(&params);
-        // The seed's name, unless a parameter has it.
-        let seed = if params.iter().any(|v| v.name == "seed") {
-            format_ident!("__seed")
-        } else {
-            format_ident!("seed")
-        };
-        let new_doc = format!(
-            "The model with these parameters.\n\n# Errors\n\n[`ShapeError`]({rt_path}::ShapeError) when their shapes do not fit together.",
-            rt_path = "::backprop"
-        );
-        let init_doc = "Parameters of the given shapes drawn from a generator seeded with `seed`, \
-            as PyTorch's `nn.Linear` initialises them: uniform in `±1/sqrt(fan_in)` for a weight \
-            and for the bias added to its product, uniform in `±1` for other parameters.\n\n\
-            # Errors\n\n`ShapeError` when the shapes do not fit together.";
-        quote! {
-            #[doc = #new_doc]
-            pub fn new(#(#names: #types),*) -> ::core::result::Result<Self, #rt::ShapeError> {
-                #checks
-                ::core::result::Result::Ok(Self { #(#names,)* #phantom })
-            }
-
-            #[doc = #init_doc]
-            pub fn init(#seed: u64, #(#names: [usize; #ranks]),*) -> ::core::result::Result<Self, #rt::ShapeError> {
-                let mut __rng = #rt::init::Init::new(#seed);
-                Self::new(#(__rng.linear(#rt::ndarray::Dim(#names), #fan_ins)),*)
-            }
-        }
-    }
-
-    /// PyTorch's fan-in for each parameter: the dim a weight contracts over in its first
-    /// `@`, or that of the weight whose product a bias is first added to; 1 otherwise.
-    fn fan_ins(&self, params: &[&Var]) -> Vec<TokenStream> {
-        let g = self.graph;
-        let forward = &g.nodes[..=self.lowered.loss.0];
-        let unwrap_t = |n: NodeId| match g.op(n) {
-            Op::Linalg(Linalg::Transpose) => (g.args(n)[0], true),
-            _ => (n, false),
-        };
-        // One pass each, so that a model of a thousand layers is not a million lookups.
-        let mut contracted: HashMap<NodeId, usize> = HashMap::new();
-        for node in forward {
-            if let (Op::Linalg(Linalg::Matmul), &[a, b]) = (node.op, node.args.as_slice()) {
-                let ((ua, ta), (ub, tb)) = (unwrap_t(a), unwrap_t(b));
-                if g.rank(ub) == 2 {
-                    contracted.entry(ub).or_insert(usize::from(tb));
-                }
-                if g.rank(ua) == 2 {
-                    contracted.entry(ua).or_insert(usize::from(!ta));
-                }
-            }
-        }
-        let is_var = |n: NodeId| matches!(g.op(n), Op::Var(_));
-        let mut weight_of_bias: HashMap<NodeId, NodeId> = HashMap::new();
-        for node in forward {
-            let Op::Arith(Arith::Add) = node.op else {
-                continue;
-            };
-            for (p, b) in [(node.args[0], node.args[1]), (node.args[1], node.args[0])] {
-                if weight_of_bias.contains_key(&b) {
-                    continue;
-                }
-                if let (Op::Linalg(Linalg::Matmul), &[l, r]) = (g.op(p), g.args(p)) {
-                    let w = [r, l]
-                        .into_iter()
-                        .map(|w| unwrap_t(w).0)
-                        .find(|&w| is_var(w));
-                    if let Some(w) = w.filter(|w| contracted.contains_key(w)) {
-                        weight_of_bias.insert(b, w);
-                    }
-                }
-            }
-        }
-        params
-            .iter()
-            .map(|v| {
-                let w = if contracted.contains_key(&v.node) {
-                    v.node
-                } else {
-                    match weight_of_bias.get(&v.node) {
-                        Some(&w) => w,
-                        None => return quote!(1usize),
-                    }
-                };
-                let (Op::Var(i), Some(axis)) = (g.op(w), contracted.get(&w)) else {
-                    return quote!(1usize);
-                };
-                let wv = &g.vars[*i];
-                let w = ident(&wv.name, wv.span);
-                quote!(#w[#axis])
-            })
-            .collect()
-    }
-
-    /// One `TensorSpec` per tensor the model takes, as hidden associated constants.
-    fn specs(&self) -> TokenStream {
-        let rt = rt();
-        let specs = self.graph.vars.iter().enumerate().map(|(i, v)| {
-            let axes = self.graph.shape(v.node).iter().map(|&d| {
-                let class = self.class(d);
-                let fixed = option(self.graph.dims.known(d));
-                let label = match self.graph.dims.label(d) {
-                    Some(l) => quote!(::core::option::Option::Some(#l)),
-                    None => quote!(::core::option::Option::None),
-                };
-                quote!(#rt::shape::AxisSpec { class: #class, fixed: #fixed, label: #label })
-            });
-            let name = &v.name;
-            let site = if v.site.is_empty() {
-                v.name.clone()
-            } else {
-                v.site.clone()
-            };
-            let spec = spec_ident(i);
-            quote! {
-                #[doc(hidden)]
-                const #spec: #rt::shape::TensorSpec = #rt::shape::TensorSpec {
-                    name: #name,
-                    axes: &[#(#axes),*],
-                    site: #site,
-                };
-            }
-        });
-        quote!(#(#specs)*)
-    }
-
-    /// Shape checks of `vars` for method `method`, then of every column select.
-    fn checks(
-        &self,
-        method: &str,
-        vars: &[&Var],
-        shape: impl Fn(&Var) -> TokenStream,
-    ) -> TokenStream {
-        let rt = rt();
-        let k = self.classes.0;
-        let context = format!("{}::{method}", self.name);
-        let checks = vars.iter().map(|v| {
-            let Op::Var(i) = self.graph.op(v.node) else {
-                return TokenStream::new();
-            };
-            let spec = spec_ident(*i);
-            let actual = shape(v);
-            quote!(__dims.check(&Self::#spec, #actual)?;)
-        });
-        let mut printer = Printer::new(self.graph);
-        for (n, node) in self.named_values() {
-            printer.name(node, &n);
-        }
-        let checked: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
-        let columns = self.graph.nodes[..=self.lowered.loss.0]
-            .iter()
-            .enumerate()
-            .filter_map(|(i, node)| match node.op {
-                Op::Reduce(Reduce::Column(col)) => {
-                    let arg = node.args[0];
-                    let class = self.class(self.graph.shape(arg)[1]);
-                    let tensor = printer.show(arg);
-                    let site = printer.print(NodeId(i));
-                    Some(quote!(__dims.check_column(#class, #col, #tensor, #site)?;))
-                }
-                // Labels past the last class, before any arithmetic.
-                Op::Loss(Loss::CrossEntropy) => {
-                    let (logits, labels) = (node.args[0], node.args[1]);
-                    let Op::Var(v) = self.graph.op(labels) else {
-                        return None;
-                    };
-                    let var = &self.graph.vars[*v];
-                    if !checked.contains(&var.name.as_str()) {
-                        return None;
-                    }
-                    let class = self.class(self.graph.shape(logits)[1]);
-                    let f = ident(&var.name, var.span);
-                    let name = &var.name;
-                    let site = printer.print(NodeId(i));
-                    Some(quote!(__dims.check_labels(#class, #f.iter(), #name, #site)?;))
-                }
-                _ => None,
-            });
-        quote! {
-            let mut __dims = #rt::shape::Dims::<#k>::new(#context);
-            #(#checks)*
-            #(#columns)*
-        }
-    }
-
-    fn class(&self, d: crate::ir::DimId) -> usize {
-        self.classes
-            .1
-            .get(&self.graph.dims.find(d))
-            .copied()
-            .unwrap_or_default()
-    }
-
-    /// The arguments of a method taking `roles`, and the lines that turn them into views.
-    fn arguments(&self, roles: &[Role]) -> (Vec<TokenStream>, TokenStream) {
-        let nd = quote!(::backprop::__private::ndarray);
-        let vars: Vec<&Var> = roles.iter().flat_map(|&r| self.vars(r)).collect();
-        let element = |v: &Var| if v.labels { quote!(usize) } else { quote!(A) };
-        let args = vars.iter().map(|v| {
-            let f = ident(&v.name, v.span);
-            let (ix, el) = (ix(self.graph.rank(v.node)), element(v));
-            quote!(#f: impl #nd::AsArray<'__a, #el, #ix>)
-        });
-        let views = vars.iter().map(|v| {
-            let f = ident(&v.name, v.span);
-            let (ix, el) = (ix(self.graph.rank(v.node)), element(v));
-            quote!(let #f: #nd::ArrayView<'__a, #el, #ix> = #f.into();)
-        });
-        (args.collect(), quote!(#(#views)*))
-    }
-
-    fn prologue(&self, method: &str, roles: &[Role]) -> (Vec<TokenStream>, TokenStream) {
-        let (args, views) = self.arguments(roles);
-        let mut vars = self.vars(Role::Param);
-        for &r in roles {
-            vars.extend(self.vars(r));
-        }
-        let checks = self.checks(method, &vars, |v| {
-            let f = ident(&v.name, v.span);
-            if v.role == Role::Param {
-                quote!(self.#f.shape())
-            } else {
-                quote!(#f.shape())
-            }
-        });
-        (args, quote!(#views #checks))
-    }
-
-    /// Where a method finds the model's `v`-th tensor: a field of `self` for a parameter,
-    /// the argument's view for an input or a target.
-    fn binding(&self, v: usize) -> TokenStream {
-        let var = &self.graph.vars[v];
-        let f = ident(&var.name, var.span);
-        match var.role {
-            Role::Param => quote!(self.#f),
-            Role::Input | Role::Target => quote!(#f),
-        }
-    }
-
-    /// `let __nK = ...;` for every node the roots need, children first.
-    fn body(&self, roots: &[NodeId]) -> TokenStream {
-        let g = self.graph;
-        let mut needed = vec![false; g.nodes.len()];
-        let mut stack: Vec<NodeId> = roots.to_vec();
-        while let Some(n) = stack.pop() {
-            if std::mem::replace(&mut needed[n.0], true) {
-                continue;
-            }
-            let inlined = g.op(n).is_elementwise();
-            for &a in g.args(n) {
-                if !(inlined && g.konst(a).is_some()) {
-                    stack.push(a);
-                }
-            }
-        }
-        let lines = (0..g.nodes.len()).filter(|&i| needed[i]).map(|i| {
-            let id = NodeId(i);
-            let args: Vec<Arg> = g
-                .args(id)
-                .iter()
-                .map(|&a| Arg {
-                    value: node_ident(a).into_token_stream(),
-                    konst: g.konst(a),
-                    rank: g.rank(a),
-                })
-                .collect();
-            let leaf = |v: usize| {
-                let b = self.binding(v);
-                quote!(#b.view())
-            };
-            let value = emit(g.op(id), &args, &leaf);
-            let name = node_ident(id);
-            quote!(let #name = #value;)
-        });
-        // Extending moves each line's tokens; interpolating would copy them once per level
-        // of nesting, which dominates the time to expand a large model.
-        let mut body = TokenStream::new();
-        body.extend(lines);
-        body
     }
 }
 
-/// A method's body: the prologue, the lines, then `tail`, moved into one braced group (a
-/// group is cheap to interpolate; a long stream of statements is not).
-fn block(prologue: TokenStream, body: TokenStream, tail: TokenStream) -> Group {
-    let mut all = prologue;
-    all.extend([body, tail]);
-    Group::new(Delimiter::Brace, all)
+/// Whether the graph as written is the graph the methods compute, node for node and
+/// gradient for gradient: then `trace` calls the methods' own functions.
+fn same_graph(c: &Compiled) -> bool {
+    let (a, b) = (&c.lowered, &c.traced);
+    a.graph.nodes.len() == b.graph.nodes.len()
+        && a.graph
+            .nodes
+            .iter()
+            .zip(&b.graph.nodes)
+            .all(|(x, y)| x.op == y.op && x.args == y.args)
+        && c.adjoint == c.traced_adjoint
+        && (a.out, a.loss) == (b.out, b.loss)
+}
+
+/// A graph planned and named: its stages, its two plans, its values' names.
+fn graphed<'a>(
+    lowered: &'a Lowered,
+    adjoint: &'a [Option<NodeId>],
+    traced: bool,
+    with_trace: bool,
+    derivation: &Derivation<'_>,
+    namer: &mut Namer,
+) -> Graphed<'a> {
+    let g = &lowered.graph;
+    let grad = |n: NodeId| adjoint.get(n.0).copied().flatten();
+    let of = |role: Role| -> Vec<NodeId> {
+        g.vars
+            .iter()
+            .filter(|v| v.role == role)
+            .filter_map(|v| grad(v.node))
+            .collect()
+    };
+    let mut named: Vec<NodeId> = lowered.lets.iter().map(|(_, n)| *n).collect();
+    named.extend(lowered.lets.iter().filter_map(|(_, n)| grad(*n)));
+    named.extend(grad(lowered.out));
+    let steps: Vec<(Step, Vec<NodeId>)> = if traced {
+        let mut all = vec![lowered.out, lowered.loss];
+        all.extend(of(Role::Param));
+        all.extend(of(Role::Input));
+        all.extend(named);
+        vec![(Step::Trace, all)]
+    } else {
+        let mut steps = vec![
+            (Step::Forward, vec![lowered.out]),
+            (Step::Criterion, vec![lowered.loss]),
+            (Step::Backward, of(Role::Param)),
+            (Step::InputGrads, of(Role::Input)),
+        ];
+        if with_trace {
+            steps.push((Step::NamedGrads, named));
+        }
+        steps
+    };
+    let roots: Vec<NodeId> = steps.iter().flat_map(|(_, r)| r.iter().copied()).collect();
+    let plan = Plan::new(g, &roots, None);
+    let grads: Vec<(usize, Option<NodeId>)> = g
+        .vars
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.role == Role::Param)
+        .map(|(i, v)| (i, grad(v.node)))
+        .collect();
+    let mut ws_roots = vec![lowered.loss];
+    ws_roots.extend(grads.iter().filter_map(|(_, d)| *d));
+    let ws_plan = Plan::new(g, &ws_roots, Some(&grads));
+    let names = Names::new(lowered, derivation, &[&plan, &ws_plan], namer);
+    let (k, classes) = g.dims.classes();
+    Graphed {
+        lowered,
+        adjoint,
+        traced,
+        classes,
+        k,
+        plan,
+        ws_plan,
+        steps,
+        names,
+    }
+}
+
+/// `text` as doc attributes, a line each with the space a `///` comment has.
+pub fn docs(text: &str) -> TokenStream {
+    let lines = text.lines().map(|l| {
+        if l.is_empty() {
+            String::new()
+        } else {
+            format!(" {l}")
+        }
+    });
+    quote!(#(#[doc = #lines])*)
 }
 
 /// `tokens` with every span set to `span`.
@@ -539,7 +456,7 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .into_iter()
         .map(|mut t| {
             if let TokenTree::Group(g) = &t {
-                let mut inner = Group::new(g.delimiter(), respan(g.stream(), span));
+                let mut inner = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
                 inner.set_span(span);
                 t = TokenTree::Group(inner);
             } else {
@@ -548,57 +465,6 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
             t
         })
         .collect()
-}
-
-/// The hidden field of a struct whose model has no parameters.
-fn phantom(params: &[&Var]) -> TokenStream {
-    if params.is_empty() {
-        quote!(__element: ::core::marker::PhantomData)
-    } else {
-        TokenStream::new()
-    }
-}
-
-fn spec_ident(var: usize) -> Ident {
-    format_ident!("__SPEC_{}", var)
-}
-
-fn node_ident(id: NodeId) -> Ident {
-    format_ident!("__n{}", id.0)
-}
-
-/// The value of node `id` to return: moved out when it is returned once, else copied.
-fn take(id: NodeId, uses: usize) -> TokenStream {
-    let n = node_ident(id);
-    if uses <= 1 {
-        quote!(#n.into_owned())
-    } else {
-        quote!(#n.to_owned())
-    }
-}
-
-fn grad_or_zeros(
-    grad: Option<NodeId>,
-    uses: &HashMap<NodeId, usize>,
-    tensor: TokenStream,
-) -> TokenStream {
-    match grad {
-        Some(g) => take(g, count(uses, g)),
-        None => quote!(::backprop::__private::ndarray::Array::zeros(#tensor.raw_dim())),
-    }
-}
-
-/// How many times each root is returned.
-fn uses(roots: &[NodeId]) -> HashMap<NodeId, usize> {
-    let mut uses = HashMap::new();
-    for &r in roots {
-        *uses.entry(r).or_default() += 1;
-    }
-    uses
-}
-
-fn count(uses: &HashMap<NodeId, usize>, id: NodeId) -> usize {
-    uses.get(&id).copied().unwrap_or_default()
 }
 
 /// The identifier for a name of the model, raw (`r#type`) where it was written raw.
@@ -614,21 +480,46 @@ pub fn d_ident(name: &str) -> Ident {
     format_ident!("d_{}", name.trim_start_matches("r#"))
 }
 
+/// `rt::Ix2`, inside the generated block.
 pub fn ix(rank: usize) -> TokenStream {
+    let rt = rt();
     let ix = format_ident!("Ix{}", rank);
-    quote!(::backprop::__private::ndarray::#ix)
+    quote!(#rt::#ix)
 }
 
+/// `::backprop::__private::Ix2`, outside the generated block.
+pub fn ix_path(rank: usize) -> TokenStream {
+    let ix = format_ident!("Ix{}", rank);
+    quote!(::backprop::__private::#ix)
+}
+
+/// `rt::Array2<A>`, inside the generated block.
 pub fn array_ty(rank: usize) -> TokenStream {
-    let ix = ix(rank);
-    quote!(::backprop::__private::ndarray::Array<A, #ix>)
+    let rt = rt();
+    let ty = format_ident!("Array{}", rank);
+    quote!(#rt::#ty<A>)
 }
 
-fn option(v: Option<usize>) -> TokenStream {
-    match v {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    }
+/// `::backprop::__private::Array2<A>`, for a field of a struct outside the block.
+pub fn field_ty(rank: usize) -> TokenStream {
+    let ty = format_ident!("Array{}", rank);
+    quote!(::backprop::__private::#ty<A>)
+}
+
+/// `rt::ArrayView2<'_, A>` (`usize` for labels).
+pub fn view_ty(rank: usize, labels: bool) -> TokenStream {
+    let rt = rt();
+    let ty = format_ident!("ArrayView{}", rank);
+    let el = if labels { quote!(usize) } else { quote!(A) };
+    quote!(#rt::#ty<'_, #el>)
+}
+
+/// `rt::ArrayView2<'a, A>`, the views a method's arguments become.
+pub fn view_ty_a(rank: usize, labels: bool) -> TokenStream {
+    let rt = rt();
+    let ty = format_ident!("ArrayView{}", rank);
+    let el = if labels { quote!(usize) } else { quote!(A) };
+    quote!(#rt::#ty<'a, #el>)
 }
 
 /// Expansions longer than this (in bytes of Rust, about 150 layers) are given in `CODE` as

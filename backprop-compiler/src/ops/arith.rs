@@ -2,7 +2,11 @@
 //! NumPy's broadcasting, whose gradients are summed back over the broadcast axes.
 //! Subtraction and division are sugar over these (`a + (-b)`, `a * b^-1`).
 
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
 use crate::ir::{Dims, NodeId, Rule, Shape};
+use crate::ops::emit::{rt, Cx, Form, Operand};
 use crate::ops::shape::{arg, broadcast, Fault};
 use crate::ops::vjp::Vjp;
 use crate::ops::{Family, Op, Reads, F64};
@@ -144,6 +148,62 @@ impl Family for Arith {
             Arith::Pow(k) if k.get() == -1.0 => 2,
             Arith::Pow(_) => 4,
         }
+    }
+
+    fn is_view(&self) -> bool {
+        false
+    }
+
+    fn expr(&self, args: &[Operand]) -> Option<Operand> {
+        let a = args.first()?;
+        Some(match *self {
+            Arith::Neg => {
+                let t = a.at(3);
+                Operand {
+                    tokens: quote!(-#t),
+                    prec: 3,
+                    negation_of: Some(Box::new(a.clone())),
+                }
+            }
+            // a^2 as a product, as exact as `powi(2)` and cheaper.
+            Arith::Pow(k) if k.get() == 2.0 => {
+                let (l, r) = (a.at(2), a.at(3));
+                Operand::new(quote!(#l * #r), 2)
+            }
+            // a^-1 as a reciprocal, which is what `powi(-1)` computes.
+            Arith::Pow(k) if k.get() == -1.0 => {
+                let r = a.at(3);
+                Operand::new(quote!(A::one() / #r), 2)
+            }
+            Arith::Pow(k) => {
+                let (rt, t, k) = (rt(), &a.tokens, Literal::f64_unsuffixed(k.get()));
+                Operand::atom(quote!(#rt::scalar::pow(#t, #k)))
+            }
+            // a + (-b) is a - b, exactly.
+            Arith::Add => {
+                let b = args.get(1)?;
+                let l = a.at(1);
+                match &b.negation_of {
+                    Some(inner) => {
+                        let r = inner.at(2);
+                        Operand::new(quote!(#l - #r), 1)
+                    }
+                    None => {
+                        let r = b.at(2);
+                        Operand::new(quote!(#l + #r), 1)
+                    }
+                }
+            }
+            Arith::Mul => {
+                let (l, r) = (a.at(2), args.get(1)?.at(3));
+                Operand::new(quote!(#l * #r), 2)
+            }
+        })
+    }
+
+    fn code(&self, _: &Cx, _: &Form) -> Option<TokenStream> {
+        // Elementwise ops are written as expressions inside fused passes.
+        None
     }
 
     #[cfg(test)]

@@ -1,186 +1,136 @@
-//! Forward code: the Rust expression that computes `op(args)` from the arguments' values,
-//! through the runtime's kernels. Elementwise ops are written as scalar expressions and
-//! mapped; a constant argument is inlined into the scalar expression.
+//! What the families' code is made of: the values generated code holds (a scalar of the
+//! model's element type `A`, or an array, as a binding or a view), the forms an op's code
+//! takes (a scalar, a new array, an array written into a buffer, a view of its argument),
+//! and scalar expressions that carry their precedence, so that a fused chain is written
+//! with the parentheses it needs and no others.
 
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
-use crate::ops::lanes::{self, Lanes};
-use crate::ops::{Arith, Linalg, Loss, Op, Reduce};
-
-/// An argument as the generated code holds it: a binding (owned array or view), or a
-/// constant to inline.
-pub struct Arg {
-    pub value: TokenStream,
-    pub konst: Option<f64>,
-    pub rank: usize,
-}
-
-/// The path through which generated code reaches the runtime: `::backprop::__private`,
-/// under a short name that the generated impl imports (fewer tokens to emit and compile).
+/// The path through which generated code reaches the runtime, `::backprop::__private`,
+/// as the generated code imports it.
 pub fn rt() -> TokenStream {
-    quote!(__rt)
+    quote!(rt)
 }
 
-/// A constant of the model's element type.
+/// A count or an index, written without a suffix: `2`, not `2usize`.
+pub fn num(n: usize) -> Literal {
+    Literal::usize_unsuffixed(n)
+}
+
+/// A constant of the model's element type: `A::cst(0.5)`.
 pub fn constant(v: f64) -> TokenStream {
-    let rt = rt();
-    let lit = Literal::f64_suffixed(v);
-    quote!(<A as #rt::scalar::Real>::cst(#lit))
+    let lit = Literal::f64_unsuffixed(v);
+    quote!(A::cst(#lit))
 }
 
-/// The expression for `op(args)`; `leaf` gives the tensors the model takes.
-pub fn emit(op: &Op, args: &[Arg], leaf: &dyn Fn(usize) -> TokenStream) -> TokenStream {
-    let rt = rt();
-    let view = |i: usize| {
-        let v = &args[i].value;
-        quote!(#v.view())
-    };
-    let value = |i: usize| args[i].value.clone();
-    let axis = |a: Option<u8>| match a {
-        Some(k) => {
-            let k = usize::from(k);
-            quote!(::core::option::Option::Some(#k))
-        }
-        None => quote!(::core::option::Option::None),
-    };
-    match *op {
-        Op::Var(i) => leaf(i),
-        Op::Const(c) => {
-            let c = constant(c.get());
-            quote!(#rt::kernels::scalar(#c))
-        }
-        Op::Reduce(Reduce::Count(a)) => {
-            let (x, a) = (value(0), axis(a));
-            quote!(#rt::kernels::count::<A>(#x.shape(), #a))
-        }
-        Op::Linalg(Linalg::Matmul) => {
-            let (a, b) = (view(0), view(1));
-            let kernel = match (args[0].rank, args[1].rank) {
-                (2, 2) => quote!(matmul),
-                (2, _) => quote!(matvec),
-                (_, 2) => quote!(vecmat),
-                _ => quote!(dot),
-            };
-            quote!(#rt::kernels::#kernel(#a, #b)?)
-        }
-        Op::Linalg(Linalg::Outer) => {
-            let (a, b) = (view(0), view(1));
-            quote!(#rt::kernels::outer(#a, #b))
-        }
-        Op::Linalg(Linalg::Transpose) => {
-            let a = value(0);
-            quote!(#a.t())
-        }
-        Op::Reduce(Reduce::Sum { axis: a, keep }) => {
-            let x = view(0);
-            match (a, keep) {
-                (None, false) => quote!(#rt::kernels::sum(#x)),
-                (None, true) => quote!(#rt::kernels::sum_keep(#x)),
-                (Some(k), false) => {
-                    let k = usize::from(k);
-                    quote!(#rt::kernels::sum_axis(#x, #k))
-                }
-                (Some(k), true) => {
-                    let k = usize::from(k);
-                    quote!(#rt::kernels::sum_axis_keep(#x, #k))
-                }
+/// A value an op reads.
+#[derive(Clone)]
+pub enum Value {
+    /// A scalar of type `A`: a local, a constant, `s[()]`.
+    Scalar(TokenStream),
+    /// An array.
+    Array(Array),
+}
+
+/// An array as generated code reaches it.
+#[derive(Clone)]
+pub struct Array {
+    /// A binding or field that holds it (`z1`, `ws.z1`, `w2`), whose methods borrow it.
+    pub place: Option<TokenStream>,
+    /// An expression of an `ArrayView` of it: `z1.view()`, `x`, `w2.t()`.
+    pub view: TokenStream,
+}
+
+impl Value {
+    /// The value as an array view: a scalar as a 0-d view of it.
+    pub fn view(&self) -> TokenStream {
+        match self {
+            Value::Array(a) => a.view.clone(),
+            Value::Scalar(s) => {
+                let rt = rt();
+                quote!(#rt::ndarray::aview0(&#s))
             }
         }
-        Op::Reduce(Reduce::Unsum { axis: a, keep }) => {
-            let (g, like, a) = (view(0), value(1), axis(a));
-            quote!(#rt::kernels::unsum(#g, #like.raw_dim(), #a, #keep)?)
-        }
-        Op::Reduce(Reduce::Column(k)) => {
-            let a = view(0);
-            quote!(#rt::kernels::column(#a, #k)?)
-        }
-        Op::Reduce(Reduce::ColumnScatter(k)) => {
-            let (g, like) = (view(0), value(1));
-            quote!(#rt::kernels::column_scatter(#g, #like.raw_dim(), #k)?)
-        }
-        Op::Loss(Loss::Bce) => {
-            let (p, y) = (view(0), view(1));
-            quote!(#rt::kernels::scalar(#rt::loss::bce(#p, #y)?))
-        }
-        Op::Loss(Loss::BceLogits) => {
-            let (z, y) = (view(0), view(1));
-            quote!(#rt::kernels::scalar(#rt::loss::bce_logits(#z, #y)?))
-        }
-        Op::Lanes(Lanes { kind, axis }) => {
-            let (x, axis) = (view(0), usize::from(axis));
-            match kind {
-                lanes::Kind::Softmax => quote!(#rt::kernels::softmax(#x, #axis)),
-                lanes::Kind::LogSoftmax => quote!(#rt::kernels::log_softmax(#x, #axis)),
+    }
+
+    /// The value as a scalar (an array's only element).
+    pub fn scalar(&self) -> TokenStream {
+        match self {
+            Value::Scalar(s) => s.clone(),
+            Value::Array(a) => {
+                let v = &a.view;
+                quote!(#v[()])
             }
         }
-        Op::Loss(Loss::CrossEntropy) => {
-            let (z, labels) = (view(0), view(1));
-            quote!(#rt::kernels::scalar(#rt::loss::cross_entropy(#z, #labels)?))
-        }
-        Op::Loss(Loss::OneHot) => {
-            let (labels, like) = (view(0), value(1));
-            quote!(#rt::kernels::one_hot::<A>(#labels, #like.raw_dim())?)
-        }
-        Op::Arith(_) | Op::Map(_) => elementwise(op, args),
     }
 }
 
-/// An elementwise op as one pass: `map` over the one array argument, or `zip` over two.
-fn elementwise(op: &Op, args: &[Arg]) -> TokenStream {
-    let rt = rt();
-    let arrays: Vec<&Arg> = args.iter().filter(|a| a.konst.is_none()).collect();
-    let names = [quote!(__p), quote!(__q)];
-    let mut next = names.iter();
-    let scalars: Vec<TokenStream> = args
-        .iter()
-        .map(|a| match a.konst {
-            Some(c) => constant(c),
-            None => next.next().cloned().unwrap_or_default(),
-        })
-        .collect();
-    let body = scalar(op, &scalars);
-    match arrays.as_slice() {
-        [a] => {
-            let a = &a.value;
-            quote!(#rt::kernels::map(#a.view(), |__p| #body))
-        }
-        [a, b] => {
-            let (a, b) = (&a.value, &b.value);
-            quote!(#rt::kernels::zip(#a.view(), #b.view(), |__p, __q| #body)?)
-        }
-        // Constant folding leaves no elementwise op without an array argument.
-        _ => quote!(#rt::kernels::scalar(#body)),
+/// The form of an op's code that the planner asks for.
+pub enum Form {
+    /// A scalar of type `A`, for a result of rank 0.
+    Scalar,
+    /// An expression giving a new array.
+    Alloc,
+    /// A statement writing the result into the mutable view `out`.
+    Into(TokenStream),
+    /// An expression giving a view of the first argument, without a copy.
+    View,
+}
+
+/// What an op's code is written from.
+pub struct Cx {
+    pub args: Vec<Value>,
+    /// The ranks of the arguments.
+    pub ranks: Vec<usize>,
+    /// The result's shape, as a `[usize; N]` expression (`[dims[0], dims[2]]`), for the
+    /// kernels that cannot tell it from their arguments.
+    pub shape: TokenStream,
+    /// The lengths of each argument's axes, as expressions, for ops that read only a shape.
+    pub arg_dims: Vec<Vec<TokenStream>>,
+}
+
+impl Cx {
+    /// Argument `i` as a view.
+    pub fn view(&self, i: usize) -> TokenStream {
+        self.args.get(i).map(Value::view).unwrap_or_default()
+    }
+
+    pub fn rank(&self, i: usize) -> usize {
+        self.ranks.get(i).copied().unwrap_or(0)
     }
 }
 
-/// The scalar expression of an elementwise op, with PyTorch's conventions.
-pub fn scalar(op: &Op, a: &[TokenStream]) -> TokenStream {
-    let rt = rt();
-    let x = a.first().cloned().unwrap_or_default();
-    let y = a.get(1).cloned().unwrap_or_default();
-    let s = quote!(#rt::scalar);
-    match *op {
-        Op::Arith(Arith::Neg) => quote!(-#x),
-        Op::Arith(Arith::Pow(k)) if k.get() == 2.0 => quote!(#x * #x),
-        Op::Arith(Arith::Pow(k)) => {
-            let k = Literal::f64_suffixed(k.get());
-            quote!(#s::pow(#x, #k))
+/// A scalar expression and how tightly it binds: 1 for `a + b`, 2 for `a * b`, 3 for
+/// `-a`, 4 for an atom (a name, a call, a constant).
+#[derive(Clone)]
+pub struct Operand {
+    pub tokens: TokenStream,
+    pub prec: u8,
+    /// For `-a`, `a`: a sum with it is written as a difference.
+    pub negation_of: Option<Box<Operand>>,
+}
+
+impl Operand {
+    pub fn atom(tokens: TokenStream) -> Self {
+        Self::new(tokens, 4)
+    }
+
+    pub fn new(tokens: TokenStream, prec: u8) -> Self {
+        Self {
+            tokens,
+            prec,
+            negation_of: None,
         }
-        Op::Arith(Arith::Add) => quote!(#x + #y),
-        Op::Arith(Arith::Mul) => quote!(#x * #y),
-        Op::Map(m) => {
-            let (value, _) = m.scalar();
-            let f = syn::Ident::new(value.runtime, proc_macro2::Span::call_site());
-            if value.takes_param {
-                let k = constant(m.k.get());
-                quote!(#s::#f(#x, #k))
-            } else {
-                quote!(#s::#f(#x))
-            }
-        }
-        Op::Var(_) | Op::Const(_) | Op::Linalg(_) | Op::Reduce(_) | Op::Lanes(_) | Op::Loss(_) => {
-            quote!(compile_error!("not an elementwise op"))
+    }
+
+    /// The tokens, parenthesized where they bind looser than `min`.
+    pub fn at(&self, min: u8) -> TokenStream {
+        let t = &self.tokens;
+        if self.prec < min {
+            quote!((#t))
+        } else {
+            t.clone()
         }
     }
 }

@@ -1,7 +1,11 @@
 //! Ops over each lane along an axis: softmax and log-softmax, spelled `softmax(e, axis)`
 //! (the axis defaults to the last, as `dim=-1`), each lane shifted by its maximum.
 
+use proc_macro2::TokenStream;
+use quote::quote;
+
 use crate::ir::{Dims, NodeId, Rule, Shape, Symbol};
+use crate::ops::emit::{rt, Cx, Form, Operand};
 use crate::ops::reduce::Reduce;
 use crate::ops::shape::{arg, Fault};
 use crate::ops::vjp::Vjp;
@@ -120,6 +124,34 @@ impl Family for Lanes {
 
     fn precedence(&self, _: Notation) -> u8 {
         9
+    }
+
+    fn is_view(&self) -> bool {
+        false
+    }
+
+    fn expr(&self, _: &[Operand]) -> Option<Operand> {
+        None
+    }
+
+    fn code(&self, cx: &Cx, form: &Form) -> Option<TokenStream> {
+        let (rt, a, axis) = (
+            rt(),
+            cx.view(0),
+            crate::ops::emit::num(usize::from(self.axis)),
+        );
+        let name = self.kind.name();
+        match form {
+            Form::Alloc => {
+                let f = syn::Ident::new(name, proc_macro2::Span::call_site());
+                Some(quote!(#rt::#f(#a, #axis)))
+            }
+            Form::Into(out) => {
+                let f = quote::format_ident!("{name}_into");
+                Some(quote!(#rt::#f(#a, #axis, #out)?;))
+            }
+            Form::Scalar | Form::View => None,
+        }
     }
 
     #[cfg(test)]

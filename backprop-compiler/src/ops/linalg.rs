@@ -1,7 +1,11 @@
 //! Linear algebra: the matrix product `@` (vectors on either side as NumPy's `@`), the
 //! outer product that is the adjoint of a matrix-vector product, and transposes.
 
+use proc_macro2::TokenStream;
+use quote::quote;
+
 use crate::ir::{Dims, NodeId, Shape};
+use crate::ops::emit::{rt, Array, Cx, Form, Operand, Value};
 use crate::ops::shape::{arg, Fault};
 use crate::ops::vjp::Vjp;
 use crate::ops::{Family, Op, Reads};
@@ -125,6 +129,57 @@ impl Family for Linalg {
             (Linalg::Outer, Notation::Code) => 9,
             (Linalg::Outer, Notation::Text | Notation::Latex) => 2,
             (Linalg::Transpose, _) => 9,
+        }
+    }
+
+    fn is_view(&self) -> bool {
+        matches!(self, Linalg::Transpose)
+    }
+
+    fn expr(&self, _: &[Operand]) -> Option<Operand> {
+        None
+    }
+
+    fn code(&self, cx: &Cx, form: &Form) -> Option<TokenStream> {
+        let rt = rt();
+        let (a, b) = (cx.view(0), cx.view(1));
+        let product = match (cx.rank(0), cx.rank(1)) {
+            (2, 2) => "matmul",
+            (2, _) => "matvec",
+            (_, 2) => "vecmat",
+            _ => "dot",
+        };
+        let kernel = |suffix: &str| {
+            syn::Ident::new(
+                &format!("{product}{suffix}"),
+                proc_macro2::Span::call_site(),
+            )
+        };
+        match (self, form) {
+            (Linalg::Matmul, Form::Scalar) => Some(quote!(#rt::dot(#a, #b)?)),
+            (Linalg::Matmul, Form::Alloc) => {
+                let k = kernel("");
+                Some(quote!(#rt::#k(#a, #b)?))
+            }
+            (Linalg::Matmul, Form::Into(out)) => {
+                let k = kernel("_into");
+                Some(quote!(#rt::#k(#a, #b, #out)?;))
+            }
+            (Linalg::Outer, Form::Alloc) => Some(quote!(#rt::outer(#a, #b))),
+            (Linalg::Outer, Form::Into(out)) => Some(quote!(#rt::outer_into(#a, #b, #out)?;)),
+            // `w.t()` borrows a binding; a view that is an expression is turned in place.
+            (Linalg::Transpose, Form::View) => Some(match cx.args.first()? {
+                Value::Array(Array {
+                    place: Some(place), ..
+                }) => quote!(#place.t()),
+                other => {
+                    let v = other.view();
+                    quote!(#v.reversed_axes())
+                }
+            }),
+            (Linalg::Matmul | Linalg::Outer, Form::View)
+            | (Linalg::Outer, Form::Scalar)
+            | (Linalg::Transpose, Form::Scalar | Form::Alloc | Form::Into(_)) => None,
         }
     }
 

@@ -4,7 +4,11 @@
 //! logits, cross-entropy of logits against integer labels, and the one-hot encoding of
 //! labels that its derivative uses.
 
+use proc_macro2::TokenStream;
+use quote::quote;
+
 use crate::ir::{Dims, Graph, NodeId, Rule, Shape, Symbol};
+use crate::ops::emit::{rt, Cx, Form, Operand};
 use crate::ops::function::{CLAMP_MIN, LOG, SIGMOID};
 use crate::ops::lanes::{self, Lanes};
 use crate::ops::shape::{arg, same, Fault};
@@ -214,6 +218,29 @@ impl Family for Loss {
 
     fn precedence(&self, _: Notation) -> u8 {
         9
+    }
+
+    fn is_view(&self) -> bool {
+        false
+    }
+
+    fn expr(&self, _: &[Operand]) -> Option<Operand> {
+        None
+    }
+
+    fn code(&self, cx: &Cx, form: &Form) -> Option<TokenStream> {
+        let (rt, a, b, shape) = (rt(), cx.view(0), cx.view(1), &cx.shape);
+        let f = syn::Ident::new(self.symbol(), proc_macro2::Span::call_site());
+        match (self, form) {
+            (Loss::Bce | Loss::BceLogits | Loss::CrossEntropy, Form::Scalar) => {
+                Some(quote!(#rt::#f(#a, #b)?))
+            }
+            (Loss::OneHot, Form::Alloc) => Some(quote!(#rt::one_hot(#a, #shape)?)),
+            (Loss::OneHot, Form::Into(out)) => Some(quote!(#rt::one_hot_into(#a, #out)?;)),
+            (Loss::Bce | Loss::BceLogits | Loss::CrossEntropy, Form::Alloc | Form::Into(_))
+            | (Loss::Bce | Loss::BceLogits | Loss::CrossEntropy | Loss::OneHot, Form::View)
+            | (Loss::OneHot, Form::Scalar) => None,
+        }
     }
 
     #[cfg(test)]

@@ -28,8 +28,11 @@ pub mod reduce;
 pub mod shape;
 pub mod vjp;
 
+use proc_macro2::TokenStream;
+
 use crate::ir::{Dims, NodeId, Shape};
 use crate::print::{number, Notation, Printer};
+use emit::{Cx, Form, Operand};
 use shape::Fault;
 use vjp::Vjp;
 
@@ -113,6 +116,19 @@ pub trait Family {
     /// How tightly the op's printed form binds, from 1 (`+`) to 9 (an atom).
     fn precedence(&self, notation: Notation) -> u8;
 
+    /// Whether the op's value is a view of its first argument (a transpose, a column),
+    /// never copied.
+    fn is_view(&self) -> bool;
+
+    /// An elementwise op as a scalar expression of its operands, for the closures of
+    /// fused passes and for scalar values; `None` for the others.
+    fn expr(&self, args: &[Operand]) -> Option<Operand>;
+
+    /// The op's code in `form`, on both paths: a new array for the allocating one, the
+    /// same result written into a buffer for the workspace; `None` where the op has no
+    /// such form, which the planner does not ask for.
+    fn code(&self, cx: &Cx, form: &Form) -> Option<TokenStream>;
+
     /// The op over `f64` arrays, for the reference interpreter.
     #[cfg(test)]
     fn eval(&self, args: &[&ndarray::ArrayD<f64>]) -> ndarray::ArrayD<f64>;
@@ -168,6 +184,10 @@ impl Op {
 
     pub fn is_activation(&self) -> bool {
         self.family().is_some_and(Family::is_activation)
+    }
+
+    pub fn is_view(&self) -> bool {
+        self.family().is_some_and(Family::is_view)
     }
 
     /// The op's value on scalars, for elementwise ops.

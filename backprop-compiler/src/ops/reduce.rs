@@ -3,7 +3,11 @@
 //! the number of elements (a scalar that depends on the shape only), a matrix's column
 //! `[:, k]` and the scatter of a gradient back into it.
 
+use proc_macro2::TokenStream;
+use quote::quote;
+
 use crate::ir::{Dims, NodeId, Shape};
+use crate::ops::emit::{rt, Cx, Form, Operand, Value};
 use crate::ops::shape::{arg, Fault};
 use crate::ops::vjp::Vjp;
 use crate::ops::{Family, Op, Reads};
@@ -161,6 +165,117 @@ impl Family for Reduce {
             (Reduce::Sum { .. }, Notation::Code)
             | (Reduce::Unsum { .. } | Reduce::Count(_), _)
             | (Reduce::Column(_) | Reduce::ColumnScatter(_), _) => 9,
+        }
+    }
+
+    fn is_view(&self) -> bool {
+        matches!(self, Reduce::Column(_))
+    }
+
+    fn expr(&self, _: &[Operand]) -> Option<Operand> {
+        None
+    }
+
+    fn code(&self, cx: &Cx, form: &Form) -> Option<TokenStream> {
+        let rt = rt();
+        let a = cx.view(0);
+        let axis = |axis: Option<u8>| match axis {
+            Some(k) => {
+                let k = crate::ops::emit::num(usize::from(k));
+                quote!(#rt::Some(#k))
+            }
+            None => quote!(#rt::None),
+        };
+        let scalar_arg = matches!(cx.args.first(), Some(Value::Scalar(_)));
+        let shape = &cx.shape;
+        match (*self, form) {
+            (Reduce::Sum { .. }, Form::Scalar) if scalar_arg => Some(cx.args[0].scalar()),
+            (Reduce::Sum { .. }, Form::Scalar) => Some(quote!(#rt::total(#a))),
+            (Reduce::Sum { axis: None, .. }, Form::Alloc) => Some(quote!(#rt::sum_keep(#a))),
+            (Reduce::Sum { axis: None, .. }, Form::Into(out)) => {
+                Some(quote!(#rt::sum_keep_into(#a, #out);))
+            }
+            (
+                Reduce::Sum {
+                    axis: Some(k),
+                    keep,
+                },
+                Form::Alloc,
+            ) => {
+                let k = crate::ops::emit::num(usize::from(k));
+                Some(if keep {
+                    quote!(#rt::sum_axis_keep(#a, #k))
+                } else {
+                    quote!(#rt::sum_axis(#a, #k))
+                })
+            }
+            (
+                Reduce::Sum {
+                    axis: Some(k),
+                    keep,
+                },
+                Form::Into(out),
+            ) => {
+                let k = crate::ops::emit::num(usize::from(k));
+                Some(if keep {
+                    quote!(#rt::sum_axis_keep_into(#a, #k, #out)?;)
+                } else {
+                    quote!(#rt::sum_axis_into(#a, #k, #out)?;)
+                })
+            }
+            (Reduce::Unsum { .. }, Form::Scalar) => Some(cx.args.first()?.scalar()),
+            (Reduce::Unsum { axis: a, keep }, Form::View) => {
+                let (g, a) = (cx.view(0), axis(a));
+                Some(quote!(#rt::unsum_view(#g, #a, #keep)?))
+            }
+            (Reduce::Unsum { .. }, Form::Alloc) if scalar_arg => {
+                let s = cx.args[0].scalar();
+                Some(quote!(#rt::full(#shape, #s)))
+            }
+            (Reduce::Unsum { axis: a, keep }, Form::Alloc) => {
+                let (g, a) = (cx.view(0), axis(a));
+                Some(quote!(#rt::unsum(#g, #shape, #a, #keep)?))
+            }
+            (Reduce::Unsum { .. }, Form::Into(out)) if scalar_arg => {
+                let s = cx.args[0].scalar();
+                Some(quote!(#rt::fill0(#out, |_| #s)?;))
+            }
+            (Reduce::Unsum { axis: a, keep }, Form::Into(out)) => {
+                let (g, a) = (cx.view(0), axis(a));
+                Some(quote!(#rt::unsum_into(#g, #a, #keep, #out)?;))
+            }
+            // The number of elements, from the dims the shape checks bound.
+            (Reduce::Count(axis), Form::Scalar) => {
+                let dims = cx.arg_dims.first()?;
+                let lengths: Vec<TokenStream> = match axis {
+                    Some(k) => dims.get(usize::from(k)).cloned().into_iter().collect(),
+                    None => dims.clone(),
+                };
+                Some(match lengths.as_slice() {
+                    [] => quote!(A::one()),
+                    [one] => quote!(A::cst(#one as f64)),
+                    [first, rest @ ..] => {
+                        let product = rest.iter().fold(first.clone(), |a, b| quote!(#a * #b));
+                        quote!(A::cst((#product) as f64))
+                    }
+                })
+            }
+            (Reduce::Column(k), Form::View) => {
+                let k = crate::ops::emit::num(k);
+                Some(quote!(#rt::column(#a, #k)?))
+            }
+            (Reduce::ColumnScatter(k), Form::Alloc) => {
+                let k = crate::ops::emit::num(k);
+                Some(quote!(#rt::column_scatter(#a, #shape, #k)?))
+            }
+            (Reduce::ColumnScatter(k), Form::Into(out)) => {
+                let k = crate::ops::emit::num(k);
+                Some(quote!(#rt::column_scatter_into(#a, #k, #out)?;))
+            }
+            (Reduce::Sum { .. }, Form::View)
+            | (Reduce::Count(_), Form::Alloc | Form::Into(_) | Form::View)
+            | (Reduce::Column(_), Form::Scalar | Form::Alloc | Form::Into(_))
+            | (Reduce::ColumnScatter(_), Form::Scalar | Form::View) => None,
         }
     }
 

@@ -31,7 +31,11 @@ mod table;
 
 pub use table::{ABS, CLAMP_MIN, FUNCTIONS, LOG, SIGMOID, SOFTPLUS};
 
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::quote;
+
 use crate::ir::{Dims, Graph, NodeId, Rule, Shape, Symbol};
+use crate::ops::emit::{constant, rt, Cx, Form as Code, Operand};
 use crate::ops::shape::{arg, Fault};
 use crate::ops::vjp::Vjp;
 use crate::ops::{Family, Op, Reads, F64};
@@ -190,6 +194,17 @@ impl Map {
     }
 }
 
+impl Map {
+    /// The runtime's scalar function itself (`rt::scalar::relu`), for a map of one array
+    /// by a function that takes no number.
+    pub fn function_path(&self) -> Option<TokenStream> {
+        let (value, _) = self.scalar();
+        let rt = rt();
+        let f = Ident::new(value.runtime, Span::call_site());
+        (!value.takes_param).then(|| quote!(#rt::scalar::#f))
+    }
+}
+
 impl Family for Map {
     fn shape(&self, args: &[Shape], _: &mut Dims) -> Result<Shape, Fault> {
         Ok(arg(args, 0))
@@ -268,6 +283,28 @@ impl Family for Map {
 
     fn precedence(&self, _: Notation) -> u8 {
         9
+    }
+
+    fn is_view(&self) -> bool {
+        false
+    }
+
+    /// `rt::scalar::relu(a)`, or with the number, `rt::scalar::leaky_relu(a, A::cst(0.01))`.
+    fn expr(&self, args: &[Operand]) -> Option<Operand> {
+        let (value, _) = self.scalar();
+        let (rt, a) = (rt(), &args.first()?.tokens);
+        let f = Ident::new(value.runtime, Span::call_site());
+        Some(Operand::atom(if value.takes_param {
+            let k = constant(self.k.get());
+            quote!(#rt::scalar::#f(#a, #k))
+        } else {
+            quote!(#rt::scalar::#f(#a))
+        }))
+    }
+
+    fn code(&self, _: &Cx, _: &Code) -> Option<TokenStream> {
+        // Elementwise ops are written as expressions inside fused passes.
+        None
     }
 
     #[cfg(test)]

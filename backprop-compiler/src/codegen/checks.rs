@@ -1,0 +1,274 @@
+//! The shape checks every method begins with, one function per graph: each parameter's
+//! shape, then those of the inputs and targets the method takes, against the dims the
+//! model declares or infers, then each column select and each label against the classes,
+//! before any arithmetic; and the constructors, `new` and `init`, which check too.
+
+use std::collections::HashMap;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{array_ty, ident, view_ty, Codegen, Graphed};
+use crate::ast::Role;
+use crate::ir::{NodeId, Var};
+use crate::ops::emit::{num, rt};
+use crate::ops::{Arith, Linalg, Loss, Op, Reduce};
+use crate::print::Printer;
+
+impl Codegen<'_> {
+    /// The function checking `gr`'s tensors: `check(model, method, Some(&x), Some(&y))`
+    /// gives the length of every class of dims.
+    pub(super) fn check_fn(&self, gr: &Graphed<'_>) -> TokenStream {
+        let rt = rt();
+        let g = &gr.lowered.graph;
+        let (dims, method) = (&self.h.dims, &self.h.method);
+        let k = num(gr.k);
+        // A tensor whose axes are all free is checked by their classes alone.
+        let check = |v: &Var, shape: TokenStream| {
+            let name = v.name.trim_start_matches("r#");
+            let site = if v.site.is_empty() {
+                v.name.clone()
+            } else {
+                v.site.clone()
+            };
+            let dimmed = g.shape(v.node);
+            let free = dimmed
+                .iter()
+                .all(|&d| g.dims.known(d).is_none() && g.dims.label(d).is_none());
+            if free {
+                let classes = dimmed.iter().map(|&d| num(gr.class(d)));
+                return quote!(#dims.tensor(#name, &[#(#classes),*], #site, #shape)?;);
+            }
+            let axes = dimmed.iter().map(|&d| {
+                let class = num(gr.class(d));
+                match (g.dims.known(d), g.dims.label(d)) {
+                    (Some(n), _) => {
+                        let n = num(n);
+                        quote!(#rt::fixed(#class, #n))
+                    }
+                    (None, Some(l)) => quote!(#rt::named(#class, #l)),
+                    (None, None) => quote!(#rt::free(#class)),
+                }
+            });
+            quote!(#dims.declared(#name, &[#(#axes),*], #site, #shape)?;)
+        };
+        let params = self.params();
+        let fields: Vec<_> = params.iter().map(|v| ident(&v.name, v.span)).collect();
+        let model = &self.name;
+        let pattern = if fields.is_empty() {
+            quote!(_: &#model<A>)
+        } else {
+            quote!(#model { #(#fields),* }: &#model<A>)
+        };
+        let mut lines: Vec<TokenStream> = params
+            .iter()
+            .map(|v| {
+                let f = ident(&v.name, v.span);
+                check(v, quote!(#f.shape()))
+            })
+            .collect();
+        let mut args = vec![pattern, quote!(#method: &'static str)];
+        let given: Vec<&Var> = [Role::Input, Role::Target]
+            .iter()
+            .flat_map(|&r| g.vars.iter().filter(move |v| v.role == r))
+            .collect();
+        for v in &given {
+            let f = ident(&v.name, v.span);
+            let ty = view_ty(g.rank(v.node), v.labels);
+            args.push(quote!(#f: #rt::Option<&#ty>));
+            let line = check(v, quote!(#f.shape()));
+            lines.push(quote!(if let #rt::Some(#f) = #f { #line }));
+        }
+        lines.extend(self.selections(gr));
+        let name = gr.check_name(&self.h);
+        quote! {
+            /// The length of every class of dims, after checking the shapes of the
+            /// parameters and of the inputs and targets given against the model's.
+            fn #name<A: #rt::Float>(#(#args),*) -> #rt::Result<[usize; #k]> {
+                let mut #dims = #rt::Dims::<#k>::new(#method);
+                #(#lines)*
+                #rt::Ok(#dims.lengths())
+            }
+        }
+    }
+
+    /// The checks of every column select (`[:, k]` within the columns) and of the labels
+    /// of `cross_entropy` (within the classes), after the shapes that bind their dims.
+    fn selections(&self, gr: &Graphed<'_>) -> Vec<TokenStream> {
+        let rt = rt();
+        let g = &gr.lowered.graph;
+        let dims = &self.h.dims;
+        let mut printer = Printer::new(g);
+        for (n, node) in self.named_values(gr) {
+            printer.name(node, &n);
+        }
+        let mut lines = Vec::new();
+        for (i, node) in g.nodes[..=gr.lowered.loss.0].iter().enumerate() {
+            let site = || printer.print(NodeId(i));
+            if let Op::Reduce(Reduce::Column(col)) = node.op {
+                let arg = node.args[0];
+                let (class, col) = (num(gr.class(g.shape(arg)[1])), num(col));
+                let (tensor, site) = (printer.show(arg), site());
+                lines.push(quote!(#dims.check_column(#class, #col, #tensor, #site)?;));
+            }
+            if let (Op::Loss(Loss::CrossEntropy), &[logits, labels]) = (node.op, &node.args[..]) {
+                let Op::Var(v) = *g.op(labels) else { continue };
+                let var = &g.vars[v];
+                let class = num(gr.class(g.shape(logits)[1]));
+                let f = ident(&var.name, var.span);
+                let (name, site) = (var.name.trim_start_matches("r#"), site());
+                lines.push(quote! {
+                    if let #rt::Some(#f) = #f {
+                        #dims.check_labels(#class, #f.iter(), #name, #site)?;
+                    }
+                });
+            }
+        }
+        lines
+    }
+
+    /// The call of `gr`'s checks from a method taking tensors of `roles`, binding the
+    /// lengths of the dims when `bind`.
+    pub(super) fn check_call(
+        &self,
+        gr: &Graphed<'_>,
+        context: &str,
+        roles: &[Role],
+        bind: bool,
+    ) -> TokenStream {
+        let rt = rt();
+        let g = &gr.lowered.graph;
+        let mut args = Vec::new();
+        for r in [Role::Input, Role::Target] {
+            for v in g.vars.iter().filter(|v| v.role == r) {
+                let f = ident(&v.name, v.span);
+                args.push(if roles.contains(&r) {
+                    quote!(#rt::Some(&#f))
+                } else {
+                    quote!(#rt::None)
+                });
+            }
+        }
+        let check = gr.check_name(&self.h);
+        let dims = &self.h.dims;
+        let call = quote!(#check(self, #context, #(#args),*)?;);
+        if bind {
+            quote!(let #dims = #call)
+        } else {
+            call
+        }
+    }
+
+    /// `new`, checking the parameters' shapes, and `init`, seeded as PyTorch's
+    /// `nn.Linear` initialises them.
+    pub(super) fn constructors(&self, gr: &Graphed<'_>) -> TokenStream {
+        let rt = rt();
+        let g = &gr.lowered.graph;
+        let params = self.params();
+        let names: Vec<_> = params.iter().map(|v| ident(&v.name, v.span)).collect();
+        let types: Vec<_> = params.iter().map(|v| array_ty(g.rank(v.node))).collect();
+        let ranks: Vec<_> = params.iter().map(|v| num(g.rank(v.node))).collect();
+        let phantom = names
+            .is_empty()
+            .then(|| quote!(__element: ::core::marker::PhantomData));
+        let (model, seed, rng) = (&self.h.model, &self.h.seed, &self.h.rng);
+        let check = gr.check_name(&self.h);
+        let context = self.method_context("new");
+        let nones = [Role::Input, Role::Target]
+            .into_iter()
+            .flat_map(|r| g.vars.iter().filter(move |v| v.role == r))
+            .map(|_| quote!(#rt::None));
+        let fan_ins = self.fan_ins(gr);
+        let new_doc = super::docs(
+            "The model with these parameters.\n# Errors\n`ShapeError` when their shapes do not fit \
+             together.",
+        );
+        let init_doc = super::docs(
+            "Parameters of the given shapes drawn from a generator seeded with `seed`, as\n\
+             PyTorch's `nn.Linear` initialises them: uniform in `±1/sqrt(fan_in)` for a weight\n\
+             and for the bias added to its product, uniform in `±1` for other parameters.\n\
+             # Errors\n`ShapeError` when the shapes do not fit together.",
+        );
+        quote! {
+            #new_doc
+            pub fn new(#(#names: #types),*) -> #rt::Result<Self> {
+                let #model = Self { #(#names,)* #phantom };
+                #check(&#model, #context, #(#nones),*)?;
+                #rt::Ok(#model)
+            }
+
+            #init_doc
+            pub fn init(#seed: u64, #(#names: [usize; #ranks]),*) -> #rt::Result<Self> {
+                let mut #rng = #rt::init::Init::new(#seed);
+                Self::new(#(#rng.linear(#names, #fan_ins)),*)
+            }
+        }
+    }
+
+    /// PyTorch's fan-in for each parameter: the dim a weight contracts over in its first
+    /// `@`, or that of the weight whose product a bias is first added to; 1 otherwise.
+    fn fan_ins(&self, gr: &Graphed<'_>) -> Vec<TokenStream> {
+        let g = &gr.lowered.graph;
+        let forward = &g.nodes[..=gr.lowered.loss.0];
+        let unwrap_t = |n: NodeId| {
+            if let Op::Linalg(Linalg::Transpose) = g.op(n) {
+                (g.args(n)[0], true)
+            } else {
+                (n, false)
+            }
+        };
+        // One pass each, so that a model of a thousand layers is not a million lookups.
+        let mut contracted: HashMap<NodeId, usize> = HashMap::new();
+        for node in forward {
+            if let (Op::Linalg(Linalg::Matmul), &[a, b]) = (node.op, node.args.as_slice()) {
+                let ((ua, ta), (ub, tb)) = (unwrap_t(a), unwrap_t(b));
+                if g.rank(ub) == 2 {
+                    contracted.entry(ub).or_insert(usize::from(tb));
+                }
+                if g.rank(ua) == 2 {
+                    contracted.entry(ua).or_insert(usize::from(!ta));
+                }
+            }
+        }
+        let is_var = |n: NodeId| matches!(g.op(n), Op::Var(_));
+        let mut weight_of_bias: HashMap<NodeId, NodeId> = HashMap::new();
+        for node in forward {
+            let Op::Arith(Arith::Add) = node.op else {
+                continue;
+            };
+            for (p, b) in [(node.args[0], node.args[1]), (node.args[1], node.args[0])] {
+                if weight_of_bias.contains_key(&b) {
+                    continue;
+                }
+                if let (Op::Linalg(Linalg::Matmul), &[l, r]) = (g.op(p), g.args(p)) {
+                    let w = [r, l]
+                        .into_iter()
+                        .map(|w| unwrap_t(w).0)
+                        .find(|&w| is_var(w));
+                    if let Some(w) = w.filter(|w| contracted.contains_key(w)) {
+                        weight_of_bias.insert(b, w);
+                    }
+                }
+            }
+        }
+        self.params()
+            .iter()
+            .map(|v| {
+                let w = if contracted.contains_key(&v.node) {
+                    v.node
+                } else {
+                    match weight_of_bias.get(&v.node) {
+                        Some(&w) => w,
+                        None => return quote!(1),
+                    }
+                };
+                let (Op::Var(i), Some(axis)) = (g.op(w), contracted.get(&w)) else {
+                    return quote!(1);
+                };
+                let wv = &g.vars[*i];
+                let (w, axis) = (ident(&wv.name, wv.span), num(*axis));
+                quote!(#w[#axis])
+            })
+            .collect()
+    }
+}
