@@ -97,3 +97,77 @@ pub fn assert_scalar_close(what: &str, got: f64, want: f64, rtol: f64) {
         "{what}: got {got:e}, want {want:e}"
     );
 }
+
+/// The gradient of `loss` with respect to every element of every parameter of `m`, by
+/// central differences, in the order the model visits its parameters.
+pub fn numeric_grads<M: backprop::params::Parameters<f64> + Clone>(
+    m: &M,
+    loss: impl Fn(&M) -> f64,
+) -> Vec<(&'static str, Vec<f64>)> {
+    let h = 1e-6;
+    let mut out = Vec::new();
+    for name in m.names() {
+        let mut len = 0;
+        m.visit(&mut |n, t| {
+            if n == name {
+                len = t.len();
+            }
+        });
+        let at = |i: usize, delta: f64| {
+            let mut moved = m.clone();
+            moved.visit_mut(&mut |n, mut t| {
+                if let Some(e) = t.iter_mut().nth(i).filter(|_| n == name) {
+                    *e += delta;
+                }
+            });
+            loss(&moved)
+        };
+        let grad = (0..len)
+            .map(|i| (at(i, h) - at(i, -h)) / (2.0 * h))
+            .collect();
+        out.push((name, grad));
+    }
+    out
+}
+
+/// Asserts that `grads` holds the gradient `numeric_grads` finds, element for element.
+pub fn assert_grads_match<G: backprop::params::Tensors<f64>>(
+    what: &str,
+    grads: &G,
+    numeric: &[(&'static str, Vec<f64>)],
+) {
+    let mut checked = 0;
+    grads.visit(&mut |name, g| {
+        let (_, want) = numeric
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("a parameter");
+        for (i, (&a, &n)) in g.iter().zip(want).enumerate() {
+            let tol = 1e-5 * a.abs().max(n.abs()) + 1e-7;
+            assert!(
+                (a - n).abs() <= tol,
+                "{what}: d_{name}[{i}] is {a:e}, finite differences give {n:e}"
+            );
+            checked += 1;
+        }
+    });
+    assert!(checked > 0, "{what}: no gradient checked");
+}
+
+/// The largest difference between two sets of tensors of the same names, relative to the
+/// largest element.
+pub fn max_difference<T: backprop::params::Tensors<f64>>(a: &T, b: &T) -> f64 {
+    let mut theirs = Vec::new();
+    b.visit(&mut |_, t| theirs.push(t.to_owned()));
+    let mut worst = 0.0f64;
+    let mut k = 0;
+    a.visit(&mut |_, t| {
+        let other = &theirs[k];
+        let scale = t.iter().fold(1e-12f64, |m, v| m.max(v.abs()));
+        for (p, q) in t.iter().zip(other.iter()) {
+            worst = worst.max((p - q).abs() / scale);
+        }
+        k += 1;
+    });
+    worst
+}

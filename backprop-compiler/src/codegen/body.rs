@@ -151,8 +151,7 @@ impl<'a> Body<'a> {
             }
             Kind::Stored(_) => Ok(Value::Array(self.array(n)?)),
             Kind::View => {
-                let cx = self.cx(n)?;
-                let view = self.code(n, &cx, &Form::View)?;
+                let view = self.code(n, &Form::View)?;
                 Ok(Value::Array(Array { place: None, view }))
             }
             Kind::Spread => {
@@ -160,8 +159,7 @@ impl<'a> Body<'a> {
                 if let Value::Scalar(_) = arg {
                     return Ok(arg);
                 }
-                let cx = self.cx(n)?;
-                let view = self.code(n, &cx, &Form::View)?;
+                let view = self.code(n, &Form::View)?;
                 Ok(Value::Array(Array { place: None, view }))
             }
             Kind::Inline | Kind::Unused => Err(Missing(format!("a value for node {}", n.0))),
@@ -198,28 +196,31 @@ impl<'a> Body<'a> {
         quote!([#(#dims),*])
     }
 
-    /// What `n`'s op reads: the values of its value arguments, the lengths of all.
-    fn cx(&self, n: NodeId) -> Result<Cx, Missing> {
+    /// The values of `n`'s value arguments.
+    fn args(&self, n: NodeId) -> Result<Vec<Value>, Missing> {
         let g = self.g;
-        let args: Vec<Value> = g
-            .op(n)
+        g.op(n)
             .value_args(g.args(n))
             .iter()
             .map(|&a| self.value(a))
-            .collect::<Result<_, _>>()?;
-        Ok(Cx {
-            args,
-            ranks: g.args(n).iter().map(|&a| g.rank(a)).collect(),
-            shape: self.shape(n),
-            arg_dims: g.args(n).iter().map(|&a| self.dims_of(a)).collect(),
-        })
+            .collect()
     }
 
-    fn code(&self, n: NodeId, cx: &Cx, form: &Form) -> Result<TokenStream, Missing> {
+    /// The code of `n`'s op in `form`, given what it reads.
+    fn code(&self, n: NodeId, form: &Form) -> Result<TokenStream, Missing> {
+        let g = self.g;
+        let shape = || self.shape(n);
+        let dims = |i: usize| g.args(n).get(i).map_or(Vec::new(), |&a| self.dims_of(a));
+        let cx = Cx {
+            args: self.args(n)?,
+            ranks: g.args(n).iter().map(|&a| g.rank(a)).collect(),
+            shape: &shape,
+            dims: &dims,
+        };
         self.g
             .op(n)
             .family()
-            .and_then(|f| f.code(cx, form))
+            .and_then(|f| f.code(&cx, form))
             .ok_or_else(|| Missing(format!("code for {:?}", self.g.op(n))))
     }
 
@@ -251,8 +252,7 @@ impl<'a> Body<'a> {
             } else if g.op(n).is_elementwise() {
                 self.expr(n, &[], &[], None)?.tokens
             } else {
-                let cx = self.cx(n)?;
-                self.code(n, &cx, &Form::Scalar)?
+                self.code(n, &Form::Scalar)?
             };
             return Ok(quote!(let #name = #value;));
         }
@@ -290,15 +290,14 @@ impl<'a> Body<'a> {
             let (views, closure) = self.pass(n, parts, host, true)?;
             return Ok(quote!(#rt::#fill(#out, #(#views,)* #closure)?;));
         }
-        let cx = self.cx(n)?;
         match &self.storage {
             Storage::Locals => {
-                let value = self.code(n, &cx, &Form::Alloc)?;
+                let value = self.code(n, &Form::Alloc)?;
                 Ok(quote!(let #mutable #name = #value;))
             }
             Storage::Workspace(_) => {
                 let place = self.array(n)?.place;
-                self.code(n, &cx, &Form::Into(quote!(#place.view_mut())))
+                self.code(n, &Form::Into(quote!(#place.view_mut())))
             }
         }
     }
@@ -411,7 +410,7 @@ impl<'a> Body<'a> {
 }
 
 /// Whether `code` names `ident`, at any depth.
-fn mentions(code: &TokenStream, ident: &Ident) -> bool {
+pub fn mentions(code: &TokenStream, ident: &Ident) -> bool {
     code.clone().into_iter().any(|t| match t {
         proc_macro2::TokenTree::Ident(i) => i == *ident,
         proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), ident),

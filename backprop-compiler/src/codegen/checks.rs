@@ -81,9 +81,11 @@ impl Codegen<'_> {
         }
         lines.extend(self.selections(gr));
         let name = gr.check_name(&self.h);
+        let allow = (args.len() > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
         quote! {
             /// The length of every class of dims, after checking the shapes of the
             /// parameters and of the inputs and targets given against the model's.
+            #allow
             fn #name<A: #rt::Float>(#(#args),*) -> #rt::Result<[usize; #k]> {
                 let mut #dims = #rt::Dims::<#k>::new(#method);
                 #(#lines)*

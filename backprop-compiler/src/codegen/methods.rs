@@ -226,10 +226,13 @@ impl Codegen<'_> {
         };
         let doc = format!(" {}", method.doc());
         let result = &spec.result;
+        // A method takes each tensor of the model, which may be many.
+        let allow = (args.len() + 1 > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
         quote! {
             #[doc = #doc]
             /// # Errors
             /// `ShapeError` naming the tensor whose shape does not fit.
+            #allow
             pub fn #name<'a>(&self, #(#args),*) -> #rt::Result<#ty> {
                 #views
                 #check

@@ -522,11 +522,11 @@ pub fn view_ty_a(rank: usize, labels: bool) -> TokenStream {
     quote!(#rt::#ty<'a, #el>)
 }
 
-/// Expansions longer than this (in bytes of Rust, about 150 layers) are given in `CODE` as
-/// the compiler receives them, not laid out: parsing the expansion to lay it out takes
-/// about 0.15 s per megabyte, which for a model of a thousand layers would triple the time
-/// of the whole expansion.
-const PRETTY_LIMIT: usize = 1 << 20;
+/// Expansions longer than this (in bytes of Rust, about 65 layers of a dense network)
+/// are given in `CODE` as the compiler receives them, not laid out: `syn` parses Rust at
+/// about 0.15 s per megabyte, which for a model of a hundred layers would be two thirds
+/// of the expansion's time.
+const PRETTY_LIMIT: usize = 256 << 10;
 
 /// `items` as `rustfmt` would lay them out, or their token text when they are longer than
 /// [`PRETTY_LIMIT`] (or, which does not happen, do not parse as a file).
@@ -535,7 +535,7 @@ fn pretty(items: &TokenStream) -> String {
     if text.len() > PRETTY_LIMIT {
         return text;
     }
-    match syn::parse_str::<syn::File>(&text) {
+    match syn::parse2::<syn::File>(items.clone()) {
         Ok(file) => prettyplease::unparse(&file),
         Err(_) => text,
     }

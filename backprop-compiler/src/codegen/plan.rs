@@ -144,27 +144,27 @@ impl Plan {
             } else {
                 root
             };
-            let mut leaves: Vec<NodeId> = Vec::new();
-            let mut members = vec![top];
-            while let Some(m) = members.pop() {
-                for &a in g.args(m) {
-                    if kind[a.0] == Kind::Inline {
-                        let more = array_args(g, &kind, a)
-                            .into_iter()
-                            .filter(|x| !leaves.contains(x))
-                            .count();
-                        if leaves.len() + more <= MAX_PARTS {
-                            members.push(a);
-                            continue;
-                        }
-                        kind[a.0] = Kind::Stored(Place::Own);
-                    }
-                    if is_array(g, &kind, a) && !leaves.contains(&a) {
-                        leaves.push(a);
+            loop {
+                let (leaves, members) = gather(g, &mut kind, top);
+                if leaves.len() <= MAX_PARTS {
+                    parts.insert(root, leaves);
+                    break;
+                }
+                // The greedy pass took too many: the inline member with the most arrays
+                // below it gets a pass of its own.
+                let split = members
+                    .iter()
+                    .copied()
+                    .filter(|&m| m != top)
+                    .max_by_key(|&m| (subtree_arrays(g, &kind, m), std::cmp::Reverse(m)));
+                match split {
+                    Some(m) => kind[m.0] = Kind::Stored(Place::Own),
+                    None => {
+                        parts.insert(root, leaves);
+                        break;
                     }
                 }
             }
-            parts.insert(root, leaves);
         }
         let mut plan = Self {
             kind,
@@ -314,6 +314,47 @@ pub fn is_array(g: &Graph, kind: &[Kind], a: NodeId) -> bool {
 /// A spread of a scalar, which a pass reads as that scalar.
 pub fn spread_scalar(g: &Graph, kind: &[Kind], a: NodeId) -> bool {
     kind[a.0] == Kind::Spread && g.rank(g.args(a)[0]) == 0
+}
+
+/// The arrays a pass rooted at `top` reads, and the nodes inside it, merging inline
+/// children while the pass stays within MAX_PARTS arrays (a child that does not fit is
+/// stored and read as an array).
+fn gather(g: &Graph, kind: &mut [Kind], top: NodeId) -> (Vec<NodeId>, Vec<NodeId>) {
+    let mut leaves: Vec<NodeId> = Vec::new();
+    let mut inside = vec![top];
+    let mut members = vec![top];
+    while let Some(m) = members.pop() {
+        for &a in g.args(m) {
+            if kind[a.0] == Kind::Inline {
+                let more = array_args(g, kind, a)
+                    .into_iter()
+                    .filter(|x| !leaves.contains(x))
+                    .count();
+                if leaves.len() + more <= MAX_PARTS {
+                    members.push(a);
+                    inside.push(a);
+                    continue;
+                }
+                kind[a.0] = Kind::Stored(Place::Own);
+            }
+            if is_array(g, kind, a) && !leaves.contains(&a) {
+                leaves.push(a);
+            }
+        }
+    }
+    (leaves, inside)
+}
+
+/// How many arrays the inline chain under `n` reads.
+fn subtree_arrays(g: &Graph, kind: &[Kind], n: NodeId) -> usize {
+    g.args(n)
+        .iter()
+        .map(|&a| match kind[a.0] {
+            Kind::Inline => subtree_arrays(g, kind, a),
+            _ if is_array(g, kind, a) => 1,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// The arrays an inlined node reads directly.

@@ -351,8 +351,11 @@ impl Codegen<'_> {
             let literal = std::mem::replace(&mut values[0], quote!(#bound));
             statements.extend(quote!(let #bound = #literal;));
         }
+        // A stage takes what it reads, which for a wide model is many values.
+        let allow = (args.len() > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
         let (ret, value) = tuple(returns, values);
         quote! {
+            #allow
             fn #name<A: #rt::Float>(#(#args),*) -> #rt::Result<#ret> {
                 #statements
                 #rt::Ok(#value)
@@ -428,26 +431,43 @@ enum Field {
 }
 
 /// Where each local is moved out of a literal: its last use in the order the fields are
-/// written, which is the order they are evaluated in. The earlier ones clone it.
+/// written, which is the order they are evaluated in, unless a later field borrows it
+/// (`ht: h.t().to_owned()` after `h`). The other uses clone it.
 fn last_moves(literal: &Literal) -> HashMap<String, usize> {
-    fn walk(l: &Literal, at: &mut usize, last: &mut HashMap<String, usize>) {
+    fn walk(
+        l: &Literal,
+        at: &mut usize,
+        moves: &mut Vec<(Ident, usize)>,
+        reads: &mut Vec<(TokenStream, usize)>,
+    ) {
         for (_, f) in &l.fields {
             match f {
-                Field::Owned(Owned::Moved(name)) => {
-                    last.insert(name.to_string(), *at);
-                }
+                Field::Owned(Owned::Moved(name)) => moves.push((name.clone(), *at)),
                 // A nested literal's own fields are counted, not the literal.
                 Field::Struct(inner) => {
-                    walk(inner, at, last);
+                    walk(inner, at, moves, reads);
                     continue;
                 }
-                Field::Owned(Owned::Copy(_)) | Field::Expr(_) => {}
+                Field::Owned(Owned::Copy(e)) | Field::Expr(e) => reads.push((e.clone(), *at)),
             }
             *at += 1;
         }
     }
-    let mut last = HashMap::new();
-    walk(literal, &mut 0, &mut last);
+    let (mut moves, mut reads) = (Vec::new(), Vec::new());
+    walk(literal, &mut 0, &mut moves, &mut reads);
+    let mut last: HashMap<String, usize> = HashMap::new();
+    for (name, at) in &moves {
+        last.insert(name.to_string(), *at);
+    }
+    for (name, _) in &moves {
+        let at = last.get(&name.to_string()).copied().unwrap_or(0);
+        if reads
+            .iter()
+            .any(|(e, r)| *r > at && super::body::mentions(e, name))
+        {
+            last.remove(&name.to_string());
+        }
+    }
     last
 }
 

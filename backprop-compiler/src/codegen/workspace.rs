@@ -192,10 +192,12 @@ impl Codegen<'_> {
             step_args.push(quote!(true));
         }
         let backward_in = &self.h.backward_in;
+        let allow = (params.len() > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
         let function = quote! {
             /// The loss and the gradients of one step, written into the workspace, whose
             /// arrays are sized for these shapes first; with `update`, without the weight
             /// gradients that `step` adds to their weights in their own products.
+            #allow
             fn #backward_in<A: #rt::Float>(#(#params),*) -> #rt::Result<A> {
                 if #ws.#dims != #rt::Some(#dims) {
                     #sizing
@@ -208,6 +210,10 @@ impl Codegen<'_> {
 
         // The methods.
         let (args, views) = self.arguments(gr, &roles);
+        let allow = |extra: usize| {
+            (args.len() + extra > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]))
+        };
+        let (allow_grad_in, allow_step) = (allow(2), allow(3));
         let check = |method: &str| self.check_call(gr, &self.method_context(method), &roles, true);
         let (check_grad_in, check_step) = (check("grad_in"), check("step"));
         let loss_name = gr.names.get(gr.lowered.loss);
@@ -251,6 +257,7 @@ impl Codegen<'_> {
             /// allocation.
             /// # Errors
             /// `ShapeError` naming the tensor whose shape does not fit.
+            #allow_grad_in
             pub fn grad_in<'w, 'a>(&self, #ws: &'w mut #ty<A>, #(#args),*) -> #rt::Result<(A, &'w #grads_ty<A>)> {
                 #views
                 #check_grad_in
@@ -273,6 +280,7 @@ impl Codegen<'_> {
             /// step.
             /// # Errors
             /// `ShapeError` naming the tensor whose shape does not fit.
+            #allow_step
             pub fn step<'a>(&mut self, #ws: &mut #ty<A>, #(#args,)* #lr: A) -> #rt::Result<A> {
                 #views
                 #check_step

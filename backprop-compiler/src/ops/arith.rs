@@ -201,7 +201,7 @@ impl Family for Arith {
         })
     }
 
-    fn code(&self, _: &Cx, _: &Form) -> Option<TokenStream> {
+    fn code(&self, _: &Cx<'_>, _: &Form) -> Option<TokenStream> {
         // Elementwise ops are written as expressions inside fused passes.
         None
     }

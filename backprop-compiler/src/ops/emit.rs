@@ -78,19 +78,17 @@ pub enum Form {
     View,
 }
 
-/// What an op's code is written from.
-pub struct Cx {
+/// What an op's code is written from: its arguments' values and ranks, and, computed when
+/// asked for, the lengths of its result's axes and of its arguments'.
+pub struct Cx<'a> {
     pub args: Vec<Value>,
     /// The ranks of the arguments.
     pub ranks: Vec<usize>,
-    /// The result's shape, as a `[usize; N]` expression (`[dims[0], dims[2]]`), for the
-    /// kernels that cannot tell it from their arguments.
-    pub shape: TokenStream,
-    /// The lengths of each argument's axes, as expressions, for ops that read only a shape.
-    pub arg_dims: Vec<Vec<TokenStream>>,
+    pub(crate) shape: &'a dyn Fn() -> TokenStream,
+    pub(crate) dims: &'a dyn Fn(usize) -> Vec<TokenStream>,
 }
 
-impl Cx {
+impl Cx<'_> {
     /// Argument `i` as a view.
     pub fn view(&self, i: usize) -> TokenStream {
         self.args.get(i).map(Value::view).unwrap_or_default()
@@ -98,6 +96,17 @@ impl Cx {
 
     pub fn rank(&self, i: usize) -> usize {
         self.ranks.get(i).copied().unwrap_or(0)
+    }
+
+    /// The result's shape, as a `[usize; N]` expression (`[dims[0], dims[2]]`), for the
+    /// kernels that cannot tell it from their arguments.
+    pub fn shape(&self) -> TokenStream {
+        (self.shape)()
+    }
+
+    /// The lengths of argument `i`'s axes, as expressions, for ops that read only a shape.
+    pub fn arg_dims(&self, i: usize) -> Vec<TokenStream> {
+        (self.dims)(i)
     }
 }
 

@@ -134,7 +134,7 @@ impl Family for Lanes {
         None
     }
 
-    fn code(&self, cx: &Cx, form: &Form) -> Option<TokenStream> {
+    fn code(&self, cx: &Cx<'_>, form: &Form) -> Option<TokenStream> {
         let (rt, a, axis) = (
             rt(),
             cx.view(0),

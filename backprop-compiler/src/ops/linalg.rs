@@ -140,7 +140,7 @@ impl Family for Linalg {
         None
     }
 
-    fn code(&self, cx: &Cx, form: &Form) -> Option<TokenStream> {
+    fn code(&self, cx: &Cx<'_>, form: &Form) -> Option<TokenStream> {
         let rt = rt();
         let (a, b) = (cx.view(0), cx.view(1));
         let product = match (cx.rank(0), cx.rank(1)) {

@@ -228,14 +228,17 @@ impl Family for Loss {
         None
     }
 
-    fn code(&self, cx: &Cx, form: &Form) -> Option<TokenStream> {
-        let (rt, a, b, shape) = (rt(), cx.view(0), cx.view(1), &cx.shape);
+    fn code(&self, cx: &Cx<'_>, form: &Form) -> Option<TokenStream> {
+        let (rt, a, b) = (rt(), cx.view(0), cx.view(1));
         let f = syn::Ident::new(self.symbol(), proc_macro2::Span::call_site());
         match (self, form) {
             (Loss::Bce | Loss::BceLogits | Loss::CrossEntropy, Form::Scalar) => {
                 Some(quote!(#rt::#f(#a, #b)?))
             }
-            (Loss::OneHot, Form::Alloc) => Some(quote!(#rt::one_hot(#a, #shape)?)),
+            (Loss::OneHot, Form::Alloc) => {
+                let shape = cx.shape();
+                Some(quote!(#rt::one_hot(#a, #shape)?))
+            }
             (Loss::OneHot, Form::Into(out)) => Some(quote!(#rt::one_hot_into(#a, #out)?;)),
             (Loss::Bce | Loss::BceLogits | Loss::CrossEntropy, Form::Alloc | Form::Into(_))
             | (Loss::Bce | Loss::BceLogits | Loss::CrossEntropy | Loss::OneHot, Form::View)

@@ -127,7 +127,7 @@ pub trait Family {
     /// The op's code in `form`, on both paths: a new array for the allocating one, the
     /// same result written into a buffer for the workspace; `None` where the op has no
     /// such form, which the planner does not ask for.
-    fn code(&self, cx: &Cx, form: &Form) -> Option<TokenStream>;
+    fn code(&self, cx: &Cx<'_>, form: &Form) -> Option<TokenStream>;
 
     /// The op over `f64` arrays, for the reference interpreter.
     #[cfg(test)]

@@ -176,7 +176,7 @@ impl Family for Reduce {
         None
     }
 
-    fn code(&self, cx: &Cx, form: &Form) -> Option<TokenStream> {
+    fn code(&self, cx: &Cx<'_>, form: &Form) -> Option<TokenStream> {
         let rt = rt();
         let a = cx.view(0);
         let axis = |axis: Option<u8>| match axis {
@@ -187,7 +187,6 @@ impl Family for Reduce {
             None => quote!(#rt::None),
         };
         let scalar_arg = matches!(cx.args.first(), Some(Value::Scalar(_)));
-        let shape = &cx.shape;
         match (*self, form) {
             (Reduce::Sum { .. }, Form::Scalar) if scalar_arg => Some(cx.args[0].scalar()),
             (Reduce::Sum { .. }, Form::Scalar) => Some(quote!(#rt::total(#a))),
@@ -230,10 +229,12 @@ impl Family for Reduce {
             }
             (Reduce::Unsum { .. }, Form::Alloc) if scalar_arg => {
                 let s = cx.args[0].scalar();
+                let shape = cx.shape();
                 Some(quote!(#rt::full(#shape, #s)))
             }
             (Reduce::Unsum { axis: a, keep }, Form::Alloc) => {
                 let (g, a) = (cx.view(0), axis(a));
+                let shape = cx.shape();
                 Some(quote!(#rt::unsum(#g, #shape, #a, #keep)?))
             }
             (Reduce::Unsum { .. }, Form::Into(out)) if scalar_arg => {
@@ -246,7 +247,7 @@ impl Family for Reduce {
             }
             // The number of elements, from the dims the shape checks bound.
             (Reduce::Count(axis), Form::Scalar) => {
-                let dims = cx.arg_dims.first()?;
+                let dims = cx.arg_dims(0);
                 let lengths: Vec<TokenStream> = match axis {
                     Some(k) => dims.get(usize::from(k)).cloned().into_iter().collect(),
                     None => dims.clone(),
@@ -266,6 +267,7 @@ impl Family for Reduce {
             }
             (Reduce::ColumnScatter(k), Form::Alloc) => {
                 let k = crate::ops::emit::num(k);
+                let shape = cx.shape();
                 Some(quote!(#rt::column_scatter(#a, #shape, #k)?))
             }
             (Reduce::ColumnScatter(k), Form::Into(out)) => {

@@ -302,7 +302,7 @@ impl Family for Map {
         }))
     }
 
-    fn code(&self, _: &Cx, _: &Code) -> Option<TokenStream> {
+    fn code(&self, _: &Cx<'_>, _: &Code) -> Option<TokenStream> {
         // Elementwise ops are written as expressions inside fused passes.
         None
     }
