@@ -68,7 +68,7 @@ impl Gen {
                 let w = self.param(vec![c, m]);
                 format!("({a} @ {w}.T)")
             }
-            2 | 7 => {
+            2 | 7 | 18 => {
                 let a = self.matrix(c, d);
                 self.function(a)
             }
