@@ -6,21 +6,31 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+use core::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI, SQRT_2};
+
 /// A floating-point type the functions take: `f32` or `f64`.
 pub trait Real: num_traits::Float {
     /// The constant `v` in this type (rounded for `f32`).
     fn cst(v: f64) -> Self;
+    /// The error function, `2/√π ∫₀ᵛ e^(-t²) dt`.
+    fn erf(self) -> Self;
 }
 
 impl Real for f32 {
     fn cst(v: f64) -> Self {
         v as f32
     }
+    fn erf(self) -> Self {
+        libm::erff(self)
+    }
 }
 
 impl Real for f64 {
     fn cst(v: f64) -> Self {
         v
+    }
+    fn erf(self) -> Self {
+        libm::erf(self)
     }
 }
 
@@ -61,6 +71,56 @@ pub fn sigmoid<A: Real>(v: A) -> A {
 /// ```
 pub fn softplus<A: Real>(v: A) -> A {
     v.max(A::zero()) + (-v.abs()).exp().ln_1p()
+}
+
+/// `v σ(v)`, PyTorch's `silu`, computed as `v / (1 + e^-v)`.
+///
+/// ```
+/// assert_eq!(backprop_scalar::silu(0.0), 0.0);
+/// assert!((backprop_scalar::silu(1.0f64) - 0.7310585786300049).abs() < 1e-15);
+/// ```
+pub fn silu<A: Real>(v: A) -> A {
+    v / (A::one() + (-v).exp())
+}
+
+/// The derivative of `silu`: `σ(v) (1 + v (1 − σ(v)))`.
+pub fn silu_grad<A: Real>(v: A) -> A {
+    let s = sigmoid(v);
+    s * (A::one() + v * (A::one() - s))
+}
+
+/// `v Φ(v)`, PyTorch's `gelu` with `approximate='none'`: `v / 2 (1 + erf(v / √2))`.
+///
+/// ```
+/// assert!((backprop_scalar::gelu(1.0f64) - 0.8413447460685429).abs() < 1e-15);
+/// ```
+pub fn gelu<A: Real>(v: A) -> A {
+    v * A::cst(0.5) * (A::one() + (v * A::cst(FRAC_1_SQRT_2)).erf())
+}
+
+/// The derivative of `gelu`: `Φ(v) + v φ(v)`, the normal distribution's function and
+/// density.
+pub fn gelu_grad<A: Real>(v: A) -> A {
+    let cdf = A::cst(0.5) * (A::one() + (v * A::cst(FRAC_1_SQRT_2)).erf());
+    let pdf = (A::cst(-0.5) * v * v).exp() * A::cst(FRAC_2_SQRT_PI * FRAC_1_SQRT_2 * 0.5);
+    cdf + v * pdf
+}
+
+/// PyTorch's `gelu` with `approximate='tanh'`: `v / 2 (1 + tanh(√(2/π) (v + 0.044715 v³)))`.
+pub fn gelu_tanh<A: Real>(v: A) -> A {
+    let (beta, kappa) = (A::cst(SQRT_2 * FRAC_2_SQRT_PI * 0.5), A::cst(0.044715));
+    let inner = beta * (v + kappa * (v * v * v));
+    A::cst(0.5) * v * (A::one() + inner.tanh())
+}
+
+/// The derivative of `gelu_tanh`.
+pub fn gelu_tanh_grad<A: Real>(v: A) -> A {
+    let (beta, kappa) = (A::cst(SQRT_2 * FRAC_2_SQRT_PI * 0.5), A::cst(0.044715));
+    let square = v * v;
+    let t = (beta * (v + kappa * (square * v))).tanh();
+    let left = A::cst(0.5) * v;
+    let inner = A::one() + A::cst(3.0) * kappa * square;
+    A::cst(0.5) * (A::one() + t) + left * (A::one() - t * t) * beta * inner
 }
 
 /// `v` where `v > 0`, else `alpha * v`.

@@ -171,6 +171,45 @@ pub const FUNCTIONS: &[Function] = &[
             },
         },
     },
+    Function {
+        name: "silu",
+        param: Param::None,
+        domain: Domain::Real,
+        activation: true,
+        symbol: Symbol::same("silu"),
+        form: Form::Call,
+        value: scalar!(silu),
+        derivative: Derivative::Own {
+            value: scalar!(silu_grad),
+            form: Form::Call,
+        },
+    },
+    Function {
+        name: "gelu",
+        param: Param::None,
+        domain: Domain::Real,
+        activation: true,
+        symbol: Symbol::same("gelu"),
+        form: Form::Call,
+        value: scalar!(gelu),
+        derivative: Derivative::Own {
+            value: scalar!(gelu_grad),
+            form: Form::Call,
+        },
+    },
+    Function {
+        name: "gelu_tanh",
+        param: Param::None,
+        domain: Domain::Real,
+        activation: true,
+        symbol: Symbol::same("gelu_tanh"),
+        form: Form::Call,
+        value: scalar!(gelu_tanh),
+        derivative: Derivative::Own {
+            value: scalar!(gelu_tanh_grad),
+            form: Form::Call,
+        },
+    },
 ];
 
 /// The entries the compiler builds by itself: the derivative of `softplus`, the stable
