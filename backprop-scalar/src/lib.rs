@@ -123,6 +123,41 @@ pub fn gelu_tanh_grad<A: Real>(v: A) -> A {
     A::cst(0.5) * (A::one() + t) + left * (A::one() - t * t) * beta * inner
 }
 
+/// PyTorch's `elu`: `v` where `v > 0`, else `alpha (e^v − 1)`.
+///
+/// ```
+/// assert_eq!(backprop_scalar::elu(2.0, 0.5), 2.0);
+/// // e^v − 1 by `expm1`, exact where `exp(v) - 1` would lose half the digits.
+/// assert!((backprop_scalar::elu(-1e-10f64, 1.0) + 9.9999999995e-11).abs() < 1e-24);
+/// ```
+pub fn elu<A: Real>(v: A, alpha: A) -> A {
+    if v > A::zero() {
+        v
+    } else {
+        v.exp_m1() * alpha
+    }
+}
+
+/// The derivative of `elu`: `1` where `v > 0`, else `alpha e^v` (`alpha` at 0, as in
+/// PyTorch).
+pub fn elu_grad<A: Real>(v: A, alpha: A) -> A {
+    if v > A::zero() {
+        A::one()
+    } else {
+        alpha * v.exp()
+    }
+}
+
+/// `ln σ(v)`, PyTorch's `logsigmoid`: `min(v, 0) − ln(1 + e^-|v|)`, finite for every finite
+/// `v`.
+///
+/// ```
+/// assert_eq!(backprop_scalar::log_sigmoid(-1000.0), -1000.0);
+/// ```
+pub fn log_sigmoid<A: Real>(v: A) -> A {
+    v.min(A::zero()) - (-v.abs()).exp().ln_1p()
+}
+
 /// `v` where `v > 0`, else `alpha * v`.
 pub fn leaky_relu<A: Real>(v: A, alpha: A) -> A {
     if v > A::zero() {

@@ -210,6 +210,36 @@ pub const FUNCTIONS: &[Function] = &[
             form: Form::Call,
         },
     },
+    Function {
+        name: "elu",
+        param: Param::Number {
+            what: "alpha",
+            default: Some(1.0),
+        },
+        domain: Domain::Real,
+        activation: true,
+        symbol: Symbol::same("elu"),
+        form: Form::Call,
+        value: scalar!(elu, param),
+        derivative: Derivative::Own {
+            value: scalar!(elu_grad, param),
+            form: Form::Call,
+        },
+    },
+    Function {
+        name: "log_sigmoid",
+        param: Param::None,
+        domain: Domain::Real,
+        activation: true,
+        symbol: Symbol::same("log_sigmoid"),
+        form: Form::Call,
+        value: scalar!(log_sigmoid),
+        // log_sigmoid' = σ(−a)
+        derivative: Derivative::Ir(|g, a, _, _| {
+            let minus = g.neg(a)?;
+            g.map(SIGMOID, minus)
+        }),
+    },
 ];
 
 /// The entries the compiler builds by itself: the derivative of `softplus`, the stable
