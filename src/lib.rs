@@ -116,7 +116,7 @@
 //! The chain rule the macro applied is part of what it generates, in the struct's
 //! documentation and as constants: `Mlp::DERIVATION` (Unicode), `Mlp::DERIVATION_LATEX`
 //! (one LaTeX `aligned` block) and `Mlp::CODE`, the Rust the model expands to, laid out as
-//! `rustfmt` would (given as the compiler receives it past about a megabyte). The
+//! `rustfmt` would (given as the compiler receives it past 256 KB, about 65 layers). The
 //! derivation lists each forward definition, then each gradient in the order the code
 //! computes it, over the model's own names: `δz1` is the gradient of the loss with respect
 //! to `z1`, `∂L/∂w1` a parameter's. A value the model leaves unnamed is named when it is a

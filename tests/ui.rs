@@ -1,5 +1,7 @@
 //! Every compile error of `model!`, as rustc shows it: one mistake per file in `tests/ui/`,
-//! its `.stderr` recorded with `TRYBUILD=overwrite` by the compiler named below.
+//! its `.stderr` recorded with `TRYBUILD=overwrite` by the compiler named below; and the
+//! errors of an op registry entry left incomplete (`incomplete-*.rs`), which name the part
+//! it lacks.
 
 /// The compiler that recorded the `.stderr` files; rustc's own wording and layout change
 /// between versions, so the comparison means something only under this one.

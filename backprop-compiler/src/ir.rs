@@ -80,11 +80,14 @@ pub enum Rule {
 /// A function's name as the derivation writes it, in Unicode and in LaTeX.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Symbol {
+    /// In Unicode: `σ`.
     pub text: &'static str,
+    /// In LaTeX: `\sigma`.
     pub latex: &'static str,
 }
 
 impl Symbol {
+    /// The symbol written `text` in Unicode and `latex` in LaTeX.
     pub const fn new(text: &'static str, latex: &'static str) -> Self {
         Self { text, latex }
     }

@@ -34,3 +34,37 @@ pub use expand::expand;
 pub fn function_table() -> String {
     ops::function::table()
 }
+
+/// The op registry's types, public only so that tests outside the crate can show that a
+/// part left out of an entry does not compile: `tests/ui/incomplete-function-entry.rs`
+/// (E0063, naming the missing field) and `tests/ui/incomplete-op-family.rs` (E0046,
+/// naming the missing concerns). A complete entry compiles, and the checks the type system
+/// cannot make find nothing to name:
+///
+/// ```
+/// use backprop_compiler::registry::{Derivative, Domain, Form, Function, Param, Scalar, Symbol};
+/// const SOFTSIGN: Function = Function {
+///     name: "softsign",
+///     param: Param::None,
+///     domain: Domain::Real,
+///     activation: true,
+///     symbol: Symbol::same("softsign"),
+///     form: Form::Call,
+///     value: Scalar { runtime: "softsign", takes_param: false, f64: |v, _| v / (1.0 + v.abs()) },
+///     derivative: Derivative::Own {
+///         value: Scalar {
+///             runtime: "softsign_grad",
+///             takes_param: false,
+///             f64: |v, _| 1.0 / (1.0 + v.abs()).powi(2),
+///         },
+///         form: Form::Call,
+///     },
+/// };
+/// assert!(SOFTSIGN.incomplete().is_empty());
+/// ```
+#[doc(hidden)]
+pub mod registry {
+    pub use crate::ir::Symbol;
+    pub use crate::ops::function::{Derivative, Domain, Form, Function, Param, Scalar};
+    pub use crate::ops::Family;
+}

@@ -13,7 +13,12 @@ pub struct Golden {
 
 impl Golden {
     pub fn load(name: &str) -> Self {
-        let all: Value = serde_json::from_str(include_str!("../data/golden.json")).unwrap();
+        Self::from_json(include_str!("../data/golden.json"), name)
+    }
+
+    /// The case `name` of a file in `golden.json`'s format.
+    pub fn from_json(json: &str, name: &str) -> Self {
+        let all: Value = serde_json::from_str(json).unwrap();
         let case = all["cases"]
             .as_array()
             .unwrap()
@@ -53,6 +58,12 @@ impl Golden {
     pub fn grad<A: Float, D: Dimension>(&self, name: &str) -> Array<A, D> {
         let t = &self.case["tensors"][name];
         Self::array(&t["shape"], &self.case["grads"][name])
+    }
+
+    /// PyTorch's output, shaped as `like`.
+    pub fn out<A: Float, D: Dimension>(&self, like: &[usize]) -> Array<A, D> {
+        let shape: Value = like.iter().map(|&d| d as u64).collect();
+        Self::array(&shape, &self.case["out"])
     }
 
     pub fn loss(&self) -> f64 {

@@ -64,10 +64,13 @@ pub struct Function {
 /// The number a function takes after the tensor.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Param {
+    /// No number: `relu(e)`.
     None,
-    /// A number, with the value it has when the call leaves it out (`None`: required).
+    /// A number: `leaky_relu(e, 0.1)`.
     Number {
+        /// What the number is, for messages: `slope`.
         what: &'static str,
+        /// Its value when the call leaves it out; `None` when it is required.
         default: Option<f64>,
     },
 }
@@ -90,8 +93,11 @@ pub enum Form {
     Call,
     /// Templates in code, Unicode and LaTeX: `[$x > 0]`.
     Template {
+        /// In the language's notation, for messages and tests: `($x > 0)`.
         code: &'static str,
+        /// In Unicode: `[$x > 0]`.
         text: &'static str,
+        /// In LaTeX.
         latex: &'static str,
     },
 }
@@ -113,7 +119,12 @@ pub enum Derivative {
     /// Built from IR nodes: `f'(a)` from the graph, `a`, the node `f(a)` and the number.
     Ir(fn(&mut Graph, NodeId, NodeId, f64) -> Result<NodeId, Fault>),
     /// A scalar function of its own, written as its own function in the derivation.
-    Own { value: Scalar, form: Form },
+    Own {
+        /// The runtime's scalar function that computes it.
+        value: Scalar,
+        /// How the derivation writes it.
+        form: Form,
+    },
 }
 
 /// An entry of [`FUNCTIONS`].
@@ -151,6 +162,50 @@ const fn eq(a: &[u8], b: &[u8]) -> bool {
         i += 1;
     }
     true
+}
+
+impl Function {
+    /// What the entry lacks that the type system cannot see, each part named: a runtime
+    /// function that takes the function's number exactly when the entry has one (and the
+    /// same for its derivative), symbols in both notations, templates that place the
+    /// argument. Empty for a complete entry; a test runs it on every entry.
+    pub fn incomplete(&self) -> Vec<String> {
+        let mut missing = Vec::new();
+        let name = self.name;
+        let takes = matches!(self.param, Param::Number { .. });
+        let mut scalar = |part: &str, s: Scalar| {
+            if s.takes_param != takes {
+                let does = if takes { "does not take" } else { "takes" };
+                missing.push(format!(
+                    "`{name}`: its {part} `{}` {does} the function's number",
+                    s.runtime
+                ));
+            }
+            if s.runtime.is_empty() {
+                missing.push(format!("`{name}`: its {part} has no runtime name"));
+            }
+        };
+        scalar("value", self.value);
+        let mut forms = vec![("form", self.form)];
+        if let Derivative::Own { value, form } = self.derivative {
+            scalar("derivative", value);
+            forms.push(("derivative's form", form));
+        }
+        if name.is_empty() || self.symbol.text.is_empty() || self.symbol.latex.is_empty() {
+            missing.push(format!("`{name}`: a name or a symbol is empty"));
+        }
+        for (part, form) in forms {
+            if let Form::Template { code, text, latex } = form {
+                for t in [code, text, latex]
+                    .into_iter()
+                    .filter(|t| !t.contains("$x"))
+                {
+                    missing.push(format!("`{name}`: its {part} `{t}` does not place `$x`"));
+                }
+            }
+        }
+        missing
+    }
 }
 
 /// The function spelled `name`, if the language has one.
