@@ -273,11 +273,12 @@ impl<'a> Body<'a> {
                 if let [part] = parts.as_slice() {
                     if g.same_shape(*part, n) {
                         let (views, closure) = self.pass(n, parts, None, false)?;
-                        let f = match (g.op(n), g.args(n)) {
-                            (Op::Map(m), [a]) if a == part => m.function_path(),
-                            _ => None,
-                        };
-                        let f = f.unwrap_or(closure);
+                        let mut f = closure;
+                        if let (Op::Map(m), [a]) = (g.op(n), g.args(n)) {
+                            if a == part {
+                                f = m.function_path().unwrap_or(f);
+                            }
+                        }
                         return Ok(quote!(let #mutable #name = #rt::map(#(#views),*, #f);));
                     }
                 }

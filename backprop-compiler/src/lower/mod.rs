@@ -1,0 +1,334 @@
+//! Syntax tree -> graph. Names get their roles (`x` input, `y` target, other free names
+//! parameters, unless declared), ranks are inferred, and sugar becomes primitives here and
+//! nowhere else: `a - b` is `a + (-b)`, `a / b` is `a * b^-1`, `mean` is `sum / numel`, and
+//! the named losses are written out.
+
+use std::collections::HashMap;
+
+use proc_macro2::Span;
+use syn::{Error, Ident, Result};
+
+use crate::ast::{Decl, Expr, ExprKind, Loss, Model, Role};
+use crate::check::{declarations, forms, suggest, undefined_in_loss, Errors};
+use crate::ir::{Graph, NodeId};
+use crate::ops::loss;
+use crate::rank::{Name, Ranks};
+
+mod expr;
+
+use expr::Lower;
+
+/// Whether `e` calls a loss whose second argument is integer class labels
+/// (`cross_entropy`).
+fn calls_labels_loss(e: &Expr) -> Option<&[Expr]> {
+    match &e.kind {
+        ExprKind::Call(f, args) => loss::named(&f.to_string())
+            .filter(|l| l.def().labels)
+            .map(|_| args.as_slice()),
+        _ => None,
+    }
+}
+
+/// A model as a graph, with the nodes the generated code names.
+pub struct Lowered {
+    pub graph: Graph,
+    /// `let` bindings in order.
+    pub lets: Vec<(Ident, NodeId)>,
+    pub out: NodeId,
+    pub loss: NodeId,
+}
+
+/// The model as a graph; `stable` turns the numerical stability rewrites on.
+pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
+    let mut errors = Errors::default();
+    let (output, loss) = match (&model.output, &model.loss) {
+        (Some(o), Some(l)) => (o, l),
+        (output, loss) => {
+            if output.is_none() && loss.is_none() && model.lets.is_empty() {
+                errors.push(Error::new(
+                    model.span,
+                    "the model is empty; write a network such as `relu(x @ w1 + b1) @ w2 + b2; loss mse`",
+                ));
+            } else {
+                if output.is_none() {
+                    errors.push(Error::new(
+                        model.span,
+                        "the model has no output expression; write it after the `let`s, as in `sigmoid(z3);`",
+                    ));
+                }
+                if loss.is_none() {
+                    errors.push(Error::new(
+                        model.span,
+                        "the model has no loss; end it with `loss mse` or `loss <expr>`",
+                    ));
+                }
+            }
+            return Err(errors.finish().unwrap_err());
+        }
+    };
+    let decls = declarations(model, &mut errors);
+    let targets: Vec<&Decl> = model
+        .decls
+        .iter()
+        .filter(|d| d.role == Role::Target)
+        .collect();
+    let let_names: Vec<String> = model.lets.iter().map(|l| l.name.to_string()).collect();
+    let loss_expr = loss_expression(loss, &targets, &let_names, &mut errors);
+    let loss_expr = errors.take(loss_expr);
+    forms(model, &let_names, loss_expr.as_ref(), &mut errors);
+    // The errors so far make rank inference meaningless; report them all at once.
+    errors.finish()?;
+    let Some(loss_expr) = loss_expr else {
+        return Err(Error::new(model.span, "the model has no loss"));
+    };
+
+    // Every name, in the order it first appears; declared ones first.
+    let mut order = declared_and_body_names(model);
+    let in_body = order.len();
+    // The names the `let`s and the output use, for the span of a misused one.
+    let body = order[model.decls.len()..].to_vec();
+    names_in(&loss_expr, &mut order);
+    undefined_in_loss(
+        &order[..in_body],
+        &order[in_body..],
+        &let_names,
+        &decls,
+        &mut errors,
+    );
+    let order = tensors_among(order, &let_names);
+
+    let bound = model
+        .lets
+        .iter()
+        .map(|l| (l.name.to_string(), l.name.span()));
+    for (n, span) in order.iter().cloned().chain(bound) {
+        if n.starts_with("__") {
+            errors.push(Error::new(
+                span,
+                format!("`{n}` is reserved: names starting with `__` are the generated code's"),
+            ));
+        }
+    }
+    errors.finish()?;
+    let mut names: HashMap<String, Name> = HashMap::new();
+    for (n, _) in &order {
+        let (role, rank) = match decls.get(n) {
+            Some(d) => (d.role, d.shape.as_ref().map(Vec::len)),
+            None => (default_role(n), None),
+        };
+        names.insert(n.clone(), Name::Var(role, rank));
+    }
+    for n in let_names.iter().chain(std::iter::once(&"out".to_string())) {
+        names.insert(n.clone(), Name::Bound(None));
+    }
+    // The names `cross_entropy` takes as labels: integers, not tensors of the model's type.
+    let labels: Vec<String> = match calls_labels_loss(&loss_expr).and_then(|a| a.get(1)) {
+        Some(Expr {
+            kind: ExprKind::Name(n),
+            ..
+        }) => vec![n.to_string()],
+        _ => Vec::new(),
+    };
+    let mut ranks = Ranks::new(names);
+    ranks.fixpoint(|r| {
+        for l in &model.lets {
+            let name = l.name.to_string();
+            let rank = r.walk(&l.value, r.expected(&name));
+            r.bind(&name, rank);
+        }
+        let rank = r.walk(output, r.expected("out"));
+        r.bind("out", rank);
+        match (&loss_expr.kind, calls_labels_loss(&loss_expr)) {
+            (_, Some([logits, labels])) => {
+                // Logits [n, classes] and one label per row.
+                let rank = r.walk(logits, Some(2));
+                r.walk(labels, Some(rank.unwrap_or(2).saturating_sub(1)));
+            }
+            (ExprKind::Call(f, args), _)
+                if args.len() == 2 && loss::named(&f.to_string()).is_some() =>
+            {
+                r.same_rank(&args[0], &args[1]);
+            }
+            _ => drop(r.walk(&loss_expr, None)),
+        }
+    });
+
+    let mut lower = Lower {
+        graph: Graph::new(stable),
+        env: HashMap::new(),
+        labels: HashMap::new(),
+    };
+    for (n, span) in &order {
+        let Some(Name::Var(role, rank)) = ranks.names.get(n).copied() else {
+            continue;
+        };
+        let Some(rank) = rank else {
+            let example = match role {
+                Role::Input => "input",
+                Role::Target => "target",
+                Role::Param => "param",
+            };
+            errors.push(Error::new(
+                *span,
+                format!("cannot infer the rank of `{n}`; declare it, as in `{example} {n}: [];` for a scalar or `{example} {n}: [d];` for a vector"),
+            ));
+            continue;
+        };
+        let shape = lower.leaf_shape(decls.get(n).and_then(|d| d.shape.as_deref()), rank);
+        let is_labels = labels.contains(n);
+        if is_labels && role != Role::Target {
+            errors.push(Error::new(
+                *span,
+                format!("`{n}` holds the class labels of `cross_entropy`, so it must be a target; declare it with `target {n};`"),
+            ));
+        }
+        let node = lower.graph.var(n.clone(), role, is_labels, *span, shape);
+        lower.env.insert(n.clone(), node);
+    }
+    errors.finish()?;
+
+    let mut lets = Vec::new();
+    // A binding whose value failed is not reported again wherever it is used.
+    let mut failed: Vec<String> = Vec::new();
+    let mut attempt = |lower: &mut Lower, e: &Expr, name: &str, errors: &mut Errors| {
+        let mut used = Vec::new();
+        names_in(e, &mut used);
+        let node = if used.iter().any(|(n, _)| failed.contains(n)) {
+            None
+        } else {
+            errors.take(lower.expr(e))
+        };
+        if node.is_none() {
+            failed.push(name.to_string());
+        }
+        node
+    };
+    for l in &model.lets {
+        let name = l.name.to_string();
+        if let Some(node) = attempt(&mut lower, &l.value, &name, &mut errors) {
+            lets.push((l.name.clone(), node));
+            lower.graph.named.push(node);
+            lower.env.insert(name, node);
+        }
+    }
+    let out = attempt(&mut lower, output, "out", &mut errors);
+    if let Some(out) = out {
+        lower.env.insert("out".to_string(), out);
+        lower.graph.named.push(out);
+        lower.no_targets_in_output(out, output, &body, &mut errors);
+    }
+    let loss_node = attempt(&mut lower, &loss_expr, "loss", &mut errors);
+    if let Some(l) = loss_node {
+        if lower.graph.rank(l) != 0 {
+            errors.push(Error::new(
+                loss_expr.span,
+                format!(
+                    "the loss must be a scalar, but `{loss_expr}` has shape {}; reduce it with `.mean()` or `.sum()`",
+                    lower.graph.dims.describe_shape(lower.graph.shape(l))
+                ),
+            ));
+        }
+    }
+    errors.finish()?;
+    match (out, loss_node) {
+        (Some(out), Some(loss)) => Ok(Lowered {
+            graph: lower.graph,
+            lets,
+            out,
+            loss,
+        }),
+        _ => Err(Error::new(model.span, "the model could not be lowered")),
+    }
+}
+
+pub fn default_role(name: &str) -> Role {
+    match name {
+        "x" => Role::Input,
+        "y" => Role::Target,
+        _ => Role::Param,
+    }
+}
+
+/// The loss as one expression: a named loss becomes a call with its arguments, `out` and
+/// the model's target when they are left out.
+fn loss_expression(
+    loss: &Loss,
+    targets: &[&Decl],
+    lets: &[String],
+    errors: &mut Errors,
+) -> Result<Expr> {
+    match loss {
+        Loss::Expr(e) => Ok(e.clone()),
+        // `loss out` or `loss l` for a `let l`: a name, not a named loss.
+        Loss::Named { name, args }
+            if args.is_empty() && (name == "out" || lets.contains(&name.to_string())) =>
+        {
+            Ok(Expr::new(ExprKind::Name(name.clone()), name.span()))
+        }
+        Loss::Named { name, args } => {
+            let span = name.span();
+            if loss::named(&name.to_string()).is_none() {
+                let known: Vec<&str> = loss::SPELLINGS.iter().map(|l| l.name).collect();
+                return Err(Error::new(
+                    span,
+                    format!(
+                        "unknown loss `{name}`{}; the losses are listed in the documentation of `backprop`",
+                        suggest(&name.to_string(), &known),
+                    ),
+                ));
+            }
+            let args = if args.is_empty() {
+                let target = match targets {
+                    [] => Ident::new("y", span),
+                    [t] => t.name.clone(),
+                    _ => {
+                        errors.push(Error::new(
+                            span,
+                            format!("the model has several targets; name them, as in `loss {name}(out, {})`", targets[0].name),
+                        ));
+                        targets[0].name.clone()
+                    }
+                };
+                vec![
+                    Expr::new(ExprKind::Name(Ident::new("out", span)), span),
+                    Expr::new(ExprKind::Name(target), span),
+                ]
+            } else {
+                args.clone()
+            };
+            Ok(Expr::new(ExprKind::Call(name.clone(), args), span))
+        }
+    }
+}
+
+/// The declared names, then the names the `let`s and the output use, in the order they
+/// are written, with repeats.
+pub fn declared_and_body_names(model: &Model) -> Vec<(String, Span)> {
+    let mut names: Vec<(String, Span)> = model
+        .decls
+        .iter()
+        .map(|d| (d.name.to_string(), d.name.span()))
+        .collect();
+    for e in model.lets.iter().map(|l| &l.value).chain(&model.output) {
+        names_in(e, &mut names);
+    }
+    names
+}
+
+/// The tensors a model takes among `names`: each name once, where it first appears,
+/// without the `let`s and `out`.
+pub fn tensors_among(mut names: Vec<(String, Span)>, lets: &[String]) -> Vec<(String, Span)> {
+    let mut seen = HashMap::new();
+    names.retain(|(n, _)| seen.insert(n.clone(), ()).is_none());
+    names.retain(|(n, _)| !lets.contains(n) && n != "out");
+    names
+}
+
+/// The names `e` uses, in the order they are written.
+pub fn names_in(e: &Expr, out: &mut Vec<(String, Span)>) {
+    e.visit(&mut |e| {
+        if let ExprKind::Name(n) = &e.kind {
+            out.push((n.to_string(), n.span()));
+        }
+    });
+}
