@@ -107,6 +107,19 @@ backprop::model! {
     loss ((out - y) * (out - t)).pow(2).mean()
 }
 
+backprop::model! {
+    /// Names the generated code also needs for its own helpers and locals.
+    struct Awkward;
+    input forward: [n, 2], model: [n, 2];
+    target check: [n, 1];
+    param ws: [2, 3], lr: [3, 1], seed: [2, 3], rng: [3];
+    let dims = relu(forward @ ws + model @ seed + rng);
+    let t1 = dims @ lr;
+    let scaled = t1 * 2;
+    scaled;
+    loss mse(out, check)
+}
+
 fn uniform<Sh: IntoDimension>(
     rng: &mut ChaCha8Rng,
     shape: Sh,
@@ -215,6 +228,10 @@ fn every_path_agrees() {
         .collect();
     let [a, b, c, d, e, f, y, t] = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| &v[i]);
     agree!("wide", m, [a, b, c, d, e, f], [y, t], a: |a| m.loss(a, b, c, d, e, f, y, t).unwrap(), a);
+
+    let m = Awkward::<f64>::init(13, [2, 3], [3, 1], [2, 3], [3]).unwrap();
+    let y = uniform(&mut rng, [n, 1], -1.0, 1.0);
+    agree!("awkward", m, [&x2, &x2], [&y], forward: |f| m.loss(f, &x2, &y).unwrap(), &x2);
 
     let m = TwoInputs::<f64>::init(10, [3, 4], [2, 4], [4, 1]).unwrap();
     let y = uniform(&mut rng, [n, 1], -1.0, 1.0);

@@ -192,6 +192,25 @@ pub fn declarations<'m>(model: &'m Model, errors: &mut Errors) -> HashMap<String
         }
         bound.push(name);
     }
+    // The trace has a field `d_v` for the gradient of each named value `v`.
+    let named: Vec<String> = model
+        .lets
+        .iter()
+        .map(|l| l.name.to_string().trim_start_matches("r#").to_string())
+        .chain(std::iter::once("out".to_string()))
+        .collect();
+    for l in &model.lets {
+        let name = l.name.to_string();
+        let plain = name.trim_start_matches("r#");
+        if let Some(of) = named.iter().find(|v| format!("d_{v}") == plain) {
+            errors.push(Error::new(
+                l.name.span(),
+                format!(
+                    "`{name}` is the name of the trace's gradient of `{of}`; name this binding otherwise"
+                ),
+            ));
+        }
+    }
     decls
 }
 

@@ -110,6 +110,14 @@ fn grammar_errors() {
 #[test]
 fn reserved_and_unusual_names() {
     assert_eq!(
+        first("let h = relu(x @ w); let d_h = h * 2; d_h; loss mse"),
+        "`d_h` is the name of the trace's gradient of `h`; name this binding otherwise"
+    );
+    assert_eq!(
+        first("let d_out = x @ w; d_out; loss mse"),
+        "`d_out` is the name of the trace's gradient of `out`; name this binding otherwise"
+    );
+    assert_eq!(
         first("x @ __w; loss mse"),
         "`__w` is reserved: names starting with `__` are the generated code's"
     );
