@@ -193,16 +193,17 @@ pub fn declarations<'m>(model: &'m Model, errors: &mut Errors) -> HashMap<String
         bound.push(name);
     }
     // The trace has a field `d_v` for the gradient of each named value `v`.
-    let named: Vec<String> = model
+    let gradients: HashMap<String, String> = model
         .lets
         .iter()
         .map(|l| l.name.to_string().trim_start_matches("r#").to_string())
         .chain(std::iter::once("out".to_string()))
+        .map(|v| (format!("d_{v}"), v))
         .collect();
     for l in &model.lets {
         let name = l.name.to_string();
         let plain = name.trim_start_matches("r#");
-        if let Some(of) = named.iter().find(|v| format!("d_{v}") == plain) {
+        if let Some(of) = gradients.get(plain) {
             errors.push(Error::new(
                 l.name.span(),
                 format!(

@@ -60,21 +60,21 @@ pub fn stub(model: &Model) -> TokenStream {
     let dynamic = quote!(::backprop::__private::ndarray::ArrayD<A>);
     // Each `let` once, without the names the trace's own fields have.
     let mut named: Vec<Ident> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let plain = |n: &str| n.trim_start_matches("r#").to_string();
-    let lets: Vec<String> = model
+    let gradients: std::collections::HashSet<String> = model
         .lets
         .iter()
         .map(|l| plain(&l.name.to_string()))
+        .chain(std::iter::once("out".to_string()))
+        .map(|v| format!("d_{v}"))
         .collect();
     for l in &model.lets {
         let n = l.name.to_string();
         let reserved = RESERVED_BINDINGS.contains(&n.as_str());
         // A `let` named as another's gradient is an error; its fields would be twice.
-        let gradient_name = lets
-            .iter()
-            .chain(std::iter::once(&"out".to_string()))
-            .any(|v| format!("d_{v}") == plain(&n));
-        if !reserved && !gradient_name && !n.starts_with("__") && !named.iter().any(|m| *m == n) {
+        let gradient_name = gradients.contains(&plain(&n));
+        if !reserved && !gradient_name && !n.starts_with("__") && seen.insert(n.clone()) {
             named.push(ident(&n, l.name.span()));
         }
     }
