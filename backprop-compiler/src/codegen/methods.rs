@@ -9,7 +9,7 @@ use quote::quote;
 use syn::Ident;
 
 use super::body::{Missing, Owned, Reads, Storage};
-use super::stages::{Build, Stage, Step};
+use super::stages::{Build, Owner, Stage, Step};
 use super::{array_ty, ident, Codegen, Graphed};
 use crate::ast::Role;
 use crate::ir::NodeId;
@@ -127,7 +127,12 @@ impl Codegen<'_> {
             .filter(|(_, s)| method.steps().contains(&s.step) && self.emits(s))
             .map(|(i, _)| i)
             .collect();
-        let body = self.body(gr, Storage::Locals, self.method_vars(gr), HashSet::new());
+        let body = self.body(
+            gr,
+            Storage::Locals,
+            self.tensors(gr, Owner::Model),
+            HashSet::new(),
+        );
         let lowered = gr.lowered;
         let (grads, inputs) = (&self.h.grads, &self.h.inputs);
         let result = match method {

@@ -33,6 +33,15 @@ pub enum Step {
     Trace,
 }
 
+/// Where a body finds the model's parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// A stage function, whose signature destructures them into references.
+    Stage,
+    /// A method of the model, where they are fields of `self`.
+    Model,
+}
+
 /// The struct a stage or a method returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Build {
@@ -83,7 +92,12 @@ impl Codegen<'_> {
                 .map(|(&n, _)| n)
                 .collect();
             nodes.sort();
-            let body = self.body(gr, Storage::Locals, self.stage_vars(gr), earlier.clone());
+            let body = self.body(
+                gr,
+                Storage::Locals,
+                self.tensors(gr, Owner::Stage),
+                earlier.clone(),
+            );
             let mut statements = TokenStream::new();
             for &n in &nodes {
                 statements.extend(body.statement(n)?);
@@ -116,46 +130,27 @@ impl Codegen<'_> {
         Ok(stages)
     }
 
-    /// How a stage reaches the model's tensors: parameters as the references its
-    /// signature destructures, inputs and targets as the views it takes.
-    pub(super) fn stage_vars(&self, gr: &Graphed<'_>) -> Vec<Array> {
+    /// How a body reaches the model's tensors: inputs and targets as the views its
+    /// signature takes, parameters as the references a stage's signature destructures
+    /// ([`Owner::Stage`]) or as fields of `self` in a method ([`Owner::Model`]).
+    pub(super) fn tensors(&self, gr: &Graphed<'_>, owner: Owner) -> Vec<Array> {
         gr.lowered
             .graph
             .vars
             .iter()
             .map(|v| {
                 let f = ident(&v.name, v.span);
-                match v.role {
-                    Role::Param => Array {
-                        place: Some(quote!(#f)),
-                        view: quote!(#f.view()),
-                    },
-                    Role::Input | Role::Target => Array {
-                        place: Some(quote!(#f)),
-                        view: quote!(#f),
-                    },
-                }
-            })
-            .collect()
-    }
-
-    /// How a method reaches the model's tensors: parameters as fields of `self`.
-    pub(super) fn method_vars(&self, gr: &Graphed<'_>) -> Vec<Array> {
-        gr.lowered
-            .graph
-            .vars
-            .iter()
-            .map(|v| {
-                let f = ident(&v.name, v.span);
-                match v.role {
-                    Role::Param => Array {
-                        place: Some(quote!(self.#f)),
-                        view: quote!(self.#f.view()),
-                    },
-                    Role::Input | Role::Target => Array {
-                        place: Some(quote!(#f)),
-                        view: quote!(#f),
-                    },
+                let place = match (v.role, owner) {
+                    (Role::Param, Owner::Model) => quote!(self.#f),
+                    (Role::Param, Owner::Stage) | (Role::Input | Role::Target, _) => quote!(#f),
+                };
+                let view = match v.role {
+                    Role::Param => quote!(#place.view()),
+                    Role::Input | Role::Target => quote!(#f),
+                };
+                Array {
+                    place: Some(place),
+                    view,
                 }
             })
             .collect()

@@ -11,6 +11,7 @@ use quote::quote;
 
 use super::body::{Body, Missing, Storage};
 use super::plan::{Kind, Place};
+use super::stages::Owner;
 use super::{field_ty, ident, view_ty, Codegen, Graphed};
 use crate::ast::Role;
 use crate::ir::NodeId;
@@ -56,7 +57,7 @@ impl Codegen<'_> {
         let vis = &self.c.model.vis;
         let (name, ty, grads_ty) = (&self.name, &self.workspace_ty, &self.grads_ty);
         let (grads, dims, k) = (&self.h.grads, &self.h.dims, num(gr.k));
-        let body = self.ws_body(gr, self.stage_vars(gr));
+        let body = self.ws_body(gr, self.tensors(gr, Owner::Stage));
         let mut fields = Vec::new();
         for n in self.buffers(gr) {
             let f = body.array_name(n)?;
@@ -119,7 +120,7 @@ impl Codegen<'_> {
 
         // The shared function: size the arrays, then every value, then the gradients
         // that are not written in place.
-        let body = self.ws_body(gr, self.stage_vars(gr));
+        let body = self.ws_body(gr, self.tensors(gr, Owner::Stage));
         let mut sizing = TokenStream::new();
         for (i, _) in self.param_grads(gr) {
             let v = &g.vars[i];
@@ -217,7 +218,7 @@ impl Codegen<'_> {
         let check = |method: &str| self.check_call(gr, &self.method_context(method), &roles, true);
         let (check_grad_in, check_step) = (check("grad_in"), check("step"));
         let loss_name = gr.names.get(gr.lowered.loss);
-        let step_body = self.ws_body(gr, self.method_vars(gr));
+        let step_body = self.ws_body(gr, self.tensors(gr, Owner::Model));
         let mut updates = TokenStream::new();
         for (i, _) in self.param_grads(gr) {
             let v = &g.vars[i];
