@@ -43,7 +43,7 @@ backprop::model! {
 
 backprop::model! { struct Fastai; relu(x @ w1 + b1) @ w2 + b2; loss (out[:, 0] - y).pow(2).mean() }
 
-backprop::model! { struct Seed000; x @ w1.T @ w2.T @ w3.T @ w4.T; loss sse }
+backprop::model! { struct Seed000; x @ w1.T @ w2.T @ w3.T @ w4.T; loss 0.5 * sse(out, y) }
 
 /// Whether to time `model!` alone (W3 and W3b), for a process whose memory is its own.
 static MODEL_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -28,7 +28,7 @@ backprop::model! {
     let y2 = y1 @ fc2.T;
     let y3 = y2 @ fc3.T;
     y3 @ fc4.T;
-    loss sse
+    loss 0.5 * sse(out, y)
 }
 
 /// Each seed model's name, derivation text and LaTeX.

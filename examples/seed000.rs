@@ -28,7 +28,7 @@ backprop::model! {
     input x: [n, 784];
     target y: [n, 1];
     x @ fc1.T @ fc2.T @ fc3.T @ fc4.T;
-    loss sse
+    loss 0.5 * sse(out, y)
 }
 
 /// The forum's data: the first `n` MNIST images, pixels / 256, and their labels as values.

@@ -33,11 +33,14 @@
 //! - `let z1 = x @ fc1.T;` binds an intermediate, which [`trace`](#generated-items)
 //!   returns with its gradient.
 //! - One expression is the output, named `out`.
-//! - `loss mse` (or `sse`, `bce`, `bce_logits`, `l1`, `cross_entropy`), `loss mse(out, t)`
-//!   with explicit arguments, or `loss <expr>` with any scalar expression of `out` and the
-//!   tensors. The named losses have PyTorch's meaning and mean reduction; `cross_entropy`
-//!   takes logits `[n, classes]` and a target of integer class labels, passed as a `usize`
-//!   array and checked against the number of classes.
+//! - `loss mse` (or `sse`, `bce`, `bce_logits`, `l1`, `cross_entropy`): a named loss of
+//!   `out` and the target; or `loss <expr>`, any scalar expression of `out` and the
+//!   tensors, in which the named losses are functions with explicit arguments:
+//!   `loss cross_entropy(out, labels) + 0.5 * 1e-3 * (w1 * w1).sum()`. The named losses
+//!   have PyTorch's meaning and mean reduction, except `sse`, the sum of squared errors
+//!   (`mse_loss(reduction="sum")`; a forum's `0.5 * e.T @ e` is `0.5 * sse(out, y)`).
+//!   `cross_entropy` takes logits `[n, classes]` and a target of integer class labels,
+//!   passed as a `usize` array and checked against the number of classes.
 //!
 //! Expressions use Python's precedence: postfix (`.T`, `.t()`, `.pow(k)`, `.sum()`,
 //! `.mean()`, `.sum(axis)`, `.mean(axis)`, `[:, k]`, `.relu()` and the other functions as

@@ -12,7 +12,7 @@ backprop::model! {
     /// w_i is [out, in], no bias, no activation; the loss is 0.5 * sum(e^2).
     pub struct Seed000;
     w4 @ w3 @ w2 @ w1 @ x;
-    loss sse
+    loss 0.5 * sse(out, y)
 }
 
 backprop::model! { pub struct Lesson; relu(x @ w1 + b1) @ w2 + b2; loss (out[:, 0] - y).pow(2).mean() }

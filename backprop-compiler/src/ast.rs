@@ -54,9 +54,9 @@ pub struct Let {
 }
 
 pub enum Loss {
-    /// `loss mse` or `loss mse(out, x)`.
-    Named { name: Ident, args: Vec<Expr> },
-    /// `loss (out - y).pow(2).mean()`.
+    /// `loss mse`: a named loss of the output and the target, or a bound name (`loss out`).
+    Named(Ident),
+    /// `loss (out - y).pow(2).mean()`, `loss mse(out, y) + 0.01 * (w * w).sum()`.
     Expr(Expr),
 }
 

@@ -132,6 +132,22 @@ pub fn undefined_in_loss(
         if known(n) || default_role(n) != Role::Param {
             continue;
         }
+        if loss::named(n).is_some() {
+            // `loss mse + 0.01 * (w * w).sum()`: the bare form is the whole loss.
+            let target = decls
+                .values()
+                .filter(|d| d.role == Role::Target)
+                .map(|d| d.name.to_string())
+                .min()
+                .unwrap_or_else(|| "y".to_string());
+            errors.push(Error::new(
+                *span,
+                format!(
+                    "`{n}` alone is a whole loss; in an expression call it with the output and the target, as in `{n}(out, {target})`"
+                ),
+            ));
+            continue;
+        }
         // A target is the likeliest meaning, then any other name of the model.
         let mut targets: Vec<&str> = decls
             .iter()

@@ -137,22 +137,15 @@ fn decl(input: ParseStream, role: Role) -> Result<Decl> {
     Ok(Decl { role, name, shape })
 }
 
+/// `loss mse` (a named loss of the output and the target), `loss l` for a bound name, or
+/// any expression, in which the named losses are functions: `loss mse(out, y) + 0.01 *
+/// (w * w).sum()`.
 fn loss(input: ParseStream) -> Result<Loss> {
     let ahead = input.fork();
     if let Ok(name) = ahead.parse::<Ident>() {
-        let named = crate::ops::loss::named(&name.to_string()).is_some();
-        if ahead.is_empty() || ahead.peek(Token![;]) || (named && ahead.peek(token::Paren)) {
-            let name: Ident = input.parse()?;
-            let mut args = Vec::new();
-            if input.peek(token::Paren) {
-                let content;
-                parenthesized!(content in input);
-                args = content
-                    .parse_terminated(expr, Token![,])?
-                    .into_iter()
-                    .collect();
-            }
-            return Ok(Loss::Named { name, args });
+        if ahead.is_empty() || ahead.peek(Token![;]) {
+            input.parse::<Ident>()?;
+            return Ok(Loss::Named(name));
         }
     }
     Ok(Loss::Expr(expr(input)?))

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use crate::ast::{BinOp, Expr, ExprKind, Role};
+use crate::ops::loss;
 
 /// What rank inference knows of a name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +65,23 @@ impl Ranks {
             ExprKind::Lit(_) => Some(0),
             ExprKind::Name(n) => self.name(&n.to_string(), expect),
             ExprKind::Neg(a) | ExprKind::Transpose(a) | ExprKind::Pow(a, _) => self.walk(a, expect),
-            ExprKind::Call(_, args) => {
+            ExprKind::Call(f, args) => {
+                if let Some(l) = loss::named(&f.to_string()) {
+                    match args.as_slice() {
+                        // Logits [n, classes] and one label per row.
+                        [logits, labels] if l.def().labels => {
+                            let rank = self.walk(logits, Some(2));
+                            self.walk(labels, Some(rank.unwrap_or(2).saturating_sub(1)));
+                        }
+                        [a, b] => self.same_rank(a, b),
+                        _ => {
+                            for a in args {
+                                self.walk(a, None);
+                            }
+                        }
+                    }
+                    return Some(0);
+                }
                 let first = args.first()?;
                 for extra in &args[1..] {
                     self.walk(extra, None);

@@ -24,6 +24,7 @@ const RULES: &[Rewrite] = &[
     bce_of_sigmoid,
     mul_one,
     add_zero,
+    like_terms,
     const_first,
     minus_one,
     merge_consts,
@@ -156,6 +157,24 @@ fn add_zero(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, F
         (_, Some(0.0)) => Some(a),
         _ => None,
     })
+}
+
+/// like_terms: x + x = 2 * x, and c1 * x + c2 * x = (c1 + c2) * x (the gradient of
+/// `(w * w).sum()` is `2 * w`, not `w + w`)
+fn like_terms(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Arith(Arith::Add), &[a, b]) = (op, args) else {
+        return Ok(None);
+    };
+    let term = |g: &Graph, n: NodeId| match arith(g, n) {
+        Some((Arith::Mul, [c, x])) if g.konst(c).is_some() => (g.konst(c).unwrap_or(1.0), x),
+        _ => (1.0, n),
+    };
+    let ((ca, xa), (cb, xb)) = (term(g, a), term(g, b));
+    if xa != xb || !g.same_shape(a, b) {
+        return Ok(None);
+    }
+    let c = g.cst(ca + cb);
+    Ok(Some(g.mul(c, xa)?))
 }
 
 /// const_first: x * c = c * x

@@ -9,7 +9,7 @@ use syn::Ident;
 use crate::ast::{Loss, Model, Role};
 use crate::check::RESERVED_BINDINGS;
 use crate::codegen::{companions, d_ident, field_ty, ident, ix_path};
-use crate::lower::{declared_and_body_names, default_role, names_in, tensors_among};
+use crate::lower::{declared_and_body_names, default_role, label_names, names_in, tensors_among};
 
 /// The items of a model that did not compile. Parameters and inputs are the declared and
 /// free names, with their roles; a declared shape gives a field its rank, an undeclared one
@@ -18,9 +18,8 @@ pub fn stub(model: &Model) -> TokenStream {
     let mut names = declared_and_body_names(model);
     let lets: Vec<String> = model.lets.iter().map(|l| l.name.to_string()).collect();
     match &model.loss {
-        Some(Loss::Named { args, .. }) => args.iter().for_each(|a| names_in(a, &mut names)),
         Some(Loss::Expr(e)) => names_in(e, &mut names),
-        None => {}
+        Some(Loss::Named(_)) | None => {}
     }
     // Each tensor's name, role, field type and dimension type.
     let mut tensors: Vec<(Ident, Role, TokenStream, TokenStream)> = Vec::new();
@@ -161,10 +160,11 @@ fn traits(
             .collect()
     };
     let labels = match &model.loss {
-        Some(Loss::Named { name, .. }) => {
+        Some(Loss::Named(name)) => {
             crate::ops::loss::named(&name.to_string()).is_some_and(|l| l.def().labels)
         }
-        Some(Loss::Expr(_)) | None => false,
+        Some(Loss::Expr(e)) => !label_names(e).is_empty(),
+        None => false,
     };
     let label = if labels { quote!(usize) } else { quote!(A) };
     let supervised = match (dims(Role::Input).as_slice(), dims(Role::Target).as_slice()) {

@@ -18,15 +18,19 @@ mod expr;
 
 use expr::Lower;
 
-/// Whether `e` calls a loss whose second argument is integer class labels
-/// (`cross_entropy`).
-fn calls_labels_loss(e: &Expr) -> Option<&[Expr]> {
-    match &e.kind {
-        ExprKind::Call(f, args) => loss::named(&f.to_string())
-            .filter(|l| l.def().labels)
-            .map(|_| args.as_slice()),
-        _ => None,
-    }
+/// The names `e` gives as integer class labels to a loss that takes them
+/// (`cross_entropy(out, labels)`), wherever in `e` it is called.
+pub fn label_names(e: &Expr) -> Vec<Ident> {
+    let mut names = Vec::new();
+    e.visit(&mut |e| {
+        if let ExprKind::Call(f, args) = &e.kind {
+            let labels = loss::named(&f.to_string()).is_some_and(|l| l.def().labels);
+            if let (true, Some(ExprKind::Name(n))) = (labels, args.get(1).map(|a| &a.kind)) {
+                names.push(n.clone());
+            }
+        }
+    });
+    names
 }
 
 /// A model as a graph, with the nodes the generated code names.
@@ -122,13 +126,10 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         names.insert(n.clone(), Name::Bound(None));
     }
     // The names `cross_entropy` takes as labels: integers, not tensors of the model's type.
-    let labels: Vec<String> = match calls_labels_loss(&loss_expr).and_then(|a| a.get(1)) {
-        Some(Expr {
-            kind: ExprKind::Name(n),
-            ..
-        }) => vec![n.to_string()],
-        _ => Vec::new(),
-    };
+    let labels: Vec<String> = label_names(&loss_expr)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let mut ranks = Ranks::new(names);
     ranks.fixpoint(|r| {
         for l in &model.lets {
@@ -138,19 +139,7 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         }
         let rank = r.walk(output, r.expected("out"));
         r.bind("out", rank);
-        match (&loss_expr.kind, calls_labels_loss(&loss_expr)) {
-            (_, Some([logits, labels])) => {
-                // Logits [n, classes] and one label per row.
-                let rank = r.walk(logits, Some(2));
-                r.walk(labels, Some(rank.unwrap_or(2).saturating_sub(1)));
-            }
-            (ExprKind::Call(f, args), _)
-                if args.len() == 2 && loss::named(&f.to_string()).is_some() =>
-            {
-                r.same_rank(&args[0], &args[1]);
-            }
-            _ => drop(r.walk(&loss_expr, None)),
-        }
+        r.walk(&loss_expr, Some(0));
     });
 
     let mut lower = Lower {
@@ -260,12 +249,10 @@ fn loss_expression(
     match loss {
         Loss::Expr(e) => Ok(e.clone()),
         // `loss out` or `loss l` for a `let l`: a name, not a named loss.
-        Loss::Named { name, args }
-            if args.is_empty() && (name == "out" || lets.contains(&name.to_string())) =>
-        {
+        Loss::Named(name) if name == "out" || lets.contains(&name.to_string()) => {
             Ok(Expr::new(ExprKind::Name(name.clone()), name.span()))
         }
-        Loss::Named { name, args } => {
+        Loss::Named(name) => {
             let span = name.span();
             if loss::named(&name.to_string()).is_none() {
                 let known: Vec<&str> = loss::SPELLINGS.iter().map(|l| l.name).collect();
@@ -277,25 +264,21 @@ fn loss_expression(
                     ),
                 ));
             }
-            let args = if args.is_empty() {
-                let target = match targets {
-                    [] => Ident::new("y", span),
-                    [t] => t.name.clone(),
-                    _ => {
-                        errors.push(Error::new(
-                            span,
-                            format!("the model has several targets; name them, as in `loss {name}(out, {})`", targets[0].name),
-                        ));
-                        targets[0].name.clone()
-                    }
-                };
-                vec![
-                    Expr::new(ExprKind::Name(Ident::new("out", span)), span),
-                    Expr::new(ExprKind::Name(target), span),
-                ]
-            } else {
-                args.clone()
+            let target = match targets {
+                [] => Ident::new("y", span),
+                [t] => t.name.clone(),
+                _ => {
+                    errors.push(Error::new(
+                        span,
+                        format!("the model has several targets; name them, as in `loss {name}(out, {})`", targets[0].name),
+                    ));
+                    targets[0].name.clone()
+                }
             };
+            let args = vec![
+                Expr::new(ExprKind::Name(Ident::new("out", span)), span),
+                Expr::new(ExprKind::Name(target), span),
+            ];
             Ok(Expr::new(ExprKind::Call(name.clone(), args), span))
         }
     }

@@ -31,7 +31,8 @@ pub enum Loss {
 
 /// A loss the language names, called with the output and the target.
 pub struct NamedLoss {
-    /// `loss mse`, `mse(out, y)`.
+    /// `loss mse`, `mse(out, y)`. `sse` is the sum of squared errors, PyTorch's
+    /// `mse_loss(reduction="sum")`; the others reduce by the mean.
     pub name: &'static str,
     /// Whether the second argument is integer class labels, not values.
     pub labels: bool,
@@ -66,9 +67,7 @@ pub const SPELLINGS: &[NamedLoss] = &[
         build: |g, a, b| {
             let d = g.sub(a, b)?;
             let sq = g.pow(d, 2.0)?;
-            let total = g.sum(sq)?;
-            let half = g.cst(0.5);
-            g.mul(half, total)
+            g.sum(sq)
         },
     },
     NamedLoss {

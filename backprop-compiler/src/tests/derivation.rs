@@ -85,7 +85,7 @@ fn rewrites_and_fan_out_are_named_where_they_fire() {
 /// A gradient that is another value's is written as that value's name.
 #[test]
 fn shared_gradients_are_written_by_name() {
-    let (text, _) = both("let a = x @ w; let s = a + b; s; loss sse");
+    let (text, _) = both("let a = x @ w; let s = a + b; s; loss 0.5 * sse(out, y)");
     has(&text, "δs = s − y", "");
     assert!(
         lines(&text)

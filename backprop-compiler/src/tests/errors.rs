@@ -186,3 +186,15 @@ fn run_time_sites_stay_short_however_deep_the_model() {
     assert_eq!(site("b2"), "relu(x @ w1 + b1) @ w2 + b2");
     assert_eq!(site("w7"), "relu(relu(relu(…) @ w5 + b5) @ w6 + b6) @ w7");
 }
+
+#[test]
+fn a_bare_loss_followed_by_more_says_how_to_write_it() {
+    assert_eq!(
+        first("relu(x @ w1) @ w2; loss mse + 0.01 * (w1 * w1).sum()"),
+        "`mse` alone is a whole loss; in an expression call it with the output and the target, as in `mse(out, y)`"
+    );
+    assert_eq!(
+        first("target labels; x @ w; loss 0.1 * (w * w).sum() + cross_entropy"),
+        "`cross_entropy` alone is a whole loss; in an expression call it with the output and the target, as in `cross_entropy(out, labels)`"
+    );
+}

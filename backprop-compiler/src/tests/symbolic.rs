@@ -236,3 +236,39 @@ fn named_values_stay_on_the_traced_path() {
     // The methods' graph simplifies -(-a) to a and (a.T).T, so its output is x @ w.
     assert_eq!(super::printer(&c).print(c.lowered.out), "x @ w");
 }
+
+/// The named losses are functions: composed with a penalty they keep their derivatives,
+/// the fused softmax–cross-entropy one included, and the penalty adds its own.
+#[test]
+fn named_losses_compose_with_penalties() {
+    let l2 = "relu(x @ w1 + b1) @ w2 + b2; loss mse(out, y) + 0.01 * (w1 * w1).sum()";
+    assert_eq!(derivative(l2, "out"), "2 * (out - y) / numel(out)");
+    assert_eq!(
+        derivative(l2, "w1"),
+        "0.02 * w1 + x.T @ (d_out @ w2.T * (x @ w1 + b1 > 0))"
+    );
+    let ce = "target labels; relu(x @ w1 + b1) @ w2 + b2;
+        loss cross_entropy(out, labels) + 0.5 * 1e-3 * (w2 * w2).sum()";
+    assert_eq!(
+        derivative(ce, "out"),
+        "(softmax(out, 1) - onehot(labels)) / numel(labels)"
+    );
+    assert_eq!(
+        derivative(ce, "w2"),
+        "0.001 * w2 + relu(x @ w1 + b1).T @ d_out"
+    );
+    // `sse` is the sum of squares, PyTorch's `reduction="sum"`; the forum's loss halves it.
+    assert_eq!(lowered("x @ w; loss sse"), "sum((out - y)^2)");
+    assert_eq!(derivative("x @ w; loss sse", "out"), "2 * (out - y)");
+    assert_eq!(
+        derivative("x @ w; loss 0.5 * sse(out, y)", "out"),
+        "out - y"
+    );
+    // Two named losses of two outputs' parts, each with its own meaning.
+    let two = "x @ w; loss mse(out[:, 0], y) + l1(out[:, 1], y)";
+    assert!(
+        derivative(two, "out").contains("numel"),
+        "{}",
+        derivative(two, "out")
+    );
+}
