@@ -53,4 +53,17 @@ impl Init {
         };
         self.uniform(shape, bound)
     }
+
+    /// One number, drawn as [`Init::linear`] draws each element: the initial value of a
+    /// scalar parameter.
+    ///
+    /// ```
+    /// use backprop_runtime::init::Init;
+    /// let s: f64 = Init::new(3).scalar(1);
+    /// let same: ndarray::Array0<f64> = Init::new(3).linear((), 1);
+    /// assert_eq!(s, same[()]);
+    /// ```
+    pub fn scalar<A: Float>(&mut self, fan_in: usize) -> A {
+        self.linear((), fan_in).into_scalar()
+    }
 }

@@ -37,7 +37,7 @@
 //! assert_eq!(line.numel(), 2);
 //! ```
 
-use ndarray::{Array, ArrayView, ArrayViewD, ArrayViewMutD, Dimension};
+use ndarray::{Array, ArrayView, ArrayViewD, ArrayViewMutD, Axis, Dimension};
 
 use crate::{Float, ShapeError};
 
@@ -188,6 +188,52 @@ pub trait Supervised<A: Float>: Parameters<A> {
     ) -> Result<Array<A, Self::Output>, ShapeError>;
 }
 
+/// What a field of a generated model or of its gradients holds: an array, or, for a
+/// scalar, one number of the element type. Optimizers, savers and the gradient checker see
+/// either as an array (a scalar as a 0-d one) through [`Tensors`].
+///
+/// ```
+/// use backprop_runtime::params::Field;
+/// use ndarray::array;
+///
+/// let (mut w, mut s) = (array![1.0, 2.0], 0.5_f64);
+/// assert_eq!(Field::<f64>::tensor(&w).shape(), &[2]);
+/// assert_eq!(Field::<f64>::tensor(&s).shape(), &[] as &[usize]);
+/// Field::<f64>::tensor_mut(&mut s).fill(3.0);
+/// Field::<f64>::tensor_mut(&mut w)[[1]] = 4.0;
+/// assert_eq!((s, w), (3.0, array![1.0, 4.0]));
+/// ```
+pub trait Field<A> {
+    /// A view of the field, of its own rank.
+    fn tensor(&self) -> ArrayViewD<'_, A>;
+
+    /// A mutable view of the field, of its own rank.
+    fn tensor_mut(&mut self) -> ArrayViewMutD<'_, A>;
+}
+
+impl<A, D: Dimension> Field<A> for Array<A, D> {
+    fn tensor(&self) -> ArrayViewD<'_, A> {
+        self.view().into_dyn()
+    }
+
+    fn tensor_mut(&mut self) -> ArrayViewMutD<'_, A> {
+        self.view_mut().into_dyn()
+    }
+}
+
+impl<A: Float> Field<A> for A {
+    fn tensor(&self) -> ArrayViewD<'_, A> {
+        ndarray::aview0(self).into_dyn()
+    }
+
+    fn tensor_mut(&mut self) -> ArrayViewMutD<'_, A> {
+        // The one element of a one-element view, an index that is always in bounds.
+        ndarray::aview_mut1(std::slice::from_mut(self))
+            .index_axis_move(Axis(0), 0)
+            .into_dyn()
+    }
+}
+
 /// A name as the model writes it, without the `r#` of a raw identifier.
 #[doc(hidden)]
 pub fn field_name(name: &'static str) -> &'static str {
@@ -218,8 +264,8 @@ macro_rules! __tensors {
             ) {
                 $(_f(
                     $crate::params::field_name(stringify!($field)),
-                    self.$field.view_mut().into_dyn(),
-                    _grads.$field.view().into_dyn(),
+                    $crate::params::Field::tensor_mut(&mut self.$field),
+                    $crate::params::Field::tensor(&_grads.$field),
                 );)*
             }
         }
@@ -227,7 +273,10 @@ macro_rules! __tensors {
     (@tensors $ty:ident; $($field:ident),*) => {
         impl<A: $crate::Float> $crate::params::Tensors<A> for $ty<A> {
             fn visit(&self, _f: &mut dyn FnMut(&'static str, $crate::__ndarray::ArrayViewD<'_, A>)) {
-                $(_f($crate::params::field_name(stringify!($field)), self.$field.view().into_dyn());)*
+                $(_f(
+                    $crate::params::field_name(stringify!($field)),
+                    $crate::params::Field::tensor(&self.$field),
+                );)*
             }
 
             fn visit_mut(
@@ -236,7 +285,7 @@ macro_rules! __tensors {
             ) {
                 $(_f(
                     $crate::params::field_name(stringify!($field)),
-                    self.$field.view_mut().into_dyn(),
+                    $crate::params::Field::tensor_mut(&mut self.$field),
                 );)*
             }
         }
