@@ -106,3 +106,31 @@ fn generated_models_round_trip_bit_for_bit_in_both_formats() {
     );
     assert_eq!((small, wide), (before, wide_before));
 }
+
+backprop::model! { pub struct Scaled; param s: [], t: []; s * relu(x @ w) + t; loss mse }
+
+/// A scalar parameter is a plain number in the model, and a 0-d tensor in a checkpoint:
+/// both formats store its shape as `[]`, and load it back bit for bit.
+#[test]
+fn scalar_parameters_are_0_d_tensors_in_both_formats() {
+    let trained = Scaled::<f64>::new(-1.25, 0.375, array![[1.0, 2.0], [3.0, 4.0]]).unwrap();
+    let bytes = to_safetensors(&trained).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    assert_eq!(header["s"]["shape"], serde_json::json!([]));
+    assert_eq!(header["w"]["shape"], serde_json::json!([2, 2]));
+    let mut loaded = Scaled::<f64>::new(0.0, 0.0, array![[0.0, 0.0], [0.0, 0.0]]).unwrap();
+    load_safetensors_bytes(&mut loaded, &bytes, &NameMap::new()).unwrap();
+    assert_eq!(loaded, trained);
+
+    let dir = tmp("scaled-npy");
+    save_npy_dir(&trained, &dir).unwrap();
+    let npy = std::fs::read(dir.join("s.npy")).unwrap();
+    let header = String::from_utf8_lossy(&npy[..npy.len() - 8]);
+    assert!(header.contains("'shape': ()"), "{header}");
+    assert_eq!(npy[npy.len() - 8..], (-1.25f64).to_le_bytes());
+    let mut loaded = Scaled::<f64>::new(0.0, 0.0, array![[0.0, 0.0], [0.0, 0.0]]).unwrap();
+    load_npy_dir(&mut loaded, &dir, &NameMap::new()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!((loaded.s, loaded.t), (-1.25, 0.375));
+}

@@ -47,32 +47,35 @@ fn scalar_parameters_one_liner_and_full() {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let x: Array2<f64> = random(&mut rng, ndarray::Dim([6, 4]));
     let y: Array2<f64> = random(&mut rng, ndarray::Dim([6, 3]));
-    // The one-liner makes `s` a scalar (it scales a tensor) and `t` a bias row.
-    let m = ScalarShort::init(1, [], [4, 3], [3]).unwrap();
-    assert_eq!((m.s.ndim(), m.t.ndim()), (0, 1));
+    // The one-liner makes `s` a scalar (it scales a tensor) and `t` a bias row; a scalar
+    // is a plain number, and the checker finds it by name as the others.
+    let m = ScalarShort::init(1, [4, 3], [3]).unwrap();
+    let s: f64 = m.s;
+    assert_eq!(m.t.ndim(), 1);
     let (_, g, inputs) = m.grad_with_inputs(&x, &y).unwrap();
-    let with = |f: &dyn Fn(&mut ScalarShort<f64>)| {
-        let mut moved = m.clone();
-        f(&mut moved);
-        moved.loss(&x, &y).unwrap()
-    };
-    check("s", |v| with(&|m| m.s = v.clone()), &m.s, &g.s);
-    check("w", |v| with(&|m| m.w = v.clone()), &m.w, &g.w);
-    check("t", |v| with(&|m| m.t = v.clone()), &m.t, &g.t);
+    assert!(g.s != 0.0 && s != 0.0);
+    let reports = GradCheck::default()
+        .check_params(&m, |m| m.loss(&x, &y).unwrap(), &g)
+        .unwrap();
+    let names: Vec<&str> = reports.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["s", "w", "t"]);
+    for (name, report) in &reports {
+        assert!(report.passed, "{name}: {report:?}");
+    }
     check("x", |v| m.loss(v, &y).unwrap(), &x, &inputs.x);
 
-    // Declared `[]`, both are scalars.
-    let m = ScalarFull::init(2, [4, 3], [], []).unwrap();
-    assert_eq!((m.s.ndim(), m.t.ndim()), (0, 0));
+    // Declared `[]`, both are scalars, given and read as numbers.
+    let m = ScalarFull::init(2, [4, 3]).unwrap();
+    let m = ScalarFull::new(m.w, 0.5, -0.25).unwrap();
     let (_, g) = m.grad(&x, &y).unwrap();
-    let with = |f: &dyn Fn(&mut ScalarFull<f64>)| {
-        let mut moved = m.clone();
-        f(&mut moved);
-        moved.loss(&x, &y).unwrap()
-    };
-    check("s", |v| with(&|m| m.s = v.clone()), &m.s, &g.s);
-    check("t", |v| with(&|m| m.t = v.clone()), &m.t, &g.t);
-    check("w", |v| with(&|m| m.w = v.clone()), &m.w, &g.w);
+    let (gs, gt): (f64, f64) = (g.s, g.t);
+    assert!(gs.is_finite() && gt.is_finite());
+    for (name, report) in GradCheck::default()
+        .check_params(&m, |m| m.loss(&x, &y).unwrap(), &g)
+        .unwrap()
+    {
+        assert!(report.passed, "{name}: {report:?}");
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 
 use backprop::Float;
 use common::{assert_close, assert_scalar_close, Golden};
-use ndarray::{Array, Array1, Array2, Ix1, Ix2};
+use ndarray::{Array, Array1, Array2, Ix1, Ix2, IxDyn};
 
 const F64_TOL: f64 = 1e-10;
 const F32_TOL: f64 = 1e-4;
@@ -47,12 +47,12 @@ macro_rules! golden {
         fn $test() {
             fn check<A: Float>(tol: f64) {
                 let g = Golden::load($case);
-                let m = $model::<A>::new($(g.tensor(stringify!($p))),*).unwrap();
+                let m = $model::<A>::new($(g.value(stringify!($p))),*).unwrap();
                 $(let $a: Array<A, $d> = g.tensor(stringify!($a));)*
                 let (loss, grads, inputs) = m.grad_with_inputs($(&$a),*).unwrap();
                 assert_scalar_close("loss", loss.as_f64(), g.loss(), tol);
-                $(assert_close(stringify!($p), &grads.$p, &g.grad(stringify!($p)), tol);)*
-                $(assert_close(stringify!($i), &inputs.$i, &g.grad(stringify!($i)), tol);)*
+                $(assert_close(stringify!($p), &grads.$p, &g.grad::<A, IxDyn>(stringify!($p)), tol);)*
+                $(assert_close(stringify!($i), &inputs.$i, &g.grad::<A, IxDyn>(stringify!($i)), tol);)*
                 let compared = [$(stringify!($p),)* $(stringify!($i),)*];
                 assert_eq!(compared.len(), g.grad_names().len(), "every gradient is compared");
                 // The workspace path, twice: sizing its buffers, then reusing them.
@@ -107,11 +107,11 @@ fn softmax_ce_matches_pytorch() {
         let labels = g.tensor::<f64, Ix1>("labels").mapv(|v| v as usize);
         let (loss, grads, inputs) = m.grad_with_inputs(&x, &labels).unwrap();
         assert_scalar_close("loss", loss.as_f64(), g.loss(), tol);
-        assert_close("w1", &grads.w1, &g.grad("w1"), tol);
-        assert_close("b1", &grads.b1, &g.grad("b1"), tol);
-        assert_close("w2", &grads.w2, &g.grad("w2"), tol);
-        assert_close("b2", &grads.b2, &g.grad("b2"), tol);
-        assert_close("x", &inputs.x, &g.grad("x"), tol);
+        assert_close("w1", &grads.w1, &g.grad::<_, ndarray::IxDyn>("w1"), tol);
+        assert_close("b1", &grads.b1, &g.grad::<_, ndarray::IxDyn>("b1"), tol);
+        assert_close("w2", &grads.w2, &g.grad::<_, ndarray::IxDyn>("w2"), tol);
+        assert_close("b2", &grads.b2, &g.grad::<_, ndarray::IxDyn>("b2"), tol);
+        assert_close("x", &inputs.x, &g.grad::<_, ndarray::IxDyn>("x"), tol);
         assert_eq!(g.grad_names().len(), 5);
         let mut ws = m.workspace();
         let (fused_loss, fused) = m.grad_in(&mut ws, &x, &labels).unwrap();

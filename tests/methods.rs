@@ -188,7 +188,7 @@ fn every_path_agrees() {
     let labels: Array1<usize> = (0..n).map(|i| i % 3).collect();
     agree!("classifier", m, [&x4], [&labels], x: |x| m.loss(x, &labels).unwrap(), &x4);
 
-    let m = Lanes::<f64>::init(4, [3, 3], [3, 3], []).unwrap();
+    let m = Lanes::<f64>::init(4, [3, 3], [3, 3]).unwrap();
     let y = uniform(&mut rng, [n, 3], 0.0, 1.0);
     agree!("lanes", m, [&x], [&y], x: |x| m.loss(x, &y).unwrap(), &x);
 
@@ -197,7 +197,7 @@ fn every_path_agrees() {
     let y2 = uniform(&mut rng, [n, 2], -1.0, 1.0);
     agree!("functions", m, [&x2], [&y2], x: |x| m.loss(x, &y2).unwrap(), &x2);
 
-    let m = Vectors::<f64>::init(6, [3, 4], [4], [4], [3], []).unwrap();
+    let m = Vectors::<f64>::init(6, [3, 4], [4], [4], [3]).unwrap();
     let y1 = uniform(&mut rng, [n], -1.0, 1.0);
     agree!("vectors", m, [&x], [&y1], x: |x| m.loss(x, &y1).unwrap(), &x);
 
@@ -212,10 +212,11 @@ fn every_path_agrees() {
     let yb = uniform(&mut rng, [n, 2], 0.0, 1.0);
     agree!("logits", m, [&x], [&yb], x: |x| m.loss(x, &yb).unwrap(), &x);
 
-    let m = Odd::<f64>::init(11, []).unwrap();
-    let t = ndarray::arr0(0.7);
-    agree!("odd", m, [&x2, &t], [&y2], x: |x| m.loss(x, &t, &y2).unwrap(), &x2);
-    let trace = m.trace(&x2, &t, &y2).unwrap();
+    // A scalar input is a number, as a scalar parameter is.
+    let m = Odd::<f64>::init(11).unwrap();
+    let t = 0.7;
+    agree!("odd", m, [&x2, t], [&y2], x: |x| m.loss(x, t, &y2).unwrap(), &x2);
+    let trace = m.trace(&x2, t, &y2).unwrap();
     assert_eq!(trace.unused, &x2 * 2.0);
     assert!(
         trace.d_unused.iter().all(|&d| d == 0.0),

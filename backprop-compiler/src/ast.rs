@@ -12,7 +12,10 @@ pub struct Model {
     pub name: Option<Ident>,
     pub decls: Vec<Decl>,
     pub lets: Vec<Let>,
-    pub output: Option<Expr>,
+    /// The output expression, or each part of a tuple of outputs (`(o1, o2);`).
+    pub output: Vec<Expr>,
+    /// Whether the output is a tuple.
+    pub tuple: bool,
     pub loss: Option<Loss>,
     /// The span of the whole invocation's first token, for errors about what is missing.
     pub span: Span,

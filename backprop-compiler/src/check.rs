@@ -8,7 +8,7 @@ use proc_macro2::Span;
 use syn::{Error, Ident, Result};
 
 use crate::ast::{Decl, Expr, ExprKind, Model, Role};
-use crate::lower::{default_role, names_in};
+use crate::lower::{default_role, names_in, output_names, trace_names};
 use crate::ops::function::Param;
 use crate::ops::{self, lanes, loss, Callable, Func};
 
@@ -116,6 +116,7 @@ pub fn forms(model: &Model, lets: &[String], loss: Option<&Expr>, errors: &mut E
 /// A name that appears only in the loss and is not declared is a mistake, not a parameter:
 /// nothing the model computes depends on it (`loss mse(out, t)` for a target `y`).
 pub fn undefined_in_loss(
+    outputs: &[String],
     body: &[(String, Span)],
     loss: &[(String, Span)],
     lets: &[String],
@@ -123,7 +124,7 @@ pub fn undefined_in_loss(
     errors: &mut Errors,
 ) {
     let known = |n: &str| {
-        n == "out"
+        outputs.iter().any(|o| o == n)
             || decls.contains_key(n)
             || lets.iter().any(|l| l == n)
             || body.iter().any(|(b, _)| b == n)
@@ -208,12 +209,24 @@ pub fn declarations<'m>(model: &'m Model, errors: &mut Errors) -> HashMap<String
         }
         bound.push(name);
     }
+    // The parts of a tuple of outputs that are not `let`s are named `out1`, `out2`, ….
+    let lets: Vec<String> = model.lets.iter().map(|l| l.name.to_string()).collect();
+    let outputs = output_names(model);
+    for l in &model.lets {
+        let name = l.name.to_string();
+        let unnamed = model.output.iter().zip(&outputs).any(|(e, o)| {
+            *o == name && !matches!(&e.kind, ExprKind::Name(n) if lets.contains(&n.to_string()))
+        });
+        if unnamed {
+            errors.push(Error::new(
+                l.name.span(),
+                format!("`{name}` names a part of the output; name this binding otherwise"),
+            ));
+        }
+    }
     // The trace has a field `d_v` for the gradient of each named value `v`.
-    let gradients: HashMap<String, String> = model
-        .lets
-        .iter()
-        .map(|l| l.name.to_string().trim_start_matches("r#").to_string())
-        .chain(std::iter::once("out".to_string()))
+    let gradients: HashMap<String, String> = trace_names(model)
+        .into_iter()
         .map(|v| (format!("d_{v}"), v))
         .collect();
     for l in &model.lets {

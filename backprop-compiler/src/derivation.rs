@@ -62,7 +62,14 @@ impl<'g> Derivation<'g> {
             taken.insert(ident.to_string());
             give(*n, Sym::Name(ident.to_string()), &mut named);
         }
-        give(lowered.out, Sym::Output, &mut named);
+        for (name, n) in &lowered.outputs {
+            let sym = if lowered.tuple {
+                Sym::Name(name.clone())
+            } else {
+                Sym::Output
+            };
+            give(*n, sym, &mut named);
+        }
         // Layers the model leaves unnamed.
         let reach = reachable(g, loss);
         let mut layers: Vec<(NodeId, char)> = Vec::new();

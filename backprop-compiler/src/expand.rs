@@ -104,7 +104,7 @@ fn differentiate(l: &mut Lowered, exact_names: bool) -> Result<Vec<Option<NodeId
     let mut named: Vec<NodeId> = Vec::new();
     if exact_names {
         named = l.lets.iter().map(|(_, n)| *n).collect();
-        named.push(l.out);
+        named.extend(l.outputs.iter().map(|(_, n)| *n));
     }
     diff::gradients(&mut l.graph, l.loss, &wrt, &named)
 }

@@ -22,7 +22,8 @@ impl Parse for Model {
             name: None,
             decls: Vec::new(),
             lets: Vec::new(),
-            output: None,
+            output: Vec::new(),
+            tuple: false,
             loss: None,
             span: input.span(),
         };
@@ -56,8 +57,19 @@ fn statement(input: ParseStream, model: &mut Model) -> Result<()> {
         None
     };
     if let Some((_, role)) = role {
+        // `param w1, w2, w3: [];`: a shape is shared by the names without one before it.
+        let mut unshaped = Vec::new();
         loop {
-            model.decls.push(decl(input, role)?);
+            let d = decl(input, role)?;
+            match &d.shape {
+                None => unshaped.push(model.decls.len()),
+                Some(shape) => {
+                    for i in unshaped.drain(..) {
+                        model.decls[i].shape = Some(shape.clone());
+                    }
+                }
+            }
+            model.decls.push(d);
             if input.peek(Token![,]) {
                 input.parse::<Token![,]>()?;
             } else {
@@ -82,17 +94,42 @@ fn statement(input: ParseStream, model: &mut Model) -> Result<()> {
         model.loss = Some(loss(input)?);
         return end(input);
     }
-    let out = expr(input)?;
-    if let Some(first) = &model.output {
+    let (parts, tuple) = match tuple(input)? {
+        Some(parts) => (parts, true),
+        None => (vec![expr(input)?], false),
+    };
+    if let Some(first) = model.output.first() {
         let mut err = syn::Error::new(
-            out.span,
-            "the model has two output expressions; bind the first with `let`",
+            parts[0].span,
+            "the model has two output expressions; bind the first with `let`, or give both as a tuple, as in `(o1, o2);`",
         );
         err.combine(syn::Error::new(first.span, "the first output is here"));
         return Err(err);
     }
-    model.output = Some(out);
+    model.output = parts;
+    model.tuple = tuple;
     end(input)
+}
+
+/// `(o1, o2)` as a whole statement: the parts of a tuple of outputs. `None` when the
+/// statement is not a parenthesized list with a comma, which `(a + b) * c` is not.
+fn tuple(input: ParseStream) -> Result<Option<Vec<Expr>>> {
+    if !input.peek(token::Paren) {
+        return Ok(None);
+    }
+    let ahead = input.fork();
+    let content;
+    parenthesized!(content in ahead);
+    let Ok(parts) = content.parse_terminated(expr, Token![,]) else {
+        return Ok(None);
+    };
+    if !parts.trailing_punct() && parts.len() < 2 || !(ahead.is_empty() || ahead.peek(Token![;])) {
+        return Ok(None);
+    }
+    let content;
+    parenthesized!(content in input);
+    let parts = content.parse_terminated(expr, Token![,])?;
+    Ok(Some(parts.into_iter().collect()))
 }
 
 /// A statement ends with `;`, or with the end of the input.

@@ -99,7 +99,7 @@ impl Ranks {
                 }
             }
             ExprKind::Binary(op, a, b) => {
-                self.elementwise(a, b, *op == BinOp::Add || *op == BinOp::Sub)
+                self.elementwise(a, b, *op == BinOp::Add || *op == BinOp::Sub, expect)
             }
             ExprKind::Reduce(_, a, None) => {
                 self.walk(a, None);
@@ -132,37 +132,70 @@ impl Ranks {
     }
 
     /// `a (+|-|*|/) b`: when one side's rank is known, the other side gets it too, except
-    /// that a parameter added to a matrix is a row vector.
-    fn elementwise(&mut self, a: &Expr, b: &Expr, additive: bool) -> Option<usize> {
-        let ra = self.walk(a, None);
-        let rb = self.walk(b, None);
+    /// that a parameter added to a matrix is a row vector and one that scales a tensor a
+    /// scalar, and an input or target combined with a parameter row is a batch of rows. A
+    /// scalar result (a loss) has scalar operands.
+    fn elementwise(
+        &mut self,
+        a: &Expr,
+        b: &Expr,
+        additive: bool,
+        expect: Option<usize>,
+    ) -> Option<usize> {
+        let scalar = expect.filter(|&r| r == 0);
+        let ra = self.walk(a, scalar);
+        let rb = self.walk(b, scalar);
         match (ra, rb) {
             (Some(x), Some(y)) => Some(x.max(y)),
             (Some(r), None) => {
-                let rb = self.push(b, r, additive);
+                let rb = self.push(b, r, additive, self.is_param_row(a));
                 Some(r.max(rb?))
             }
             (None, Some(r)) => {
-                let ra = self.push(a, r, additive);
+                let ra = self.push(a, r, additive, self.is_param_row(b));
                 Some(r.max(ra?))
             }
             (None, None) => None,
         }
     }
 
-    fn push(&mut self, e: &Expr, other: usize, additive: bool) -> Option<usize> {
+    /// Whether `e` is a parameter of rank 1: a row of per-feature values.
+    fn is_param_row(&self, e: &Expr) -> bool {
+        matches!(&e.kind, ExprKind::Name(n)
+            if self.names.get(&n.to_string()) == Some(&Name::Var(Role::Param, Some(1))))
+    }
+
+    fn push(&mut self, e: &Expr, other: usize, additive: bool, row: bool) -> Option<usize> {
         if let ExprKind::Name(n) = &e.kind {
-            if let Some(Name::Var(Role::Param, None)) = self.names.get(&n.to_string()) {
+            match self.names.get(&n.to_string()) {
                 // A parameter that scales a tensor is a scalar (`s * relu(x @ w)`); one
                 // added to a matrix is a bias row; otherwise it has the other side's rank.
-                return match (additive, other) {
-                    (false, _) => self.walk(e, Some(0)),
-                    (true, 2) => self.walk(e, Some(1)),
-                    (true, r) => self.walk(e, Some(r)),
-                };
+                Some(Name::Var(Role::Param, None)) => {
+                    return match (additive, other) {
+                        (false, _) => self.walk(e, Some(0)),
+                        (true, 2) => self.walk(e, Some(1)),
+                        (true, r) => self.walk(e, Some(r)),
+                    };
+                }
+                // `x * w` for a row `w` of per-feature weights: `x` is rows of examples.
+                Some(Name::Var(Role::Input | Role::Target, None)) if row => {
+                    return self.walk(e, Some(2));
+                }
+                _ => {}
             }
         }
         self.walk(e, Some(other))
+    }
+
+    /// The batch convention for a model without a matrix: the names nothing gave a rank,
+    /// parameters as scalars and inputs and targets as batches of numbers (`[n]`).
+    pub fn default_elementwise(&mut self) {
+        for name in self.names.values_mut() {
+            if let Name::Var(role, slot @ None) = name {
+                *slot = Some(if *role == Role::Param { 0 } else { 1 });
+                self.changed = true;
+            }
+        }
     }
 
     fn name(&mut self, n: &str, expect: Option<usize>) -> Option<usize> {

@@ -9,21 +9,23 @@ use syn::Ident;
 use crate::ast::{Loss, Model, Role};
 use crate::check::RESERVED_BINDINGS;
 use crate::codegen::{companions, d_ident, field_ty, ident, ix_path};
-use crate::lower::{declared_and_body_names, default_role, label_names, names_in, tensors_among};
+use crate::lower::{
+    declared_and_body_names, default_role, label_names, names_in, output_names, tensors_among,
+    trace_names,
+};
 
 /// The items of a model that did not compile. Parameters and inputs are the declared and
 /// free names, with their roles; a declared shape gives a field its rank, an undeclared one
 /// is dynamic; every argument takes any type.
 pub fn stub(model: &Model) -> TokenStream {
     let mut names = declared_and_body_names(model);
-    let lets: Vec<String> = model.lets.iter().map(|l| l.name.to_string()).collect();
     match &model.loss {
         Some(Loss::Expr(e)) => names_in(e, &mut names),
         Some(Loss::Named(_)) | None => {}
     }
     // Each tensor's name, role, field type and dimension type.
     let mut tensors: Vec<(Ident, Role, TokenStream, TokenStream)> = Vec::new();
-    for (n, span) in tensors_among(names, &lets) {
+    for (n, span) in tensors_among(model, names) {
         if n.starts_with("__") {
             continue;
         }
@@ -61,11 +63,8 @@ pub fn stub(model: &Model) -> TokenStream {
     let mut named: Vec<Ident> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let plain = |n: &str| n.trim_start_matches("r#").to_string();
-    let gradients: std::collections::HashSet<String> = model
-        .lets
-        .iter()
-        .map(|l| plain(&l.name.to_string()))
-        .chain(std::iter::once("out".to_string()))
+    let gradients: std::collections::HashSet<String> = trace_names(model)
+        .into_iter()
         .map(|v| format!("d_{v}"))
         .collect();
     for l in &model.lets {
@@ -77,7 +76,12 @@ pub fn stub(model: &Model) -> TokenStream {
             named.push(ident(&n, l.name.span()));
         }
     }
-    named.push(Ident::new("out", Span::call_site()));
+    let lets: Vec<String> = model.lets.iter().map(|l| l.name.to_string()).collect();
+    for o in output_names(model) {
+        if !lets.contains(&o) && seen.insert(o.clone()) {
+            named.push(Ident::new(&o, Span::call_site()));
+        }
+    }
     let d_named: Vec<Ident> = named.iter().map(|n| d_ident(&n.to_string())).collect();
     let name = model.struct_name();
     let (attrs, vis) = (&model.attrs, &model.vis);

@@ -2,6 +2,7 @@
 //! comparisons.
 #![allow(dead_code)]
 
+use backprop::params::Field;
 use backprop::Float;
 use ndarray::{Array, ArrayD, Dimension, IxDyn};
 use serde_json::Value;
@@ -54,6 +55,11 @@ impl Golden {
         Self::array(&t["shape"], &t["values"])
     }
 
+    /// The tensor `name` as a model takes it: an array of the rank asked for, or a number.
+    pub fn value<A: Float, T: Taken<A>>(&self, name: &str) -> T {
+        T::from_dyn(self.tensor(name))
+    }
+
     /// PyTorch's gradient of the loss with respect to `name`, shaped as the tensor.
     pub fn grad<A: Float, D: Dimension>(&self, name: &str) -> Array<A, D> {
         let t = &self.case["tensors"][name];
@@ -81,17 +87,31 @@ impl Golden {
     }
 }
 
+/// What a model takes and gives: an array, or a scalar as a plain number.
+pub trait Taken<A>: Field<A> {
+    fn from_dyn(a: ArrayD<A>) -> Self;
+}
+
+impl<A: Float, D: Dimension> Taken<A> for Array<A, D> {
+    fn from_dyn(a: ArrayD<A>) -> Self {
+        a.into_dimensionality().unwrap()
+    }
+}
+
+impl<A: Float> Taken<A> for A {
+    fn from_dyn(a: ArrayD<A>) -> Self {
+        assert_eq!(a.ndim(), 0, "a scalar");
+        a[[]]
+    }
+}
+
 /// Asserts `got` equals `want` to `rtol` relative to each element, or to the tensor's
-/// largest element for elements near zero.
-pub fn assert_close<A: Float, D: Dimension>(
-    what: &str,
-    got: &Array<A, D>,
-    want: &Array<A, D>,
-    rtol: f64,
-) {
+/// largest element for elements near zero; either may be an array or a number.
+pub fn assert_close<A: Float>(what: &str, got: &impl Field<A>, want: &impl Field<A>, rtol: f64) {
+    let (got, want) = (got.tensor(), want.tensor());
     assert_eq!(got.shape(), want.shape(), "{what}: shapes differ");
     let scale = want.iter().fold(0.0f64, |m, v| m.max(v.as_f64().abs()));
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+    for (i, (g, w)) in got.iter().zip(want.iter()).enumerate() {
         let (g, w) = (g.as_f64(), w.as_f64());
         let tol = rtol * w.abs().max(1e-3 * scale).max(1e-300);
         assert!(

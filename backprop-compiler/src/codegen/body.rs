@@ -135,7 +135,7 @@ impl<'a> Body<'a> {
         if let Op::Var(i) = *g.op(n) {
             let array = self.var(i);
             return Ok(if g.rank(n) == 0 {
-                Value::Scalar(Value::Array(array).scalar())
+                Value::Scalar(array.view)
             } else {
                 Value::Array(array)
             });
@@ -384,24 +384,24 @@ impl<'a> Body<'a> {
             let name = self.array_name(n)?.clone();
             self.reads.borrow_mut().nodes.insert(host);
             return Ok(match (&plan.kind[n.0], self.received.contains(&host)) {
-                (Kind::Scalar, _) => {
-                    let rt = rt();
-                    Owned::Copy(quote!(#rt::ndarray::arr0(#name)))
-                }
+                (Kind::Scalar, _) => Owned::Copy(quote!(#name)),
                 (_, true) => Owned::Copy(quote!(#name.to_owned())),
                 (_, false) => Owned::Moved(name),
             });
         }
         if let Some(c) = g.konst(n) {
-            let (rt, c) = (rt(), constant(c));
-            return Ok(Owned::Copy(quote!(#rt::ndarray::arr0(#c))));
+            return Ok(Owned::Copy(constant(c)));
         }
         let view = match self.value(n)? {
-            Value::Array(a) => a.view,
-            scalar @ Value::Scalar(_) => scalar.view(),
+            Value::Array(a) if g.rank(n) == 0 => Value::Array(a).scalar(),
+            Value::Array(a) => {
+                let v = a.view;
+                quote!(#v.to_owned())
+            }
+            Value::Scalar(s) => s,
         };
         self.note_dims(&view);
-        Ok(Owned::Copy(quote!(#view.to_owned())))
+        Ok(Owned::Copy(view))
     }
 
     /// `n`'s value as a scalar of type `A`, for the loss.

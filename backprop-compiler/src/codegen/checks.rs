@@ -52,13 +52,19 @@ impl Codegen<'_> {
             });
             quote!(#dims.declared(#name, &[#(#axes),*], #site, #shape)?;)
         };
-        let params = self.params();
+        // A scalar is a number: there is no shape to check.
+        let params: Vec<&Var> = self
+            .params()
+            .into_iter()
+            .filter(|v| g.rank(v.node) > 0)
+            .collect();
         let fields: Vec<_> = params.iter().map(|v| ident(&v.name, v.span)).collect();
         let model = &self.name;
-        let pattern = if fields.is_empty() {
-            quote!(_: &#model<A>)
-        } else {
-            quote!(#model { #(#fields),* }: &#model<A>)
+        let rest = (params.len() < self.params().len()).then(|| quote!(..));
+        let pattern = match (fields.is_empty(), rest) {
+            (true, _) => quote!(_: &#model<A>),
+            (false, None) => quote!(#model { #(#fields),* }: &#model<A>),
+            (false, Some(rest)) => quote!(#model { #(#fields,)* #rest }: &#model<A>),
         };
         let mut lines: Vec<TokenStream> = params
             .iter()
@@ -71,6 +77,7 @@ impl Codegen<'_> {
         let given: Vec<&Var> = [Role::Input, Role::Target]
             .iter()
             .flat_map(|&r| g.vars.iter().filter(move |v| v.role == r))
+            .filter(|v| g.rank(v.node) > 0)
             .collect();
         for v in &given {
             let f = ident(&v.name, v.span);
@@ -142,7 +149,7 @@ impl Codegen<'_> {
         let g = &gr.lowered.graph;
         let mut args = Vec::new();
         for r in [Role::Input, Role::Target] {
-            for v in g.vars.iter().filter(|v| v.role == r) {
+            for v in g.vars.iter().filter(|v| v.role == r && g.rank(v.node) > 0) {
                 let f = ident(&v.name, v.span);
                 args.push(if roles.contains(&r) {
                     quote!(#rt::Some(&#f))
@@ -169,7 +176,21 @@ impl Codegen<'_> {
         let params = self.params();
         let names: Vec<_> = params.iter().map(|v| ident(&v.name, v.span)).collect();
         let types: Vec<_> = params.iter().map(|v| array_ty(g.rank(v.node))).collect();
-        let ranks: Vec<_> = params.iter().map(|v| num(g.rank(v.node))).collect();
+        let fan_ins = self.fan_ins(gr);
+        // A scalar has no shape to give; it is drawn as one number.
+        let mut shapes = Vec::new();
+        let mut draws = Vec::new();
+        for ((v, f), fan_in) in params.iter().zip(&names).zip(&fan_ins) {
+            let rng = &self.h.rng;
+            match g.rank(v.node) {
+                0 => draws.push(quote!(#rng.scalar(#fan_in))),
+                r => {
+                    let r = num(r);
+                    shapes.push(quote!(#f: [usize; #r]));
+                    draws.push(quote!(#rng.linear(#f, #fan_in)));
+                }
+            }
+        }
         let phantom = names
             .is_empty()
             .then(|| quote!(__element: ::core::marker::PhantomData));
@@ -179,8 +200,8 @@ impl Codegen<'_> {
         let nones = [Role::Input, Role::Target]
             .into_iter()
             .flat_map(|r| g.vars.iter().filter(move |v| v.role == r))
+            .filter(|v| g.rank(v.node) > 0)
             .map(|_| quote!(#rt::None));
-        let fan_ins = self.fan_ins(gr);
         let new_doc = super::docs(
             "The model with these parameters.\n# Errors\n`ShapeError` when their shapes do not fit \
              together.",
@@ -200,9 +221,9 @@ impl Codegen<'_> {
             }
 
             #init_doc
-            pub fn init(#seed: u64, #(#names: [usize; #ranks]),*) -> #rt::Result<Self> {
+            pub fn init(#seed: u64, #(#shapes),*) -> #rt::Result<Self> {
                 let mut #rng = #rt::init::Init::new(#seed);
-                Self::new(#(#rng.linear(#names, #fan_ins)),*)
+                Self::new(#(#draws),*)
             }
         }
     }

@@ -136,10 +136,13 @@ impl Codegen<'_> {
         let lowered = gr.lowered;
         let (grads, inputs) = (&self.h.grads, &self.h.inputs);
         let result = match method {
-            Method::Forward => match body.owned(lowered.out)? {
-                Owned::Moved(name) => quote!(#name),
-                Owned::Copy(e) => e,
-            },
+            Method::Forward => {
+                let mut parts = Vec::new();
+                for (_, n) in &lowered.outputs {
+                    parts.push(body.owned(*n)?);
+                }
+                outputs(parts, lowered.tuple)
+            }
             Method::Loss => body.scalar(lowered.loss)?,
             Method::Grad => {
                 let loss = body.scalar(lowered.loss)?;
@@ -214,7 +217,14 @@ impl Codegen<'_> {
             dims,
         );
         let ty = match method {
-            Method::Forward => array_ty(g.rank(gr.lowered.out)),
+            Method::Forward => {
+                let types = gr.lowered.outputs.iter().map(|(_, n)| array_ty(g.rank(*n)));
+                if gr.lowered.tuple {
+                    quote!((#(#types,)*))
+                } else {
+                    quote!(#(#types)*)
+                }
+            }
             Method::Loss => quote!(A),
             Method::Grad => {
                 let grads = &self.grads_ty;
@@ -266,6 +276,11 @@ impl Codegen<'_> {
         for &role in roles {
             for v in g.vars.iter().filter(|v| v.role == role) {
                 let f = ident(&v.name, v.span);
+                if g.rank(v.node) == 0 {
+                    let el = if v.labels { quote!(usize) } else { quote!(A) };
+                    args.push(quote!(#f: #el));
+                    continue;
+                }
                 let ix = super::ix(g.rank(v.node));
                 let el = if v.labels { quote!(usize) } else { quote!(A) };
                 let view = super::view_ty_a(g.rank(v.node), v.labels);
@@ -274,5 +289,29 @@ impl Codegen<'_> {
             }
         }
         (args, views)
+    }
+}
+
+/// `forward`'s result: the output, or the tuple of the outputs, each local moved out at its
+/// last use and cloned before it (`(o1.clone(), o1)` for an output given twice).
+fn outputs(parts: Vec<Owned>, tuple: bool) -> TokenStream {
+    let last = |i: usize, name: &Ident| {
+        !parts[i + 1..]
+            .iter()
+            .any(|p| matches!(p, Owned::Moved(m) if m == name))
+    };
+    let values: Vec<TokenStream> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match p {
+            Owned::Moved(name) if last(i, name) => quote!(#name),
+            Owned::Moved(name) => quote!(#name.clone()),
+            Owned::Copy(e) => e.clone(),
+        })
+        .collect();
+    if tuple {
+        quote!((#(#values,)*))
+    } else {
+        quote!(#(#values)*)
     }
 }

@@ -193,7 +193,7 @@ impl<'a> Codegen<'a> {
             .collect()
     }
 
-    /// The `let` bindings and `out`, in order.
+    /// The `let` bindings and the outputs that are not `let`s, in order.
     fn named_values(&self, gr: &Graphed<'_>) -> Vec<(String, NodeId)> {
         let mut all: Vec<(String, NodeId)> = gr
             .lowered
@@ -201,7 +201,7 @@ impl<'a> Codegen<'a> {
             .iter()
             .map(|(n, node)| (n.to_string(), *node))
             .collect();
-        all.push(("out".to_string(), gr.lowered.out));
+        all.extend(gr.lowered.unnamed_outputs().cloned());
         all
     }
 
@@ -369,7 +369,7 @@ fn same_graph(c: &Compiled) -> bool {
             .zip(&b.graph.nodes)
             .all(|(x, y)| x.op == y.op && x.args == y.args)
         && c.adjoint == c.traced_adjoint
-        && (a.out, a.loss) == (b.out, b.loss)
+        && (&a.outputs, a.loss) == (&b.outputs, b.loss)
 }
 
 /// A graph planned and named: its stages, its two plans, its values' names.
@@ -392,16 +392,18 @@ fn graphed<'a>(
     };
     let mut named: Vec<NodeId> = lowered.lets.iter().map(|(_, n)| *n).collect();
     named.extend(lowered.lets.iter().filter_map(|(_, n)| grad(*n)));
-    named.extend(grad(lowered.out));
+    named.extend(lowered.unnamed_outputs().filter_map(|(_, n)| grad(*n)));
+    let outputs: Vec<NodeId> = lowered.outputs.iter().map(|(_, n)| *n).collect();
     let steps: Vec<(Step, Vec<NodeId>)> = if traced {
-        let mut all = vec![lowered.out, lowered.loss];
+        let mut all = outputs;
+        all.push(lowered.loss);
         all.extend(of(Role::Param));
         all.extend(of(Role::Input));
         all.extend(named);
         vec![(Step::Trace, all)]
     } else {
         let mut steps = vec![
-            (Step::Forward, vec![lowered.out]),
+            (Step::Forward, outputs),
             (Step::Criterion, vec![lowered.loss]),
             (Step::Backward, of(Role::Param)),
             (Step::InputGrads, of(Role::Input)),
@@ -493,24 +495,34 @@ pub fn ix_path(rank: usize) -> TokenStream {
     quote!(::backprop::__private::#ix)
 }
 
-/// `rt::Array2<A>`, inside the generated block.
+/// `rt::Array2<A>`, inside the generated block; `A` for a scalar.
 pub fn array_ty(rank: usize) -> TokenStream {
+    if rank == 0 {
+        return quote!(A);
+    }
     let rt = rt();
     let ty = format_ident!("Array{}", rank);
     quote!(#rt::#ty<A>)
 }
 
-/// `::backprop::__private::Array2<A>`, for a field of a struct outside the block.
+/// `::backprop::__private::Array2<A>`, for a field of a struct outside the block; `A` for
+/// a scalar.
 pub fn field_ty(rank: usize) -> TokenStream {
+    if rank == 0 {
+        return quote!(A);
+    }
     let ty = format_ident!("Array{}", rank);
     quote!(::backprop::__private::#ty<A>)
 }
 
-/// `rt::ArrayView2<'_, A>` (`usize` for labels).
+/// `rt::ArrayView2<'_, A>` (`usize` for labels); a scalar is passed as itself.
 pub fn view_ty(rank: usize, labels: bool) -> TokenStream {
+    let el = if labels { quote!(usize) } else { quote!(A) };
+    if rank == 0 {
+        return el;
+    }
     let rt = rt();
     let ty = format_ident!("ArrayView{}", rank);
-    let el = if labels { quote!(usize) } else { quote!(A) };
     quote!(#rt::#ty<'_, #el>)
 }
 

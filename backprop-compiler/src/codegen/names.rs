@@ -78,7 +78,8 @@ impl Names {
         for (name, n) in &lowered.lets {
             by_node.entry(*n).or_insert_with(|| name.clone());
         }
-        for (n, name) in [(lowered.out, "out"), (lowered.loss, "loss")] {
+        let outputs = lowered.outputs.iter().map(|(name, n)| (*n, name.as_str()));
+        for (n, name) in outputs.chain([(lowered.loss, "loss")]) {
             by_node.entry(n).or_insert_with(|| namer.claim(name));
         }
         // The derivation's names, then temporaries, for the values stored or computed.

@@ -132,11 +132,11 @@ impl Codegen<'_> {
 
     /// How a body reaches the model's tensors: inputs and targets as the views its
     /// signature takes, parameters as the references a stage's signature destructures
-    /// ([`Owner::Stage`]) or as fields of `self` in a method ([`Owner::Model`]).
+    /// ([`Owner::Stage`]) or as fields of `self` in a method ([`Owner::Model`]). A scalar's
+    /// "view" is the number itself.
     pub(super) fn tensors(&self, gr: &Graphed<'_>, owner: Owner) -> Vec<Array> {
-        gr.lowered
-            .graph
-            .vars
+        let g = &gr.lowered.graph;
+        g.vars
             .iter()
             .map(|v| {
                 let f = ident(&v.name, v.span);
@@ -144,9 +144,11 @@ impl Codegen<'_> {
                     (Role::Param, Owner::Model) => quote!(self.#f),
                     (Role::Param, Owner::Stage) | (Role::Input | Role::Target, _) => quote!(#f),
                 };
-                let view = match v.role {
-                    Role::Param => quote!(#place.view()),
-                    Role::Input | Role::Target => quote!(#f),
+                let view = match (v.role, owner, g.rank(v.node)) {
+                    (Role::Param, Owner::Stage, 0) => quote!(*#f),
+                    (Role::Param, Owner::Model, 0) => quote!(#place),
+                    (Role::Param, _, _) => quote!(#place.view()),
+                    (Role::Input | Role::Target, _, _) => quote!(#f),
                 };
                 Array {
                     place: Some(place),
@@ -201,6 +203,7 @@ impl Codegen<'_> {
             for (i, v) in g.vars.iter().enumerate().filter(|(_, v)| v.role == role) {
                 let value = match grad(v.node) {
                     Some(d) => Field::Owned(body.owned(d)?),
+                    None if g.rank(v.node) == 0 => Field::Expr(quote!(A::zero())),
                     None => {
                         let place = body.var(i).place;
                         Field::Expr(quote!(#rt::zeros(#place.raw_dim())))
@@ -227,6 +230,7 @@ impl Codegen<'_> {
                     ));
                     let d = match grad(node) {
                         Some(dn) => Field::Owned(body.owned(dn)?),
+                        None if g.rank(node) == 0 => Field::Expr(quote!(A::zero())),
                         None => {
                             let shape = body.shape(node);
                             body.note_dims(&shape);

@@ -1,6 +1,7 @@
 //! The runtime's traits on the model, by which optimizers, savers and the training loop
 //! see it: `Tensors` on the model and its gradients and `Parameters` on the model, for
-//! every model, and `Supervised` for a model with one input and one target, each one
+//! every model, and `Supervised` for a model with one input and one target that are not
+//! scalars, with one output, each one
 //! line of the runtime's macros.
 
 use proc_macro2::TokenStream;
@@ -24,10 +25,16 @@ impl Codegen<'_> {
                 .collect::<Vec<_>>()
         };
         let supervised = match (of(Role::Input).as_slice(), of(Role::Target).as_slice()) {
-            ([x], [y]) => {
+            // The training loop batches rows: a scalar input, target or output has none.
+            ([x], [y])
+                if !gr.lowered.tuple
+                    && [x.node, y.node, gr.lowered.outputs[0].1]
+                        .iter()
+                        .all(|&n| g.rank(n) > 0) =>
+            {
                 let ws = &self.workspace_ty;
                 let (input, target) = (ix(g.rank(x.node)), ix(g.rank(y.node)));
-                let output = ix(g.rank(gr.lowered.out));
+                let output = ix(g.rank(gr.lowered.outputs[0].1));
                 let label = if y.labels { quote!(usize) } else { quote!(A) };
                 quote!(#rt::supervised!(#name, #grads, #ws; #input, #label, #target => #output);)
             }

@@ -124,6 +124,9 @@ impl Codegen<'_> {
         let mut sizing = TokenStream::new();
         for (i, _) in self.param_grads(gr) {
             let v = &g.vars[i];
+            if g.rank(v.node) == 0 {
+                continue;
+            }
             let f = ident(&v.name, v.span);
             let place = body.var(i).place;
             sizing.extend(quote!(#ws.#grads.#f = #rt::zeros(#place.raw_dim());));
@@ -150,8 +153,13 @@ impl Codegen<'_> {
             let v = &g.vars[i];
             let f = ident(&v.name, v.span);
             match grad {
+                None if g.rank(v.node) == 0 => lines.extend(quote!(#ws.#grads.#f = A::zero();)),
                 None => lines.extend(quote!(#ws.#grads.#f.fill(A::zero());)),
                 Some(n) if plan.kind[n.0] == Kind::Stored(Place::Grad(i)) => {}
+                Some(n) if g.rank(v.node) == 0 => {
+                    let value = body.value(n)?.scalar();
+                    lines.extend(quote!(#ws.#grads.#f = #value;));
+                }
                 Some(n) => {
                     let value = body.value(n)?.view();
                     lines.extend(quote!(#rt::fill1(#ws.#grads.#f.view_mut(), #value, |_, v| v)?;));
@@ -160,16 +168,22 @@ impl Codegen<'_> {
         }
         let loss = body.scalar(gr.lowered.loss)?;
         let reads = body.take_reads();
-        let fields: Vec<_> = self
-            .params()
+        // The parameters it reads, and those whose gradients it sizes.
+        let fields: Vec<_> = g
+            .vars
             .iter()
-            .map(|v| ident(&v.name, v.span))
+            .enumerate()
+            .filter(|(i, v)| {
+                v.role == Role::Param && (reads.vars.contains(i) || g.rank(v.node) > 0)
+            })
+            .map(|(_, v)| ident(&v.name, v.span))
             .collect();
         let model = &self.name;
         let mut params = Vec::new();
         let mut args = Vec::new();
         if !fields.is_empty() {
-            params.push(quote!(#model { #(#fields),* }: &#model<A>));
+            let rest = (fields.len() < self.params().len()).then(|| quote!(, ..));
+            params.push(quote!(#model { #(#fields),* #rest }: &#model<A>));
             args.push(quote!(self));
         }
         params.push(quote!(#ws: &mut #ty<A>));
@@ -230,6 +244,9 @@ impl Codegen<'_> {
                     updates
                         .extend(quote!(#rt::matmul_add_into(#a, #b, self.#f.view_mut(), -#lr)?;));
                 }
+                None if g.rank(v.node) == 0 => {
+                    updates.extend(quote!(self.#f = self.#f - #lr * #ws.#grads.#f;));
+                }
                 None => updates
                     .extend(quote!(#rt::sgd(self.#f.view_mut(), #ws.#grads.#f.view(), #lr)?;)),
             }
@@ -239,7 +256,11 @@ impl Codegen<'_> {
             .iter()
             .map(|v| {
                 let f = ident(&v.name, v.span);
-                quote!(#rt::sgd(self.#f.view_mut(), #grads.#f.view(), #lr)?;)
+                if g.rank(v.node) == 0 {
+                    quote!(self.#f = self.#f - #lr * #grads.#f;)
+                } else {
+                    quote!(#rt::sgd(self.#f.view_mut(), #grads.#f.view(), #lr)?;)
+                }
             })
             .collect();
         let (sgd_grads, sgd_lr) = if sgd.is_empty() {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use proc_macro2::Span;
 use syn::{Error, Ident, Result};
 
-use crate::ast::{Decl, Expr, ExprKind, Loss, Model, Role};
+use crate::ast::{BinOp, Decl, Expr, ExprKind, Loss, Model, Role};
 use crate::check::{declarations, forms, suggest, undefined_in_loss, Errors};
 use crate::ir::{Graph, NodeId};
 use crate::ops::loss;
@@ -38,23 +38,71 @@ pub struct Lowered {
     pub graph: Graph,
     /// `let` bindings in order.
     pub lets: Vec<(Ident, NodeId)>,
-    pub out: NodeId,
+    /// The outputs, by name: `out` for the one output, or each part of a tuple named by
+    /// its `let` (`o1`), or `out1`, `out2`, … where it is an expression.
+    pub outputs: Vec<(String, NodeId)>,
+    /// Whether the output is a tuple.
+    pub tuple: bool,
     pub loss: NodeId,
+}
+
+impl Lowered {
+    /// The outputs that are not `let`s, which the trace names after the output.
+    pub fn unnamed_outputs(&self) -> impl Iterator<Item = &(String, NodeId)> {
+        self.outputs
+            .iter()
+            .filter(|(name, _)| !self.lets.iter().any(|(l, _)| l == name))
+    }
+}
+
+/// The names of the values the trace holds, each with its gradient: every `let`, without
+/// the `r#` of a raw identifier, then the outputs that are not `let`s.
+pub fn trace_names(model: &Model) -> Vec<String> {
+    let lets: Vec<String> = model
+        .lets
+        .iter()
+        .map(|l| l.name.to_string().trim_start_matches("r#").to_string())
+        .collect();
+    let mut names = lets.clone();
+    for o in output_names(model) {
+        if !lets.contains(&o) && !names.contains(&o) {
+            names.push(o);
+        }
+    }
+    names
+}
+
+/// The name of each part of a model's output: `out`, or for a tuple a part's `let` name or
+/// `out1`, `out2`, … by position.
+pub fn output_names(model: &Model) -> Vec<String> {
+    if !model.tuple {
+        return model.output.iter().map(|_| "out".to_string()).collect();
+    }
+    let lets: Vec<String> = model.lets.iter().map(|l| l.name.to_string()).collect();
+    model
+        .output
+        .iter()
+        .enumerate()
+        .map(|(i, e)| match &e.kind {
+            ExprKind::Name(n) if lets.contains(&n.to_string()) => n.to_string(),
+            _ => format!("out{}", i + 1),
+        })
+        .collect()
 }
 
 /// The model as a graph; `stable` turns the numerical stability rewrites on.
 pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     let mut errors = Errors::default();
-    let (output, loss) = match (&model.output, &model.loss) {
-        (Some(o), Some(l)) => (o, l),
+    let (output, loss) = match (model.output.as_slice(), &model.loss) {
+        (o @ [_, ..], Some(l)) => (o, l),
         (output, loss) => {
-            if output.is_none() && loss.is_none() && model.lets.is_empty() {
+            if output.is_empty() && loss.is_none() && model.lets.is_empty() {
                 errors.push(Error::new(
                     model.span,
                     "the model is empty; write a network such as `relu(x @ w1 + b1) @ w2 + b2; loss mse`",
                 ));
             } else {
-                if output.is_none() {
+                if output.is_empty() {
                     errors.push(Error::new(
                         model.span,
                         "the model has no output expression; write it after the `let`s, as in `sigmoid(z3);`",
@@ -77,7 +125,7 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         .filter(|d| d.role == Role::Target)
         .collect();
     let let_names: Vec<String> = model.lets.iter().map(|l| l.name.to_string()).collect();
-    let loss_expr = loss_expression(loss, &targets, &let_names, &mut errors);
+    let loss_expr = loss_expression(loss, model.tuple, &targets, &let_names, &mut errors);
     let loss_expr = errors.take(loss_expr);
     forms(model, &let_names, loss_expr.as_ref(), &mut errors);
     // The errors so far make rank inference meaningless; report them all at once.
@@ -93,13 +141,14 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     let body = order[model.decls.len()..].to_vec();
     names_in(&loss_expr, &mut order);
     undefined_in_loss(
+        &output_names(model),
         &order[..in_body],
         &order[in_body..],
         &let_names,
         &decls,
         &mut errors,
     );
-    let order = tensors_among(order, &let_names);
+    let order = tensors_among(model, order);
 
     let bound = model
         .lets
@@ -122,7 +171,8 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         };
         names.insert(n.clone(), Name::Var(role, rank));
     }
-    for n in let_names.iter().chain(std::iter::once(&"out".to_string())) {
+    let out_names = output_names(model);
+    for n in let_names.iter().chain(&out_names) {
         names.insert(n.clone(), Name::Bound(None));
     }
     // The names `cross_entropy` takes as labels: integers, not tensors of the model's type.
@@ -131,16 +181,23 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         .map(ToString::to_string)
         .collect();
     let mut ranks = Ranks::new(names);
-    ranks.fixpoint(|r| {
+    let mut pass = |r: &mut Ranks| {
         for l in &model.lets {
             let name = l.name.to_string();
             let rank = r.walk(&l.value, r.expected(&name));
             r.bind(&name, rank);
         }
-        let rank = r.walk(output, r.expected("out"));
-        r.bind("out", rank);
+        for (part, name) in output.iter().zip(&out_names) {
+            let rank = r.walk(part, r.expected(name));
+            r.bind(name, rank);
+        }
         r.walk(&loss_expr, Some(0));
-    });
+    };
+    ranks.fixpoint(&mut pass);
+    if elementwise_only(model, &loss_expr, &ranks) {
+        ranks.default_elementwise();
+        ranks.fixpoint(&mut pass);
+    }
 
     let mut lower = Lower {
         graph: Graph::new(stable),
@@ -200,11 +257,16 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
             lower.env.insert(name, node);
         }
     }
-    let out = attempt(&mut lower, output, "out", &mut errors);
-    if let Some(out) = out {
-        lower.env.insert("out".to_string(), out);
-        lower.graph.named.push(out);
-        lower.no_targets_in_output(out, output, &body, &mut errors);
+    let mut outputs = Vec::new();
+    for (part, name) in output.iter().zip(&out_names) {
+        if let Some(node) = attempt(&mut lower, part, name, &mut errors) {
+            if !lower.env.contains_key(name) {
+                lower.env.insert(name.clone(), node);
+                lower.graph.named.push(node);
+            }
+            lower.no_targets_in_output(node, part, &body, &mut errors);
+            outputs.push((name.clone(), node));
+        }
     }
     let loss_node = attempt(&mut lower, &loss_expr, "loss", &mut errors);
     if let Some(l) = loss_node {
@@ -219,15 +281,52 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         }
     }
     errors.finish()?;
-    match (out, loss_node) {
-        (Some(out), Some(loss)) => Ok(Lowered {
+    match loss_node {
+        Some(loss) if outputs.len() == output.len() => Ok(Lowered {
             graph: lower.graph,
             lets,
-            out,
+            outputs,
+            tuple: model.tuple,
             loss,
         }),
         _ => Err(Error::new(model.span, "the model could not be lowered")),
     }
+}
+
+/// Whether nothing in the model is a matrix: no product, transpose, column, reduction
+/// along an axis or lane op, and no name of rank 2 or more. Then a name nothing gives a
+/// rank follows the batch convention ([`Ranks::default_elementwise`]).
+fn elementwise_only(model: &Model, loss: &Expr, ranks: &Ranks) -> bool {
+    let mut matrix = false;
+    let bodies = model.lets.iter().map(|l| &l.value).chain(&model.output);
+    for e in bodies.chain(std::iter::once(loss)) {
+        e.visit(&mut |e| {
+            matrix |= match &e.kind {
+                ExprKind::Binary(BinOp::Matmul, ..)
+                | ExprKind::Transpose(_)
+                | ExprKind::Column(..)
+                | ExprKind::Reduce(_, _, Some(_)) => true,
+                ExprKind::Call(f, _) => {
+                    let name = f.to_string();
+                    lanes_named(&name) || loss::named(&name).is_some_and(|l| l.def().labels)
+                }
+                _ => false,
+            };
+        });
+    }
+    let ranked = ranks
+        .names
+        .values()
+        .any(|n| matches!(n, Name::Var(_, Some(r)) | Name::Bound(Some(r)) if *r >= 2));
+    !matrix && !ranked
+}
+
+/// Whether `name` is a lane op (`softmax`), which works along an axis of a matrix.
+fn lanes_named(name: &str) -> bool {
+    matches!(
+        crate::ops::callable(name),
+        Some(crate::ops::Callable::Lanes(_))
+    )
 }
 
 pub fn default_role(name: &str) -> Role {
@@ -242,6 +341,7 @@ pub fn default_role(name: &str) -> Role {
 /// the model's target when they are left out.
 fn loss_expression(
     loss: &Loss,
+    tuple: bool,
     targets: &[&Decl],
     lets: &[String],
     errors: &mut Errors,
@@ -252,6 +352,10 @@ fn loss_expression(
         Loss::Named(name) if name == "out" || lets.contains(&name.to_string()) => {
             Ok(Expr::new(ExprKind::Name(name.clone()), name.span()))
         }
+        Loss::Named(name) if tuple && loss::named(&name.to_string()).is_some() => Err(Error::new(
+            name.span(),
+            format!("the output is a tuple; name the parts the loss compares, as in `loss {name}(o1, y)`"),
+        )),
         Loss::Named(name) => {
             let span = name.span();
             if loss::named(&name.to_string()).is_none() {
@@ -298,12 +402,14 @@ pub fn declared_and_body_names(model: &Model) -> Vec<(String, Span)> {
     names
 }
 
-/// The tensors a model takes among `names`: each name once, where it first appears,
-/// without the `let`s and `out`.
-pub fn tensors_among(mut names: Vec<(String, Span)>, lets: &[String]) -> Vec<(String, Span)> {
-    let mut seen = HashMap::new();
-    names.retain(|(n, _)| seen.insert(n.clone(), ()).is_none());
-    names.retain(|(n, _)| !lets.contains(n) && n != "out");
+/// The tensors `model` takes among `names`: each name once, where it first appears,
+/// without the `let`s and the outputs.
+pub fn tensors_among(model: &Model, mut names: Vec<(String, Span)>) -> Vec<(String, Span)> {
+    let mut bound: std::collections::HashSet<String> =
+        model.lets.iter().map(|l| l.name.to_string()).collect();
+    bound.extend(output_names(model));
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|(n, _)| seen.insert(n.clone()) && !bound.contains(n));
     names
 }
 

@@ -59,7 +59,7 @@ pub fn printer(c: &Compiled) -> Printer<'_> {
         .iter()
         .map(|(n, id)| (n.to_string(), *id))
         .collect();
-    named.push(("out".into(), c.lowered.out));
+    named.extend(c.lowered.unnamed_outputs().cloned());
     for (name, id) in &named {
         p.name(*id, name);
         if let Some(g) = c.adjoint[id.0] {
@@ -85,7 +85,10 @@ pub fn derivative(src: &str, name: &str) -> String {
                 .find(|(n, _)| n == name)
                 .map(|(_, id)| *id)
         })
-        .or_else(|| (name == "out").then_some(c.lowered.out))
+        .or_else(|| {
+            let outputs = &c.lowered.outputs;
+            outputs.iter().find(|(n, _)| n == name).map(|(_, id)| *id)
+        })
         .unwrap_or_else(|| panic!("no `{name}`"));
     match c.adjoint[node.0] {
         Some(d) => printer(&c).print(d),

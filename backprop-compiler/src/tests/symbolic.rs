@@ -234,7 +234,7 @@ fn named_values_stay_on_the_traced_path() {
         );
     }
     // The methods' graph simplifies -(-a) to a and (a.T).T, so its output is x @ w.
-    assert_eq!(super::printer(&c).print(c.lowered.out), "x @ w");
+    assert_eq!(super::printer(&c).print(c.lowered.outputs[0].1), "x @ w");
 }
 
 /// The named losses are functions: composed with a penalty they keep their derivatives,
