@@ -72,6 +72,16 @@ impl Golden {
         Self::array(&shape, &self.case["out"])
     }
 
+    /// PyTorch's `i`-th output of several, flat.
+    pub fn outputs(&self, i: usize) -> Vec<f64> {
+        self.case["outputs"][i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    }
+
     pub fn loss(&self) -> f64 {
         self.case["loss"].as_f64().unwrap()
     }

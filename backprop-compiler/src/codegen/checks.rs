@@ -212,8 +212,12 @@ impl Codegen<'_> {
              and for the bias added to its product, uniform in `±1` for other parameters.\n\
              # Errors\n`ShapeError` when the shapes do not fit together.",
         );
+        // A model of many parameters takes them all.
+        let allow = |n: usize| (n > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
+        let (allow_new, allow_init) = (allow(names.len()), allow(shapes.len() + 1));
         quote! {
             #new_doc
+            #allow_new
             pub fn new(#(#names: #types),*) -> #rt::Result<Self> {
                 let #model = Self { #(#names,)* #phantom };
                 #check(&#model, #context, #(#nones),*)?;
@@ -221,6 +225,7 @@ impl Codegen<'_> {
             }
 
             #init_doc
+            #allow_init
             pub fn init(#seed: u64, #(#shapes),*) -> #rt::Result<Self> {
                 let mut #rng = #rt::init::Init::new(#seed);
                 Self::new(#(#draws),*)
