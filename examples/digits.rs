@@ -21,6 +21,7 @@ backprop::model! {
     /// their softmax against the digit's class, as `nn.CrossEntropyLoss`.
     pub struct Classifier;
     input x: [n, 784];
+    param w1: [784, nh], w2: [nh, 10];
     relu(x @ w1 + b1) @ w2 + b2;
     loss cross_entropy
 }
@@ -97,7 +98,7 @@ pub fn train(
 ) -> Result<Run, Box<dyn Error>> {
     let (x, y) = (train.features::<f32>(), &train.labels);
     let (x_test, y_test) = (test.features::<f32>(), &test.labels);
-    let mut model = Classifier::<f32>::init(0, [784, 128], [128], [128, 10], [10])?;
+    let mut model = Classifier::<f32>::init(0, ClassifierDims { nh: 128 })?;
     let mut adam = Adam::new(1e-3)?;
     let mut accuracies = Vec::new();
     let history = Train::new(epochs, 32)

@@ -79,7 +79,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("3. The weights, saved and loaded back\n");
     let file = Path::new("target/digits.safetensors");
     save_safetensors(&run.model, file)?;
-    let mut fresh = digits::Classifier::<f32>::init(1, [784, 128], [128], [128, 10], [10])?;
+    let mut fresh = digits::Classifier::<f32>::init(1, digits::ClassifierDims { nh: 128 })?;
     load_safetensors(&mut fresh, file, &NameMap::new())?;
     let reloaded = digits::accuracy(&fresh, &test.features(), &test.labels);
     println!(

@@ -84,16 +84,20 @@
 //! ```
 //!
 //! Declared dims are checked against each other at compile time; the rest at run time.
-//! A model with a mistake still defines its struct and methods, with bodies that never
-//! run, so that the code using it reports nothing more.
+//! A model with a mistake still defines its types, as aliases of one that rustc holds to
+//! be in error already, so that the code using the model reports nothing more: not a
+//! method, a field or a trait the model would have had.
 //!
 //! # Generated items
 //!
 //! For `pub struct Mlp; ...` the macro generates `Mlp<A = f32>` (generic over `f32` and
 //! `f64`) with one public `ndarray` field per parameter, and:
 //!
-//! - `Mlp::new(params...)`, which checks that their shapes fit together, and
-//!   `Mlp::init(seed, shapes...)`, seeded with PyTorch's `nn.Linear` default;
+//! - `Mlp::new(params...)`, which checks that their shapes fit together, and `Mlp::init`,
+//!   drawn as PyTorch's `nn.Linear` draws them from a seed: `init(seed)` when the
+//!   declarations give every dim of every parameter, `init(seed, MlpDims { nh: 128 })` when
+//!   they name some dims (`param w1: [784, nh]`), and `init(seed, shapes...)`, a shape per
+//!   parameter, otherwise;
 //! - `forward(inputs)`, `loss(inputs, targets)`;
 //! - `grad(inputs, targets) -> (loss, MlpGrads)` with one gradient per parameter;
 //! - `grad_with_inputs(...)`, which adds `MlpInputGrads`, the gradients with respect to

@@ -75,7 +75,7 @@ fn training_steps_after_the_first_allocate_nothing() {
     backprop::set_threads(2);
     let x = array![[1.0f32, 2., 3.], [2., 3., 4.], [3., 4., 5.], [4., 5., 6.]];
     let y = array![[1.0f32], [0.], [1.], [0.]];
-    let mut nugues = Nugues::<f32>::init(3, [4, 3], [2, 4], [1, 2]).unwrap();
+    let mut nugues = Nugues::<f32>::init(3).unwrap();
     let mut ws = nugues.workspace();
     let (allocations, first, last) = count(|| nugues.step(&mut ws, &x, &y, 0.1).unwrap());
     assert_eq!(allocations, 0, "W2: allocations in steps 2..=100");

@@ -65,7 +65,7 @@ fn scalar_parameters_one_liner_and_full() {
     check("x", |v| m.loss(v, &y).unwrap(), &x, &inputs.x);
 
     // Declared `[]`, both are scalars, given and read as numbers.
-    let m = ScalarFull::init(2, [4, 3]).unwrap();
+    let m = ScalarFull::init(2).unwrap();
     let m = ScalarFull::new(m.w, 0.5, -0.25).unwrap();
     let (_, g) = m.grad(&x, &y).unwrap();
     let (gs, gt): (f64, f64) = (g.s, g.t);
@@ -119,4 +119,45 @@ fn residual_connection() {
     check("w2", |v| with(&|m| m.w2 = v.clone()), &m.w2, &g.w2);
     // x reaches the loss directly and through the block: both paths are summed.
     check("x", |v| m.loss(v, &y).unwrap(), &x, &inputs.x);
+}
+
+// Parameters are drawn in the order `new` takes them: the declared ones first.
+backprop::model! { struct Drawn; param w1, w2; relu(x @ w1 + b1) @ w2 + b2; loss mse }
+backprop::model! {
+    struct Declared;
+    input x: [n, 3];
+    param w1: [3, 5], w2: [5, 2], s: [];
+    s * relu(x @ w1 + b1) @ w2 + b2;
+    loss mse
+}
+backprop::model! {
+    struct Sized;
+    input x: [n, 3];
+    param w1: [3, nh], w2: [nh, 2];
+    relu(x @ w1 + b1) @ w2 + b2;
+    loss mse
+}
+
+#[test]
+fn init_takes_only_what_the_text_leaves_open() {
+    // The same generator, drawing the same shapes in the same order: the same numbers.
+    let drawn = Drawn::<f64>::init(7, [3, 5], [5, 2], [5], [2]).unwrap();
+    let declared = Declared::<f64>::init(7).unwrap();
+    let sized = Sized::<f64>::init(7, SizedDims { nh: 5 }).unwrap();
+    for (name, a, b, c) in [
+        ("w1", &drawn.w1, &declared.w1, &sized.w1),
+        ("w2", &drawn.w2, &declared.w2, &sized.w2),
+    ] {
+        assert_eq!(a.shape(), b.shape(), "{name}");
+        assert_eq!(a, c, "{name}");
+    }
+    assert_eq!(sized.b1, drawn.b1);
+    assert_eq!(sized.b2, drawn.b2);
+    assert_eq!(declared.b1.shape(), [5]);
+    assert_eq!(declared.b2.shape(), [2]);
+    // A scalar is one number, drawn in `±1`: no fan-in to scale it.
+    assert!(declared.s.abs() <= 1.0 && declared.s != 0.0);
+    // A named dim of another length gives other shapes.
+    let wide = Sized::<f64>::init(7, SizedDims { nh: 9 }).unwrap();
+    assert_eq!((wide.w1.shape(), wide.b1.shape()), ([3, 9].as_slice(), [9].as_slice()));
 }

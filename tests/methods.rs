@@ -179,7 +179,7 @@ fn every_path_agrees() {
     );
     agree!("mlp", m, [&x], [&y], x: |x| m.loss(x, &y).unwrap(), &x);
 
-    let m = Logistic::<f64>::init(2, [1, 3], [1]).unwrap();
+    let m = Logistic::<f64>::init(2).unwrap();
     let y = uniform(&mut rng, [n, 1], 0.1, 0.9);
     agree!("logistic", m, [&x], [&y], x: |x| m.loss(x, &y).unwrap(), &x);
 
@@ -188,27 +188,27 @@ fn every_path_agrees() {
     let labels: Array1<usize> = (0..n).map(|i| i % 3).collect();
     agree!("classifier", m, [&x4], [&labels], x: |x| m.loss(x, &labels).unwrap(), &x4);
 
-    let m = Lanes::<f64>::init(4, [3, 3], [3, 3]).unwrap();
+    let m = Lanes::<f64>::init(4).unwrap();
     let y = uniform(&mut rng, [n, 3], 0.0, 1.0);
     agree!("lanes", m, [&x], [&y], x: |x| m.loss(x, &y).unwrap(), &x);
 
-    let m = Functions::<f64>::init(5, [2, 2]).unwrap();
+    let m = Functions::<f64>::init(5).unwrap();
     let x2 = uniform(&mut rng, [n, 2], -1.0, 1.0);
     let y2 = uniform(&mut rng, [n, 2], -1.0, 1.0);
     agree!("functions", m, [&x2], [&y2], x: |x| m.loss(x, &y2).unwrap(), &x2);
 
-    let m = Vectors::<f64>::init(6, [3, 4], [4], [4], [3]).unwrap();
+    let m = Vectors::<f64>::init(6).unwrap();
     let y1 = uniform(&mut rng, [n], -1.0, 1.0);
     agree!("vectors", m, [&x], [&y1], x: |x| m.loss(x, &y1).unwrap(), &x);
 
     let m = Columns::<f64>::init(7, [3, 2]).unwrap();
     agree!("columns", m, [&x], [&y1], x: |x| m.loss(x, &y1).unwrap(), &x);
 
-    let m = Tied::<f64>::init(8, [4, 3]).unwrap();
+    let m = Tied::<f64>::init(8).unwrap();
     let y4 = uniform(&mut rng, [n, 4], -1.0, 1.0);
     agree!("tied", m, [&x4], [&y4], x: |x| m.loss(x, &y4).unwrap(), &x4);
 
-    let m = Logits::<f64>::init(9, [3, 2], [2]).unwrap();
+    let m = Logits::<f64>::init(9).unwrap();
     let yb = uniform(&mut rng, [n, 2], 0.0, 1.0);
     agree!("logits", m, [&x], [&yb], x: |x| m.loss(x, &yb).unwrap(), &x);
 
@@ -223,14 +223,14 @@ fn every_path_agrees() {
         "a value the loss does not read"
     );
 
-    let m = Wide::<f64>::init(12, [2, 2], [2, 2], [2, 2], [2, 2], [2, 2], [2, 2]).unwrap();
+    let m = Wide::<f64>::init(12).unwrap();
     let v: Vec<Array2<f64>> = (0..8)
         .map(|_| uniform(&mut rng, [n, 2], -1.0, 1.0))
         .collect();
     let [a, b, c, d, e, f, y, t] = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| &v[i]);
     agree!("wide", m, [a, b, c, d, e, f], [y, t], a: |a| m.loss(a, b, c, d, e, f, y, t).unwrap(), a);
 
-    let m = Awkward::<f64>::init(13, [2, 3], [3, 1], [2, 3], [3]).unwrap();
+    let m = Awkward::<f64>::init(13).unwrap();
     let y = uniform(&mut rng, [n, 1], -1.0, 1.0);
     agree!("awkward", m, [&x2, &x2], [&y], forward: |f| m.loss(f, &x2, &y).unwrap(), &x2);
 
@@ -244,7 +244,7 @@ fn every_path_agrees() {
 #[test]
 fn trace_follows_the_model_as_written() {
     let mut rng = ChaCha8Rng::seed_from_u64(12);
-    let m = Logistic::<f64>::init(2, [1, 3], [1]).unwrap();
+    let m = Logistic::<f64>::init(2).unwrap();
     let x: Array2<f64> = uniform(&mut rng, [4, 3], -1.0, 1.0);
     let y = uniform(&mut rng, [4, 1], 0.1, 0.9);
     let t = m.trace(&x, &y).unwrap();

@@ -15,6 +15,16 @@ use crate::ops::emit::{num, rt};
 use crate::ops::{Arith, Linalg, Loss, Op, Reduce};
 use crate::print::Printer;
 
+/// What a model's `init` takes besides the seed.
+pub enum InitDims {
+    /// Nothing: the text gives every dim of every parameter.
+    Fixed,
+    /// The dims the text names (`nh`), as the fields of the model's `Dims` struct.
+    Named(Vec<String>),
+    /// Each parameter's shape.
+    Shapes,
+}
+
 impl Codegen<'_> {
     /// The function checking `gr`'s tensors: `check(model, method, Some(&x), Some(&y))`
     /// gives the length of every class of dims.
@@ -177,19 +187,42 @@ impl Codegen<'_> {
         let names: Vec<_> = params.iter().map(|v| ident(&v.name, v.span)).collect();
         let types: Vec<_> = params.iter().map(|v| array_ty(g.rank(v.node))).collect();
         let fan_ins = self.fan_ins(gr);
-        // A scalar has no shape to give; it is drawn as one number.
+        let dims = &self.h.dims;
+        // The shapes `init` takes: none when the text fixes them, the named dims when it
+        // names the others, or else each shape. A scalar is drawn as one number.
+        let given = self.init_dims(gr);
         let mut shapes = Vec::new();
         let mut draws = Vec::new();
+        let mut known = TokenStream::new();
         for ((v, f), fan_in) in params.iter().zip(&names).zip(&fan_ins) {
             let rng = &self.h.rng;
-            match g.rank(v.node) {
-                0 => draws.push(quote!(#rng.scalar(#fan_in))),
-                r => {
-                    let r = num(r);
-                    shapes.push(quote!(#f: [usize; #r]));
-                    draws.push(quote!(#rng.linear(#f, #fan_in)));
+            let rank = g.rank(v.node);
+            if rank == 0 {
+                draws.push(quote!(#rng.scalar(#fan_in)));
+                continue;
+            }
+            draws.push(quote!(#rng.linear(#f, #fan_in)));
+            let r = num(rank);
+            match &given {
+                InitDims::Shapes => shapes.push(quote!(#f: [usize; #r])),
+                InitDims::Fixed | InitDims::Named(_) => {
+                    let axes = g.shape(v.node).iter().map(|&d| match g.dims.known(d) {
+                        Some(n) => {
+                            let n = num(n);
+                            quote!(#n)
+                        }
+                        None => {
+                            let label = ident(g.dims.label(d).unwrap_or_default(), v.span);
+                            quote!(#dims.#label)
+                        }
+                    });
+                    known.extend(quote!(let #f: [usize; #r] = [#(#axes),*];));
                 }
             }
+        }
+        if let InitDims::Named(_) = &given {
+            let ty = self.dims_ty();
+            shapes.push(quote!(#dims: #ty));
         }
         let phantom = names
             .is_empty()
@@ -206,12 +239,17 @@ impl Codegen<'_> {
             "The model with these parameters.\n# Errors\n`ShapeError` when their shapes do not fit \
              together.",
         );
-        let init_doc = super::docs(
-            "Parameters of the given shapes drawn from a generator seeded with `seed`, as\n\
+        let shapes_doc = match &given {
+            InitDims::Fixed => "Parameters of the shapes the model declares",
+            InitDims::Named(_) => "Parameters of the shapes the model declares, with these named dims,",
+            InitDims::Shapes => "Parameters of the given shapes",
+        };
+        let init_doc = super::docs(&format!(
+            "{shapes_doc} drawn from a generator seeded with `seed`, as\n\
              PyTorch's `nn.Linear` initialises them: uniform in `±1/sqrt(fan_in)` for a weight\n\
              and for the bias added to its product, uniform in `±1` for other parameters.\n\
-             # Errors\n`ShapeError` when the shapes do not fit together.",
-        );
+             # Errors\n`ShapeError` when the shapes do not fit together."
+        ));
         // A model of many parameters takes them all.
         let allow = |n: usize| (n > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
         let (allow_new, allow_init) = (allow(names.len()), allow(shapes.len() + 1));
@@ -227,9 +265,35 @@ impl Codegen<'_> {
             #init_doc
             #allow_init
             pub fn init(#seed: u64, #(#shapes),*) -> #rt::Result<Self> {
+                #known
                 let mut #rng = #rt::init::Init::new(#seed);
                 Self::new(#(#draws),*)
             }
+        }
+    }
+
+    /// What `init` takes besides the seed: nothing when every dim of every parameter is a
+    /// number in the text, the named ones when the rest are, or else every shape.
+    pub(super) fn init_dims(&self, gr: &Graphed<'_>) -> InitDims {
+        let g = &gr.lowered.graph;
+        let mut named: Vec<String> = Vec::new();
+        for v in self.params() {
+            for &d in g.shape(v.node) {
+                match (g.dims.known(d), g.dims.label(d)) {
+                    (Some(_), _) => {}
+                    (None, Some(label)) => {
+                        if !named.iter().any(|l| l == label) {
+                            named.push(label.to_string());
+                        }
+                    }
+                    (None, None) => return InitDims::Shapes,
+                }
+            }
+        }
+        if named.is_empty() {
+            InitDims::Fixed
+        } else {
+            InitDims::Named(named)
         }
     }
 

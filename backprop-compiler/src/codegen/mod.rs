@@ -179,6 +179,32 @@ impl<'a> Codegen<'a> {
         }
     }
 
+    /// `MlpDims`, the named dims `init` takes.
+    fn dims_ty(&self) -> Ident {
+        format_ident!("{}Dims", self.name)
+    }
+
+    /// The struct of the named dims `init` takes, when it takes some.
+    fn dims_struct(&self) -> TokenStream {
+        let checks::InitDims::Named(labels) = self.init_dims(&self.stable) else {
+            return TokenStream::new();
+        };
+        let (vis, name, ty) = (&self.c.model.vis, &self.name, self.dims_ty());
+        let fields = labels.iter().map(|l| {
+            let f = ident(l, Span::call_site());
+            let doc = format!(" The length of `{l}`.");
+            quote!(#[doc = #doc] pub #f: usize)
+        });
+        let doc = format!(" The dims [`{name}`]'s declarations name, which [`{name}::init`] takes.");
+        quote! {
+            #[doc = #doc]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+            #vis struct #ty {
+                #(#fields,)*
+            }
+        }
+    }
+
     fn params(&self) -> Vec<&'a Var> {
         self.vars(Role::Param)
     }
@@ -240,6 +266,7 @@ impl<'a> Codegen<'a> {
         );
         let trace_fields = self.trace_fields();
         let workspace = self.workspace_struct(&self.stable)?;
+        let dims_struct = self.dims_struct();
         let ws_impl = self.workspace_impl();
         let constructors = self.constructors(&self.stable);
         let (stage_fns, methods) = self.allocating(&self.stable)?;
@@ -299,6 +326,8 @@ impl<'a> Codegen<'a> {
             }
 
             #workspace
+
+            #dims_struct
 
             const _: () = {
                 use ::backprop::__private as #rt;
@@ -487,12 +516,6 @@ pub fn ix(rank: usize) -> TokenStream {
     let rt = rt();
     let ix = format_ident!("Ix{}", rank);
     quote!(#rt::#ix)
-}
-
-/// `::backprop::__private::Ix2`, outside the generated block.
-pub fn ix_path(rank: usize) -> TokenStream {
-    let ix = format_ident!("Ix{}", rank);
-    quote!(::backprop::__private::#ix)
 }
 
 /// `rt::Array2<A>`, inside the generated block; `A` for a scalar.
