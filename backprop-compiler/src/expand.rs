@@ -1,5 +1,5 @@
 //! The driver: parse -> check and lower (roles, ranks, shapes) -> differentiate -> emit,
-//! or, on error, the errors beside stub items. Rewrites happen as nodes are built, so
+//! or, on error, the errors beside stub types. Rewrites happen as nodes are built, so
 //! simplification needs no pass of its own.
 
 use proc_macro2::TokenStream;
@@ -10,12 +10,13 @@ use crate::diff;
 use crate::ir::NodeId;
 use crate::lower::{lower, Lowered};
 use crate::ops::shape::Fault;
-use crate::stub::{stub, stub_name};
+use crate::stub::{stub, stub_unparsed};
 
 /// Expands the body of a `model!` invocation into its items: the parameter struct, its
-/// gradients, trace and methods. On a mistake in the model it returns the same items with
-/// stub bodies next to a `compile_error!` for each mistake, at the user's token, so one
-/// mistake does not cascade into errors about the missing items. It never panics.
+/// gradients, trace and methods. On a mistake in the model it returns a `compile_error!`
+/// for each mistake, at the user's token, and the model's types as aliases of a type in
+/// error, so that one mistake does not cascade into errors where the model is used. It
+/// never panics.
 ///
 /// ```
 /// use quote::quote;
@@ -29,11 +30,7 @@ use crate::stub::{stub, stub_name};
 pub fn expand(input: TokenStream) -> TokenStream {
     let model: Model = match syn::parse2(input.clone()) {
         Ok(model) => model,
-        Err(err) => {
-            let mut tokens = err.to_compile_error();
-            tokens.extend(stub_name(input));
-            return tokens;
-        }
+        Err(err) => return stub_unparsed(input, err),
     };
     let (err, model) = match analyze(model) {
         Ok(c) => match Codegen::new(&c).generate() {
@@ -48,9 +45,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
         },
         Err(failed) => failed,
     };
-    let mut tokens = err.to_compile_error();
-    tokens.extend(stub(&model));
-    tokens
+    stub(&model, err)
 }
 
 /// The model parsed, lowered and differentiated: the gradient of its loss with respect to
