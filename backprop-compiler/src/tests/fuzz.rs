@@ -175,8 +175,28 @@ fn word(rng: &mut ChaCha8Rng) -> String {
         .map_or(String::new(), |w| w.to_string())
 }
 
+/// A `compile_error!` item, or the stub type that holds the first error in its array
+/// length (`type Mlp<A = f32> = <[A; compile_error!{..}] as Deref>::Target;`).
 fn is_compile_error(item: &syn::Item) -> bool {
-    matches!(item, syn::Item::Macro(m) if m.mac.path.segments.last().is_some_and(|s| s.ident == "compile_error"))
+    let is_error = |mac: &syn::Macro| {
+        mac.path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "compile_error")
+    };
+    match item {
+        syn::Item::Macro(m) => is_error(&m.mac),
+        syn::Item::Type(t) => match &*t.ty {
+            syn::Type::Path(p) => match p.qself.as_ref().map(|q| &*q.ty) {
+                Some(syn::Type::Array(a)) => {
+                    matches!(&a.len, syn::Expr::Macro(m) if is_error(&m.mac))
+                }
+                _ => false,
+            },
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 fn env_usize(name: &str) -> Option<usize> {
