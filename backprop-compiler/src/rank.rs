@@ -4,7 +4,7 @@
 //! an input or target combined with a tensor has its rank, and so on, to a fixed point.
 //! Declared shapes win; a name whose rank stays unknown must be declared.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::ast::{BinOp, Expr, ExprKind, Role};
 use crate::ops::loss;
@@ -18,6 +18,7 @@ pub enum Name {
     Bound(Option<usize>),
 }
 
+#[derive(Clone)]
 pub struct Ranks {
     pub names: HashMap<String, Name>,
     /// Ranks pushed down onto a `let` whose own rank is not known yet.
@@ -43,6 +44,26 @@ impl Ranks {
                 break;
             }
         }
+    }
+
+    /// The names of `order` whose rank stays unknown, less those that declaring the
+    /// earlier ones would rank: each is assumed declared in turn, by the batch convention
+    /// (an input or target a batch of rows, a parameter a scalar), and `pass` run again.
+    pub fn needing_declarations(
+        &self,
+        order: &[(String, proc_macro2::Span)],
+        pass: &mut impl FnMut(&mut Self),
+    ) -> HashSet<String> {
+        let mut trial = self.clone();
+        let mut needed = HashSet::new();
+        for (n, _) in order {
+            if let Some(Name::Var(role, slot @ None)) = trial.names.get_mut(n) {
+                *slot = Some(if *role == Role::Param { 0 } else { 2 });
+                needed.insert(n.clone());
+                trial.fixpoint(&mut *pass);
+            }
+        }
+        needed
     }
 
     /// Records the rank of a bound name (a `let` or `out`).

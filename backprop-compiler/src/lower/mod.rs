@@ -198,6 +198,7 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         ranks.default_elementwise();
         ranks.fixpoint(&mut pass);
     }
+    let undeclared = ranks.needing_declarations(&order, &mut pass);
 
     let mut lower = Lower {
         graph: Graph::new(stable),
@@ -209,15 +210,17 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
             continue;
         };
         let Some(rank) = rank else {
-            let example = match role {
-                Role::Input => "input",
-                Role::Target => "target",
-                Role::Param => "param",
-            };
-            errors.push(Error::new(
-                *span,
-                format!("cannot infer the rank of `{n}`; declare it, as in `{example} {n}: [];` for a scalar or `{example} {n}: [d];` for a vector"),
-            ));
+            // Only the names that stay unknown once the others are declared.
+            if undeclared.contains(n) {
+                let message = match role {
+                    Role::Input | Role::Target => {
+                        let role = if role == Role::Input { "input" } else { "target" };
+                        format!("cannot infer the rank of `{n}`; declare it, as in `{role} {n}: [n, d];` for a batch of rows, or `{role} {n}: [n];` for a number per example")
+                    }
+                    Role::Param => format!("cannot infer the rank of `{n}`; declare it, as in `param {n}: [];` for a scalar or `param {n}: [d];` for a vector"),
+                };
+                errors.push(Error::new(*span, message));
+            }
             continue;
         };
         let shape = lower.leaf_shape(decls.get(n).and_then(|d| d.shape.as_deref()), rank);

@@ -63,8 +63,18 @@ fn shapes_that_cannot_fit() {
 fn ranks_that_cannot_be_inferred() {
     assert_eq!(
         first("relu(x).sum(1); loss mse"),
-        "cannot infer the rank of `x`; declare it, as in `input x: [];` for a scalar or `input x: [d];` for a vector"
+        "cannot infer the rank of `x`; declare it, as in `input x: [n, d];` for a batch of rows, or `input x: [n];` for a number per example"
     );
+    // `b` scales `a`, so once `a` is declared `b` is a scalar: only `a` needs a declaration.
+    assert_eq!(
+        errors("relu(x @ w1) @ w2 * (a * b).sum(); loss mse"),
+        ["cannot infer the rank of `a`; declare it, as in `param a: [];` for a scalar or `param a: [d];` for a vector"]
+    );
+    // Two names that nothing relates each need one.
+    let both = errors("relu(x @ w1) * a.mean() * b.sum(); loss mse");
+    assert_eq!(both.len(), 2, "{both:?}");
+    // Following a hint compiles the model.
+    crate::tests::compile("param a: []; relu(x @ w1) @ w2 * (a * b).sum(); loss mse");
 }
 
 #[test]
