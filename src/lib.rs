@@ -27,12 +27,15 @@
 //! - `pub struct Name;` (optional) names the generated struct; attributes and doc comments
 //!   before it carry over. The default name is `Model`.
 //! - `input x: [n, 3];`, `target y: [n, 1];`, `param w: [4, 3], b;` (optional) declare
-//!   roles and, optionally, shapes whose dims are numbers or names. Undeclared names take
+//!   roles and, optionally, shapes whose dims are numbers or names; several names may
+//!   share one (`param w1, w2: [];`), and `[]` is a scalar. Undeclared names take
 //!   their role from their name: `x` is the input, `y` the target, any other name a
 //!   trainable parameter.
 //! - `let z1 = x @ fc1.T;` binds an intermediate, which [`trace`](#generated-items)
 //!   returns with its gradient.
-//! - One expression is the output, named `out`.
+//! - One expression is the output, named `out`; or a tuple of them, `(o1, o2);`, each
+//!   named by its `let` (or `out1, out2, ...` when it is not a name), which `forward`
+//!   returns as a tuple and a loss expression uses by name.
 //! - `loss mse` (or `sse`, `bce`, `bce_logits`, `l1`, `cross_entropy`): a named loss of
 //!   `out` and the target; or `loss <expr>`, any scalar expression of `out` and the
 //!   tensors, in which the named losses are functions with explicit arguments:
@@ -65,8 +68,13 @@
 //!
 //! Ranks are inferred: the operands of `@` are matrices, a parameter added to a matrix is
 //! a row vector (a bias), a parameter that scales a tensor is a scalar, an input or target
-//! combined with a tensor has its rank. A name
-//! whose rank cannot be inferred must be declared. A name that appears only in the loss
+//! combined with a tensor has its rank, and one combined with a parameter row is a batch
+//! of rows. A model with no matrix anywhere (`(x * a + b) / (c * c + 1)`) needs no
+//! declarations: its parameters are scalars and its inputs and targets batches of numbers
+//! (`[n]`), or scalars where a scalar loss or a scalar operand makes them so. A scalar is a
+//! plain `A` everywhere: `Micro::new(-4.0, 2.0)`, `grads.a + 1.0`. A name whose rank cannot
+//! be inferred must be declared; the error names only those that nothing else would rank
+//! once they are. A name that appears only in the loss
 //! must be declared too (`loss bce(out, t)` needs `target t;`): nothing the model computes
 //! depends on it, so it is more likely a slip than a parameter.
 //!
@@ -91,9 +99,14 @@
 //! # Generated items
 //!
 //! For `pub struct Mlp; ...` the macro generates `Mlp<A = f32>` (generic over `f32` and
-//! `f64`) with one public `ndarray` field per parameter, and:
+//! `f64`) with one public field per parameter, an `ndarray` array of its rank or, for a
+//! scalar, a plain `A`, and the items [`example_generated`] shows for one model:
 //!
-//! - `Mlp::new(params...)`, which checks that their shapes fit together, and `Mlp::init`,
+//! - `Mlp::new(params...)`, which checks that their shapes fit together. It takes the
+//!   parameters in this order: the declared ones as they are declared, then the others as
+//!   they first appear (`relu(x @ w1 + b1) @ w2 + b2` takes `w1, b1, w2, b2`;
+//!   `param w1, w2;` before it, `w1, w2, b1, b2`); each generated `new`'s documentation
+//!   lists them. And `Mlp::init`,
 //!   drawn as PyTorch's `nn.Linear` draws them from a seed: `init(seed)` when the
 //!   declarations give every dim of every parameter, `init(seed, MlpDims { nh: 128 })` when
 //!   they name some dims (`param w1: [784, nh]`), and `init(seed, shapes...)`, a shape per
@@ -214,8 +227,35 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// Compiles a model written in [the language](crate#the-language) into its struct, its
+/// gradients and its methods ([the generated items](crate#generated-items)); the items of
+/// one model, as rustdoc shows them, are in [`example_generated`].
+///
+/// ```
+/// backprop::model! { pub struct Mlp; relu(x @ w1 + b1) @ w2 + b2; loss mse }
+///
+/// let net = Mlp::<f64>::init(0, [2, 8], [8], [8, 1], [1])?;
+/// let x = ndarray::array![[0.0, 1.0], [1.0, 0.0]];
+/// assert_eq!(net.forward(&x)?.shape(), [2, 1]);
+/// # Ok::<(), backprop::ShapeError>(())
+/// ```
 pub use backprop_macros::model;
-pub use backprop_runtime::*;
+pub use backprop_runtime::{
+    checkpoint, data, init, numeric_gradient, optim, params, set_threads, threads, train, Float,
+    GradCheck, GradReport, ShapeError,
+};
+// The in-place kernels, for benchmarks that time one of them beside a whole step.
+#[doc(hidden)]
+pub use backprop_runtime::fused;
+// ndarray as the runtime sees it, by which rustc names its types in messages.
+#[doc(hidden)]
+pub use backprop_runtime::__ndarray;
+
+// Generated code names the crate `::backprop`, also in this crate's own example.
+extern crate self as backprop;
+
+#[cfg(any(doc, test))]
+pub mod example_generated;
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -159,5 +159,8 @@ fn init_takes_only_what_the_text_leaves_open() {
     assert!(declared.s.abs() <= 1.0 && declared.s != 0.0);
     // A named dim of another length gives other shapes.
     let wide = Sized::<f64>::init(7, SizedDims { nh: 9 }).unwrap();
-    assert_eq!((wide.w1.shape(), wide.b1.shape()), ([3, 9].as_slice(), [9].as_slice()));
+    assert_eq!(
+        (wide.w1.shape(), wide.b1.shape()),
+        ([3, 9].as_slice(), [9].as_slice())
+    );
 }

@@ -22,18 +22,24 @@
 
 pub mod checkpoint;
 pub mod data;
-pub mod error;
-pub mod float;
+mod error;
+mod float;
+// What generated code calls, public for it and hidden from the documentation.
+#[doc(hidden)]
 pub mod fused;
 mod gemm;
-pub mod gradcheck;
+mod gradcheck;
 pub mod init;
+#[doc(hidden)]
 pub mod kernels;
+#[doc(hidden)]
 pub mod loss;
 pub mod optim;
 pub mod params;
 mod pool;
+#[doc(hidden)]
 pub mod scalar;
+#[doc(hidden)]
 pub mod shape;
 pub mod train;
 

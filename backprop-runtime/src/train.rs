@@ -4,20 +4,21 @@
 //!
 //! ```
 //! use backprop_runtime::optim::Sgd;
-//! use backprop_runtime::params::{Parameters, Supervised, Tensors};
+//! use backprop_runtime::params::{Field, Parameters, Supervised, Tensors};
 //! use backprop_runtime::train::Train;
 //! use backprop_runtime::ShapeError;
-//! use ndarray::{array, Array, Array1, ArrayView, ArrayViewD, ArrayViewMutD, Ix1};
+//! use ndarray::{Array, Array1, ArrayView, ArrayViewD, ArrayViewMutD, Ix1};
 //!
-//! // What `model!` generates for `x * a; loss mse`, written by hand: one scalar weight.
+//! // What `model!` generates for `x * a; loss mse`, written by hand: one scalar weight, a
+//! // plain number, which the traits see as a 0-d tensor.
 //! #[derive(Clone, Default)]
-//! struct Scale { a: Array1<f64> }
+//! struct Scale { a: f64 }
 //! impl Tensors<f64> for Scale {
 //!     fn visit(&self, f: &mut dyn FnMut(&'static str, ArrayViewD<'_, f64>)) {
-//!         f("a", self.a.view().into_dyn());
+//!         f("a", self.a.tensor());
 //!     }
 //!     fn visit_mut(&mut self, f: &mut dyn FnMut(&'static str, ArrayViewMutD<'_, f64>)) {
-//!         f("a", self.a.view_mut().into_dyn());
+//!         f("a", self.a.tensor_mut());
 //!     }
 //! }
 //! impl Parameters<f64> for Scale {
@@ -27,7 +28,7 @@
 //!         g: &Scale,
 //!         f: &mut dyn FnMut(&'static str, ArrayViewMutD<'_, f64>, ArrayViewD<'_, f64>),
 //!     ) {
-//!         f("a", self.a.view_mut().into_dyn(), g.a.view().into_dyn());
+//!         f("a", self.a.tensor_mut(), g.a.tensor());
 //!     }
 //! }
 //! impl Supervised<f64> for Scale {
@@ -43,27 +44,27 @@
 //!         x: ArrayView<'_, f64, Ix1>,
 //!         y: ArrayView<'_, f64, Ix1>,
 //!     ) -> Result<(f64, &'w Scale), ShapeError> {
-//!         let e = &x * self.a[0] - &y;
+//!         let e = &x * self.a - &y;
 //!         let n = x.len() as f64;
-//!         ws.a = array![2.0 * (&e * &x).sum() / n];
+//!         ws.a = 2.0 * (&e * &x).sum() / n;
 //!         Ok((e.mapv(|v| v * v).sum() / n, ws))
 //!     }
 //!     fn loss(&self, x: ArrayView<'_, f64, Ix1>, y: ArrayView<'_, f64, Ix1>) -> Result<f64, ShapeError> {
-//!         Ok((&x * self.a[0] - &y).mapv(|v| v * v).mean().unwrap_or(0.0))
+//!         Ok((&x * self.a - &y).mapv(|v| v * v).mean().unwrap_or(0.0))
 //!     }
 //!     fn forward(&self, x: ArrayView<'_, f64, Ix1>) -> Result<Array<f64, Ix1>, ShapeError> {
-//!         Ok(&x * self.a[0])
+//!         Ok(&x * self.a)
 //!     }
 //! }
 //!
 //! let x = Array1::linspace(-1.0, 1.0, 20);
 //! let y = &x * 3.0;
-//! let mut model = Scale { a: array![0.0] };
+//! let mut model = Scale { a: 0.0 };
 //! let history = Train::new(50, 4)
 //!     .shuffled(0)
 //!     .progress(false)
 //!     .fit(&mut model, &mut Sgd::new(0.1)?, x.view(), y.view())?;
-//! assert!((model.a[0] - 3.0).abs() < 1e-3);
+//! assert!((model.a - 3.0).abs() < 1e-3);
 //! assert!(history.epochs.last().unwrap().loss < 1e-6);
 //! assert_eq!(history.losses.len(), 50 * 5);
 //! # Ok::<(), Box<dyn std::error::Error>>(())

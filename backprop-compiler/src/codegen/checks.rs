@@ -235,14 +235,24 @@ impl Codegen<'_> {
             .flat_map(|r| g.vars.iter().filter(move |v| v.role == r))
             .filter(|v| g.rank(v.node) > 0)
             .map(|_| quote!(#rt::None));
-        let new_doc = super::docs(
-            "The model with these parameters.\n# Errors\n`ShapeError` when their shapes do not fit \
-             together.",
-        );
+        // The order of the arguments, which nothing else in a call shows.
+        let order: Vec<String> = params
+            .iter()
+            .map(|v| match g.rank(v.node) {
+                0 => format!("`{}` (a number)", v.name),
+                _ => format!("`{}` {}", v.name, g.dims.describe_shape(g.shape(v.node))),
+            })
+            .collect();
+        let new_doc = super::docs(&format!(
+            "The model with these parameters: {}, the declared ones first, as declared, then \
+             the others as they first appear.\n# Errors\n`ShapeError` when their shapes do not \
+             fit together.",
+            order.join(", ")
+        ));
         let shapes_doc = match &given {
             InitDims::Fixed => "Parameters of the shapes the model declares",
-            InitDims::Named(_) => "Parameters of the shapes the model declares, with these named dims,",
-            InitDims::Shapes => "Parameters of the given shapes",
+            InitDims::Named(_) => "Parameters of the shapes the model declares, the dims it names given in `dims`,",
+            InitDims::Shapes => "Parameters of the given shapes, one for each parameter that is not a number, in\n`new`'s order,",
         };
         let init_doc = super::docs(&format!(
             "{shapes_doc} drawn from a generator seeded with `seed`, as\n\

@@ -195,7 +195,8 @@ impl<'a> Codegen<'a> {
             let doc = format!(" The length of `{l}`.");
             quote!(#[doc = #doc] pub #f: usize)
         });
-        let doc = format!(" The dims [`{name}`]'s declarations name, which [`{name}::init`] takes.");
+        let doc =
+            format!(" The dims [`{name}`]'s declarations name, which [`{name}::init`] takes.");
         quote! {
             #[doc = #doc]
             #[derive(Debug, Clone, Copy, PartialEq, Eq)]
