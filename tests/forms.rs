@@ -164,3 +164,30 @@ fn init_takes_only_what_the_text_leaves_open() {
         ([3, 9].as_slice(), [9].as_slice())
     );
 }
+
+// Combined only elementwise: the parameters are numbers, the input and target batches of
+// numbers, and nothing is declared.
+backprop::model! { struct Rational; (x * a + b) / (c * c + 1); loss mse }
+
+#[test]
+fn an_elementwise_model_needs_no_declarations() {
+    let (a, b, c) = (0.5, -0.2, 0.3);
+    let m = Rational::new(a, b, c).unwrap();
+    let x = ndarray::array![1.0, -2.0, 0.5, 3.0];
+    let y = ndarray::array![0.1, 0.4, -0.3, 1.2];
+    let (loss, g) = m.grad(&x, &y).unwrap();
+    // By hand: f = (x a + b) / q with q = c² + 1, L = mean((f − y)²).
+    let q: f64 = c * c + 1.0;
+    let n = x.len() as f64;
+    let f = (&x * a + b) / q;
+    let e = &f - &y;
+    let expect_loss = e.mapv(|v| v * v).sum() / n;
+    let d_a = (2.0 * &e * &x).sum() / n / q;
+    let d_b = (2.0 * &e).sum() / n / q;
+    let d_c = (2.0 * &e * (&x * a + b)).sum() / n * (-2.0 * c / (q * q));
+    let close = |got: f64, want: f64| (got - want).abs() <= 1e-12 * want.abs().max(1.0);
+    assert!(close(loss, expect_loss), "{loss} vs {expect_loss}");
+    let (ga, gb, gc): (f64, f64, f64) = (g.a, g.b, g.c);
+    assert!(close(ga, d_a) && close(gb, d_b) && close(gc, d_c), "{g:?}");
+    assert_eq!(m.forward(&x).unwrap(), f);
+}

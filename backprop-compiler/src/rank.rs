@@ -152,7 +152,7 @@ impl Ranks {
         self.walk(e, None).or_else(|| self.walk(e, default))
     }
 
-    /// `a (+|-|*|/) b`: when one side's rank is known, the other side gets it too, except
+    /// `a (+|-|*|/) b`: when one side's rank is known and not 0, the other side gets it too, except
     /// that a parameter added to a matrix is a row vector and one that scales a tensor a
     /// scalar, and an input or target combined with a parameter row is a batch of rows. A
     /// scalar result (a loss) has scalar operands.
@@ -205,7 +205,8 @@ impl Ranks {
                 _ => {}
             }
         }
-        self.walk(e, Some(other))
+        // A scalar on the other side says nothing: it broadcasts against any rank.
+        self.walk(e, (other > 0).then_some(other))
     }
 
     /// The batch convention for a model without a matrix: the names nothing gave a rank,
