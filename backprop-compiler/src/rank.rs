@@ -152,10 +152,10 @@ impl Ranks {
         self.walk(e, None).or_else(|| self.walk(e, default))
     }
 
-    /// `a (+|-|*|/) b`: when one side's rank is known and not 0, the other side gets it too, except
-    /// that a parameter added to a matrix is a row vector and one that scales a tensor a
-    /// scalar, and an input or target combined with a parameter row is a batch of rows. A
-    /// scalar result (a loss) has scalar operands.
+    /// `a (+|-|*|/) b`: when one side's rank is known and not 0, the other side gets it
+    /// too, except that a parameter added to a matrix is a row vector and one that scales a
+    /// tensor a scalar, and an input or target combined with a parameter row is a batch of
+    /// rows. A scalar result (a loss) has scalar operands.
     fn elementwise(
         &mut self,
         a: &Expr,
