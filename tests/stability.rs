@@ -17,6 +17,22 @@ backprop::model! {
 backprop::model! { struct Ce; input x: [n, 3]; target y; x; loss cross_entropy }
 backprop::model! { struct LogSoftmax; input x: [n, 3]; x; loss -(log(softmax(out, 1)) * y).sum() }
 backprop::model! { struct Softplus; input x: [n, 1]; softplus(x); loss out.sum() }
+// Named losses inside a loss expression keep their rewrites.
+backprop::model! {
+    struct BcePenalised;
+    input x: [n, 1];
+    param s: [];
+    sigmoid(s * x);
+    loss bce(out, y) + 0.5 * s * s
+}
+backprop::model! {
+    struct CePenalised;
+    input x: [n, 3];
+    target labels;
+    param s: [];
+    s * x;
+    loss cross_entropy(out, labels) + 0.5 * s * s
+}
 
 fn naive_sigmoid(v: f64) -> f64 {
     1.0 / (1.0 + (-v).exp())
@@ -92,6 +108,34 @@ fn cross_entropy<A: Float>(big: f64) {
     );
 }
 
+/// The same, composed with a penalty `s²/2` on a scale `s = 1`: the loss adds 1/2, the
+/// gradient of the input is as before, and that of `s` is `Σ δz ⊙ x + s`.
+fn composed<A: Float>(big: f64) {
+    let x: Array2<A> = array![[big], [-big], [big]].mapv(A::cst);
+    let y: Array2<A> = array![[0.0], [1.0], [1.0]].mapv(A::cst);
+    let m = BcePenalised::<A>::new(A::cst(1.0)).unwrap();
+    let (loss, grads, inputs) = m.grad_with_inputs(&x, &y).unwrap();
+    assert_limit("bce + s² loss", &[loss], &[2.0 * big / 3.0 + 0.5]);
+    assert_limit(
+        "bce + s² grad x",
+        inputs.x.as_slice().unwrap(),
+        &[1.0 / 3.0, -1.0 / 3.0, 0.0],
+    );
+    assert_limit("bce + s² grad s", &[grads.s], &[2.0 * big / 3.0 + 1.0]);
+
+    let x: Array2<A> = array![[big, -big, 0.0]].mapv(A::cst);
+    let labels = Array1::from(vec![1usize]);
+    let m = CePenalised::<A>::new(A::cst(1.0)).unwrap();
+    let (loss, grads, inputs) = m.grad_with_inputs(&x, &labels).unwrap();
+    assert_limit("ce + s² loss", &[loss], &[2.0 * big + 0.5]);
+    assert_limit(
+        "ce + s² grad x",
+        inputs.x.as_slice().unwrap(),
+        &[1.0, -1.0, 0.0],
+    );
+    assert_limit("ce + s² grad s", &[grads.s], &[2.0 * big + 1.0]);
+}
+
 /// `softplus(±big)` is `big` and 0, its gradient `sigmoid` is 1 and 0.
 fn softplus<A: Float>(big: f64) {
     let x: Array2<A> = array![[big], [-big]].mapv(A::cst);
@@ -108,6 +152,8 @@ fn extreme_logits_give_the_analytic_limits() {
     cross_entropy::<f32>(100.0);
     softplus::<f64>(1000.0);
     softplus::<f32>(100.0);
+    composed::<f64>(1000.0);
+    composed::<f32>(100.0);
 }
 
 /// The same formulas without the rewrites: what a hand-written kernel gives.
