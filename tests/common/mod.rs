@@ -86,6 +86,17 @@ impl Golden {
         self.case["loss"].as_f64().unwrap()
     }
 
+    /// Asserts that every gradient in `grads` equals PyTorch's of the same name.
+    pub fn assert_grads<A: Float>(&self, grads: &impl backprop::params::Tensors<A>, rtol: f64) {
+        let mut checked = 0;
+        grads.visit(&mut |name, got| {
+            let want = self.grad::<A, ndarray::IxDyn>(name);
+            assert_close(&format!("d_{name}"), &got.to_owned(), &want, rtol);
+            checked += 1;
+        });
+        assert!(checked > 0, "no gradient checked");
+    }
+
     /// The names of every tensor PyTorch has a gradient for.
     pub fn grad_names(&self) -> Vec<String> {
         self.case["grads"]
