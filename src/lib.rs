@@ -36,14 +36,15 @@
 //! - One expression is the output, named `out`; or a tuple of them, `(o1, o2);`, each
 //!   named by its `let` (or `out1, out2, ...` when it is not a name), which `forward`
 //!   returns as a tuple and a loss expression uses by name.
-//! - `loss mse` (or `sse`, `bce`, `bce_logits`, `l1`, `cross_entropy`): a named loss of
+//! - `loss mse` (or `sse`, `bce`, `bce_logits`, `l1`, `cross_entropy`, `nll`): a named loss of
 //!   `out` and the target; or `loss <expr>`, any scalar expression of `out` and the
 //!   tensors, in which the named losses are functions with explicit arguments:
 //!   `loss cross_entropy(out, labels) + 0.5 * 1e-3 * (w1 * w1).sum()`. The named losses
 //!   have PyTorch's meaning and mean reduction, except `sse`, the sum of squared errors
 //!   (`mse_loss(reduction="sum")`; a forum's `0.5 * e.T @ e` is `0.5 * sse(out, y)`).
 //!   `cross_entropy` takes logits `[n, classes]` and a target of integer class labels,
-//!   passed as a `usize` array and checked against the number of classes.
+//!   passed as a `usize` array and checked against the number of classes; `nll` takes
+//!   log-probabilities (`log_softmax(z)`) and the same labels, as PyTorch's `nll_loss`.
 //!
 //! Expressions use Python's precedence: postfix (`.T`, `.t()`, `.pow(k)`, `.sum()`,
 //! `.mean()`, `.sum(axis)`, `.mean(axis)`, `[:, k]`, `.relu()` and the other functions as

@@ -53,6 +53,16 @@ backprop::model! { pub struct MseL2; relu(x @ w1 + b1) @ w2 + b2; loss mse(out, 
 backprop::model! { pub struct Cubic; a + b * x + c * x ** 2 + d * x ** 3; loss sse }
 backprop::model! { pub struct Sse; x @ w + b; loss sse }
 backprop::model! { pub struct HalfSse; x @ w + b; loss 0.5 * sse(out, y) }
+backprop::model! {
+    /// PyTorch's `F.nll_loss(F.log_softmax(x @ w + b, 1), labels)`, with a penalty.
+    pub struct Nll;
+    input x: [n, 3];
+    target labels;
+    log_softmax(x @ w + b);
+    loss nll(out, labels) + 0.01 * (w * w).sum()
+}
+backprop::model! { pub struct NllBare; input x: [n, 3]; target y; log_softmax(x @ w + b); loss nll }
+backprop::model! { pub struct Ce; input x: [n, 3]; target y; x @ w + b; loss cross_entropy }
 
 fn tols<A>() -> (f64, f64) {
     if std::mem::size_of::<A>() == 8 {
@@ -223,6 +233,39 @@ fn sse_is_the_sum_of_squares_and_halves_as_written() {
             assert_close("d_b", &db, &g.grad::<A, IxDyn>("b"), tol);
             assert_close("d_x", &dx, &g.grad::<A, IxDyn>("x"), tol);
         }
+    }
+    check::<f64>();
+    check::<f32>();
+}
+
+#[test]
+fn nll_of_log_softmax_is_cross_entropy() {
+    fn check<A: Float>() {
+        let (tol, _) = tols::<A>();
+        let g = Golden::from_json(JSON, "nll");
+        let (w, b): (Array2<A>, Array1<A>) = (g.value("w"), g.value("b"));
+        let x: Array2<A> = g.value("x");
+        let labels: Array1<usize> = g.tensor::<f64, ndarray::Ix1>("labels").mapv(|l| l as usize);
+        let m = Nll::<A>::new(w.clone(), b.clone()).unwrap();
+        let out = m.forward(&x).unwrap();
+        assert_close("log_p", &out, &g.out::<A, IxDyn>(out.shape()), tol);
+        let (loss, grads, inputs) = m.grad_with_inputs(&x, &labels).unwrap();
+        assert_scalar_close("loss", loss.as_f64(), g.loss(), tol);
+        g.assert_grads(&grads, tol);
+        assert_close("d_x", &inputs.x, &g.grad::<A, IxDyn>("x"), tol);
+        // Bare, it is the cross-entropy of the logits, gradients and all.
+        let (bare, bare_grads) = NllBare::<A>::new(w.clone(), b.clone())
+            .unwrap()
+            .grad(&x, &labels)
+            .unwrap();
+        let (ce, ce_grads) = Ce::<A>::new(w, b).unwrap().grad(&x, &labels).unwrap();
+        assert_scalar_close("nll vs cross_entropy", bare.as_f64(), ce.as_f64(), tol);
+        assert_close("d_w", &bare_grads.w, &ce_grads.w, tol);
+        assert_close("d_b", &bare_grads.b, &ce_grads.b, tol);
+        // A label past the classes is an error naming it, not a panic.
+        let wrong = ndarray::array![0usize, 4, 1, 3, 2];
+        let err = m.loss(&x, &wrong).unwrap_err().to_string();
+        assert!(err.contains("labels"), "{err}");
     }
     check::<f64>();
     check::<f32>();

@@ -29,6 +29,14 @@ backprop::model! {
     loss cross_entropy
 }
 backprop::model! {
+    struct NllPenalised;
+    input x: [n, 4];
+    target y: [n];
+    param w1: [4, 5], w2: [5, 3];
+    log_softmax(tanh(x @ w1 + b1) @ w2);
+    loss nll(out, y) + 0.01 * (w2 * w2).sum()
+}
+backprop::model! {
     struct Lanes;
     input x: [n, 3];
     target y: [n, 3];
@@ -187,6 +195,8 @@ fn every_path_agrees() {
     let x4 = uniform(&mut rng, [n, 4], -1.0, 1.0);
     let labels: Array1<usize> = (0..n).map(|i| i % 3).collect();
     agree!("classifier", m, [&x4], [&labels], x: |x| m.loss(x, &labels).unwrap(), &x4);
+    let m = NllPenalised::<f64>::init(3).unwrap();
+    agree!("nll", m, [&x4], [&labels], x: |x| m.loss(x, &labels).unwrap(), &x4);
 
     let m = Lanes::<f64>::init(4).unwrap();
     let y = uniform(&mut rng, [n, 3], 0.0, 1.0);

@@ -3,7 +3,7 @@ all-scalar expression (micrograd's README), a 2-2-2 sigmoid network unit by unit
 outputs (the step-by-step backpropagation example's numbers), a spiral-data softmax
 classifier with L2 regularisation (CS231n's case study), an MLP with an L2 penalty on
 `mse`, the tutorial's cubic fit of sin(x), and the sum of squared errors (`sse`, PyTorch's
-`reduction="sum"`) bare and halved. tests/language.rs reads the output, language.json.
+`reduction="sum"`) bare and halved, and `nll_loss` of `log_softmax` with a penalty. tests/language.rs reads the output, language.json.
 
     python3 -m venv .venv && .venv/bin/pip install torch numpy
     .venv/bin/python tests/data/language.py > tests/data/language.json
@@ -141,6 +141,18 @@ for name, half in (("sse", 1.0), ("half_sse", 0.5)):
     out = t["x"] @ t["w"] + t["b"]
     loss = half * F.mse_loss(out, t["y"], reduction="sum")
     cases.append(case(name, f"{half} * mse_loss(reduction='sum')", t, loss, [out], ["w", "b", "x"]))
+
+# nll_loss of log_softmax, as PyTorch classifiers write it, with an L2 penalty.
+t = {
+    "x": rounded(5, 3).requires_grad_(True),
+    "w": rounded(3, 4).requires_grad_(True),
+    "b": rounded(4).requires_grad_(True),
+}
+labels = torch.tensor([0, 3, 1, 3, 2])
+t["labels"] = labels.to(D)
+log_p = F.log_softmax(t["x"] @ t["w"] + t["b"], dim=1)
+loss = F.nll_loss(log_p, labels) + 0.01 * (t["w"] * t["w"]).sum()
+cases.append(case("nll", "nll_loss(log_softmax) with an L2 penalty", t, loss, [log_p], ["w", "b", "x"]))
 
 meta = {
     "generator": "tests/data/language.py",

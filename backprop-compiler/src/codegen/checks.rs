@@ -112,7 +112,8 @@ impl Codegen<'_> {
     }
 
     /// The checks of every column select (`[:, k]` within the columns) and of the labels
-    /// of `cross_entropy` (within the classes), after the shapes that bind their dims.
+    /// of `cross_entropy` and `nll` (within the classes), after the shapes that bind their
+    /// dims.
     fn selections(&self, gr: &Graphed<'_>) -> Vec<TokenStream> {
         let rt = rt();
         let g = &gr.lowered.graph;
@@ -130,7 +131,13 @@ impl Codegen<'_> {
                 let (tensor, site) = (printer.show(arg), site());
                 lines.push(quote!(#dims.check_column(#class, #col, #tensor, #site)?;));
             }
-            if let (Op::Loss(Loss::CrossEntropy), &[logits, labels]) = (node.op, &node.args[..]) {
+            // `cross_entropy(logits, labels)`, and `nll`'s one-hot rows of its log-probabilities.
+            let labelled = match (node.op, &node.args[..]) {
+                (Op::Loss(Loss::CrossEntropy), &[logits, labels])
+                | (Op::Loss(Loss::OneHot), &[labels, logits]) => Some((logits, labels)),
+                _ => None,
+            };
+            if let Some((logits, labels)) = labelled {
                 let Op::Var(v) = *g.op(labels) else { continue };
                 let var = &g.vars[v];
                 let class = num(gr.class(g.shape(logits)[1]));

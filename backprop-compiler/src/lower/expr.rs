@@ -118,7 +118,7 @@ impl Lower {
             if self.graph.vars[*i].labels {
                 return Err(Error::new(
                     n.span(),
-                    format!("`{n}` holds integer class labels; it can only be the labels of `cross_entropy`"),
+                    format!("`{n}` holds integer class labels; it can only be the labels of `cross_entropy` or `nll`"),
                 ));
             }
         }

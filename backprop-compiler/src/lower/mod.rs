@@ -175,7 +175,8 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     for n in let_names.iter().chain(&out_names) {
         names.insert(n.clone(), Name::Bound(None));
     }
-    // The names `cross_entropy` takes as labels: integers, not tensors of the model's type.
+    // The names `cross_entropy` and `nll` take as labels: integers, not tensors of the
+    // model's type.
     let labels: Vec<String> = label_names(&loss_expr)
         .iter()
         .map(ToString::to_string)
@@ -228,7 +229,7 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         if is_labels && role != Role::Target {
             errors.push(Error::new(
                 *span,
-                format!("`{n}` holds the class labels of `cross_entropy`, so it must be a target; declare it with `target {n};`"),
+                format!("`{n}` holds class labels, so it must be a target; declare it with `target {n};`"),
             ));
         }
         let node = lower.graph.var(n.clone(), role, is_labels, *span, shape);

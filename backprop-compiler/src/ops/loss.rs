@@ -94,6 +94,19 @@ pub const SPELLINGS: &[NamedLoss] = &[
         labels: true,
         build: |g, z, labels| g.apply(Op::Loss(Loss::CrossEntropy), &[z, labels]),
     },
+    // PyTorch's `nll_loss`: minus the mean over rows of each row's entry at its label.
+    NamedLoss {
+        name: "nll",
+        labels: true,
+        build: |g, log_p, labels| {
+            let hot = g.apply(Op::Loss(Loss::OneHot), &[labels, log_p])?;
+            let picked = g.mul(hot, log_p)?;
+            let total = g.sum(picked)?;
+            let rows = g.count(labels)?;
+            let mean = g.div(total, rows)?;
+            g.neg(mean)
+        },
+    },
 ];
 
 /// The named loss spelled `name`.
@@ -135,7 +148,15 @@ impl Family for Loss {
                 (2, got) => Err(Fault::Rank { arg: 1, got }),
                 (got, _) => Err(Fault::Rank { arg: 0, got }),
             },
-            Loss::OneHot => Ok(b),
+            // One row per label.
+            Loss::OneHot => match (a.len(), b.len()) {
+                (1, 2) => {
+                    dims.unify(a[0], b[0])?;
+                    Ok(b)
+                }
+                (1, got) => Err(Fault::Rank { arg: 1, got }),
+                (got, _) => Err(Fault::Rank { arg: 0, got }),
+            },
         }
     }
 
