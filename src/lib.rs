@@ -48,7 +48,10 @@
 //!
 //! Expressions use Python's precedence: postfix (`.T`, `.t()`, `.pow(k)`, `.sum()`,
 //! `.mean()`, `.sum(axis)`, `.mean(axis)`, `[:, k]`, `.relu()` and the other functions as
-//! methods) binds tightest, then `**`, unary `-`, `* / @`, and `+ -`. Elementwise
+//! methods) binds tightest, then `**`, unary `-`, `* / @`, and `+ -`. A reduction takes
+//! PyTorch's arguments: the axis positional or as `dim=` (negative from the last), and
+//! `keepdim=True` (or `keepdims=True`; Rust's `true` too), which keeps the axis with
+//! length 1 so that the result broadcasts back (`x - x.mean(0, keepdim=True)`). Elementwise
 //! operations broadcast by NumPy's rules, decided at compile time: an axis broadcasts where
 //! one side lacks it (a bias row added to a matrix) or has a dim declared as 1
 //! (`param c: [n, 1]`); any other two dims are the same dim, checked at run time. The

@@ -95,7 +95,9 @@ pub enum ExprKind {
     Call(Ident, Vec<Expr>),
     Transpose(Box<Expr>),
     Pow(Box<Expr>, f64),
-    Reduce(Reduce, Box<Expr>, Option<i64>),
+    /// `e.sum()`, `e.mean(1)`, `e.sum(0, keepdim=True)`: the reduction, its axis, and
+    /// whether the axis stays with length 1.
+    Reduce(Reduce, Box<Expr>, Option<i64>, bool),
     Column(Box<Expr>, usize),
 }
 
@@ -122,7 +124,7 @@ impl Expr {
             ExprKind::Neg(a)
             | ExprKind::Transpose(a)
             | ExprKind::Pow(a, _)
-            | ExprKind::Reduce(_, a, _)
+            | ExprKind::Reduce(_, a, _, _)
             | ExprKind::Column(a, _) => a.visit(f),
             ExprKind::Binary(_, a, b) => {
                 a.visit(f);
@@ -241,15 +243,17 @@ impl Expr {
                 wrap(f, e, 5)?;
                 write!(f, ".pow({k})")
             }
-            ExprKind::Reduce(kind, e, axis) => {
+            ExprKind::Reduce(kind, e, axis, keep) => {
                 wrap(f, e, 5)?;
                 let name = match kind {
                     Reduce::Sum => "sum",
                     Reduce::Mean => "mean",
                 };
-                match axis {
-                    Some(a) => write!(f, ".{name}({a})"),
-                    None => write!(f, ".{name}()"),
+                match (axis, keep) {
+                    (Some(a), false) => write!(f, ".{name}({a})"),
+                    (Some(a), true) => write!(f, ".{name}({a}, keepdim=True)"),
+                    (None, false) => write!(f, ".{name}()"),
+                    (None, true) => write!(f, ".{name}(keepdim=True)"),
                 }
             }
             ExprKind::Column(e, k) => {

@@ -289,6 +289,13 @@ fn method_call(input: ParseStream, recv: Expr, method: Ident) -> Result<Expr> {
     }
     let content;
     parenthesized!(content in input);
+    if name == "sum" || name == "mean" {
+        let (axis, keep) = reduction_args(&content)?;
+        return Ok(Expr::new(
+            ExprKind::Reduce(reduce(&name), Box::new(recv), axis, keep),
+            span,
+        ));
+    }
     let args: Vec<Expr> = content
         .parse_terminated(expr, Token![,])?
         .into_iter()
@@ -296,15 +303,7 @@ fn method_call(input: ParseStream, recv: Expr, method: Ident) -> Result<Expr> {
     let kind = match (name.as_str(), args.as_slice()) {
         ("t", []) => ExprKind::Transpose(Box::new(recv)),
         ("pow", [k]) => ExprKind::Pow(Box::new(recv), number(k, "an exponent")?),
-        ("sum" | "mean", []) => ExprKind::Reduce(reduce(&name), Box::new(recv), None),
-        ("sum" | "mean", [axis]) => {
-            let a = number(axis, "an axis")?;
-            if a.fract() != 0.0 {
-                return Err(syn::Error::new(axis.span, "an axis is an integer"));
-            }
-            ExprKind::Reduce(reduce(&name), Box::new(recv), Some(a as i64))
-        }
-        ("t" | "pow" | "sum" | "mean", _) => {
+        ("t" | "pow", _) => {
             return Err(syn::Error::new(
                 span,
                 format!("wrong number of arguments to `.{name}()`"),
@@ -317,6 +316,64 @@ fn method_call(input: ParseStream, recv: Expr, method: Ident) -> Result<Expr> {
         }
     };
     Ok(Expr::new(kind, span))
+}
+
+/// The arguments of `.sum(...)` and `.mean(...)` as PyTorch spells them: an optional axis,
+/// positional or `dim=`/`axis=`, then an optional `keepdim=True` (or `keepdims`, which
+/// PyTorch also accepts; `False`, or Rust's `true`/`false`).
+fn reduction_args(input: ParseStream) -> Result<(Option<i64>, bool)> {
+    let (mut axis, mut keep) = (None, None);
+    while !input.is_empty() {
+        if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
+            let key: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            match key.to_string().as_str() {
+                "dim" | "axis" if axis.is_none() => axis = Some(axis_number(input)?),
+                "keepdim" | "keepdims" if keep.is_none() => keep = Some(boolean(input)?),
+                "dim" | "axis" | "keepdim" | "keepdims" => {
+                    return Err(syn::Error::new(key.span(), format!("`{key}` is given twice")))
+                }
+                _ => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("unknown argument `{key}`; a reduction takes an axis (`dim=`) and `keepdim=`"),
+                    ))
+                }
+            }
+        } else if axis.is_none() && keep.is_none() {
+            axis = Some(axis_number(input)?);
+        } else {
+            return Err(input.error("expected `keepdim=True`; a reduction takes one axis"));
+        }
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok((axis, keep.unwrap_or(false)))
+}
+
+/// An axis: an integer, negative counting from the last.
+fn axis_number(input: ParseStream) -> Result<i64> {
+    let e = unary(input)?;
+    let a = number(&e, "an axis")?;
+    if a.fract() != 0.0 {
+        return Err(syn::Error::new(e.span, "an axis is an integer"));
+    }
+    Ok(a as i64)
+}
+
+/// `True` or `False` as Python writes them, `true` or `false` as Rust does.
+fn boolean(input: ParseStream) -> Result<bool> {
+    if input.peek(syn::LitBool) {
+        return Ok(input.parse::<syn::LitBool>()?.value);
+    }
+    let word: Ident = input.parse()?;
+    match word.to_string().as_str() {
+        "True" => Ok(true),
+        "False" => Ok(false),
+        _ => Err(syn::Error::new(word.span(), "expected `True` or `False`")),
+    }
 }
 
 fn reduce(name: &str) -> Reduce {

@@ -122,11 +122,13 @@ impl Ranks {
             ExprKind::Binary(op, a, b) => {
                 self.elementwise(a, b, *op == BinOp::Add || *op == BinOp::Sub, expect)
             }
-            ExprKind::Reduce(_, a, None) => {
+            // `keepdim=True` keeps the rank.
+            ExprKind::Reduce(_, a, _, true) => self.walk(a, expect),
+            ExprKind::Reduce(_, a, None, false) => {
                 self.walk(a, None);
                 Some(0)
             }
-            ExprKind::Reduce(_, a, Some(_)) => {
+            ExprKind::Reduce(_, a, Some(_), false) => {
                 let r = self.walk(a, expect.map(|r| r + 1))?;
                 r.checked_sub(1)
             }

@@ -60,10 +60,14 @@ impl Golden {
         T::from_dyn(self.tensor(name))
     }
 
-    /// PyTorch's gradient of the loss with respect to `name`, shaped as the tensor.
+    /// PyTorch's gradient of the loss with respect to `name`, shaped as the tensor, or for
+    /// an intermediate as the case's `shapes` give it.
     pub fn grad<A: Float, D: Dimension>(&self, name: &str) -> Array<A, D> {
-        let t = &self.case["tensors"][name];
-        Self::array(&t["shape"], &self.case["grads"][name])
+        let shape = match &self.case["tensors"][name] {
+            Value::Null => &self.case["shapes"][name],
+            t => &t["shape"],
+        };
+        Self::array(shape, &self.case["grads"][name])
     }
 
     /// PyTorch's output, shaped as `like`.

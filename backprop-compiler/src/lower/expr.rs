@@ -70,7 +70,7 @@ impl Lower {
                 self.site(e, &[a]);
                 self.graph.pow(na, *k)
             }
-            ExprKind::Reduce(kind, a, axis) => {
+            ExprKind::Reduce(kind, a, axis, keep) => {
                 let na = self.expr(a)?;
                 self.site(e, &[a]);
                 let rank = self.graph.rank(na) as i64;
@@ -84,7 +84,7 @@ impl Lower {
                         ))
                     }
                 };
-                let sum = Op::Reduce(Reduce::Sum { axis, keep: false });
+                let sum = Op::Reduce(Reduce::Sum { axis, keep: *keep });
                 let sum = self.graph.apply(sum, &[na]);
                 match kind {
                     Reduction::Sum => sum,

@@ -309,7 +309,8 @@ fn elementwise_only(model: &Model, loss: &Expr, ranks: &Ranks) -> bool {
                 ExprKind::Binary(BinOp::Matmul, ..)
                 | ExprKind::Transpose(_)
                 | ExprKind::Column(..)
-                | ExprKind::Reduce(_, _, Some(_)) => true,
+                | ExprKind::Reduce(_, _, Some(_), _)
+                | ExprKind::Reduce(_, _, _, true) => true,
                 ExprKind::Call(f, _) => {
                     let name = f.to_string();
                     lanes_named(&name) || loss::named(&name).is_some_and(|l| l.def().labels)

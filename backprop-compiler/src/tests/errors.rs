@@ -60,6 +60,30 @@ fn shapes_that_cannot_fit() {
 }
 
 #[test]
+fn reduction_arguments_as_pytorch_spells_them() {
+    assert_eq!(
+        first("input x: [n, 3]; x.sum(1, keepdim=Maybe); loss out.sum()"),
+        "expected `True` or `False`"
+    );
+    assert_eq!(
+        first("input x: [n, 3]; x.sum(1, keep=True); loss out.sum()"),
+        "unknown argument `keep`; a reduction takes an axis (`dim=`) and `keepdim=`"
+    );
+    assert_eq!(
+        first("input x: [n, 3]; x.sum(dim=1, dim=0); loss out.sum()"),
+        "`dim` is given twice"
+    );
+    assert_eq!(
+        first("input x: [n, 3]; x.sum(0, 1); loss out.sum()"),
+        "expected `keepdim=True`; a reduction takes one axis"
+    );
+    assert_eq!(
+        first("input x: [n, 3]; x.mean(0.5, keepdim=True); loss out.sum()"),
+        "an axis is an integer"
+    );
+}
+
+#[test]
 fn ranks_that_cannot_be_inferred() {
     assert_eq!(
         first("relu(x).sum(1); loss mse"),

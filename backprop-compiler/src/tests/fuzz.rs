@@ -31,6 +31,7 @@ const CORPUS: &[&str] = &[
     "let a = x @ w1; let b = softplus(a).sqrt(); abs(b - log_softmax(a)) @ w2; loss sse",
     "input x: [n, 3], x2: [n, 2]; let h = relu(x @ w1 + x2 @ w2 + b); h @ w3 + h.mean(1).sum(); loss bce_logits",
     "input x: [n, 4]; target y: [n]; let h = gelu(x @ w1 + b1); elu(silu(h) @ w2, 0.5) + log_sigmoid(h @ v); loss cross_entropy",
+    "input x: [n, 3]; let m = x.mean(0, keepdim=True); relu((x - m) @ w) * x.sum(dim=1, keepdims=True); loss mse",
 ];
 
 /// Identifiers, keywords, losses and punctuation that models are made of, and some they
@@ -62,6 +63,8 @@ const VOCABULARY: &[&str] = &[
     "pow",
     "sum",
     "mean",
+    "keepdim",
+    "True",
     "__h",
     "r#type",
     "self",

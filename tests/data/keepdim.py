@@ -1,0 +1,79 @@
+"""PyTorch's values for batch norm written out as makemore's "backprop ninja" notebook
+writes it, with reductions that keep their axis (`sum(0, keepdim=True)`), Bessel's
+correction as a number (the batch is fixed at 8) and `** -0.5`: every intermediate's
+gradient by `retain_grad`, in float64 and float32. tests/keepdim.rs reads the output,
+keepdim.json.
+
+    python3 -m venv .venv && .venv/bin/pip install torch numpy
+    .venv/bin/python tests/data/keepdim.py > tests/data/keepdim.json
+"""
+
+import json
+
+import torch
+import torch.nn.functional as F
+
+torch.manual_seed(16)
+N, D, H, C = 8, 4, 5, 3
+INTERMEDIATES = ["hprebn", "bnmeani", "bndiff", "bndiff2", "bnvar", "bnvar_inv", "bnraw", "hpreact", "h", "logits"]
+PARAMS = ["w1", "b1", "bngain", "bnbias", "w2", "b2"]
+
+
+def rounded(*shape, scale=1.0):
+    """Uniform in [-scale, scale), rounded to 4 decimals, so f32 and f64 start equal."""
+    return ((torch.rand(*shape, dtype=torch.float64) * 2 - 1) * scale).mul(1e4).round().div(1e4)
+
+
+start = {
+    "x": rounded(N, D, scale=2.0),
+    "w1": rounded(D, H),
+    "b1": rounded(H, scale=0.1),
+    "bngain": 1.0 + rounded(1, H, scale=0.1),
+    "bnbias": rounded(1, H, scale=0.1),
+    "w2": rounded(H, C),
+    "b2": rounded(C, scale=0.1),
+}
+labels = torch.randint(0, C, (N,))
+
+
+def run(dtype):
+    t = {k: v.detach().clone().to(dtype).requires_grad_(k != "x") for k, v in start.items()}
+    v = {}
+    v["hprebn"] = t["x"] @ t["w1"] + t["b1"]
+    v["bnmeani"] = 1 / N * v["hprebn"].sum(0, keepdim=True)
+    v["bndiff"] = v["hprebn"] - v["bnmeani"]
+    v["bndiff2"] = v["bndiff"] ** 2
+    v["bnvar"] = 1 / (N - 1) * (v["bndiff2"]).sum(0, keepdim=True)
+    v["bnvar_inv"] = (v["bnvar"] + 1e-5) ** -0.5
+    v["bnraw"] = v["bndiff"] * v["bnvar_inv"]
+    v["hpreact"] = t["bngain"] * v["bnraw"] + t["bnbias"]
+    v["h"] = torch.tanh(v["hpreact"])
+    v["logits"] = v["h"] @ t["w2"] + t["b2"]
+    loss = F.cross_entropy(v["logits"], labels)
+    for name in INTERMEDIATES:
+        v[name].retain_grad()
+    loss.backward()
+    flat = lambda a: a.detach().to(torch.float64).flatten().tolist()
+    grads = {k: flat(t[k].grad) for k in PARAMS}
+    grads.update({k: flat(v[k].grad) for k in INTERMEDIATES})
+    return {
+        "loss": loss.item(),
+        "out": flat(v["logits"]),
+        "shapes": {k: list(v[k].shape) for k in INTERMEDIATES},
+        "values": {k: flat(v[k]) for k in INTERMEDIATES},
+        "grads": grads,
+    }
+
+
+tensors = {k: {"shape": list(v.shape), "values": v.flatten().tolist()} for k, v in start.items()}
+tensors["labels"] = {"shape": [N], "values": [float(l) for l in labels.tolist()]}
+cases = []
+for name, dtype in (("batch_norm_f64", torch.float64), ("batch_norm_f32", torch.float32)):
+    cases.append({"name": name, "model": "batch norm written out, keepdim", "tensors": tensors, **run(dtype)})
+
+meta = {
+    "generator": "tests/data/keepdim.py",
+    "torch": torch.__version__,
+    "layout": "values are row-major flat lists; grads hold the parameters' and each intermediate's",
+}
+print(json.dumps({"meta": meta, "cases": cases}, indent=1))

@@ -1,0 +1,121 @@
+//! Reductions that keep their axis, in batch norm written out as makemore's "backprop
+//! ninja" notebook writes it: every intermediate's gradient from `trace` against PyTorch's
+//! `retain_grad` values (tests/data/keepdim.py → keepdim.json), float64 to 1e-10 and
+//! float32 to 1e-5 of PyTorch's float32, and the spellings PyTorch accepts.
+
+mod common;
+
+use backprop::Float;
+use common::{assert_close, assert_scalar_close, Golden};
+use ndarray::{Array1, Array2, IxDyn};
+
+const JSON: &str = include_str!("data/keepdim.json");
+
+backprop::model! {
+    /// The notebook's batch-norm layer over a batch of 8, its names line for line.
+    pub struct BatchNorm;
+    input x: [8, 4];
+    target labels;
+    param w1: [4, 5], b1: [5], bngain: [1, 5], bnbias: [1, 5], w2: [5, 3], b2: [3];
+    let hprebn = x @ w1 + b1;
+    let bnmeani = 1/8 * hprebn.sum(0, keepdim=True);
+    let bndiff = hprebn - bnmeani;
+    let bndiff2 = bndiff**2;
+    let bnvar = 1/(8-1) * (bndiff2).sum(0, keepdim=True);
+    let bnvar_inv = (bnvar + 1e-5)**-0.5;
+    let bnraw = bndiff * bnvar_inv;
+    let hpreact = bngain * bnraw + bnbias;
+    let h = tanh(hpreact);
+    let logits = h @ w2 + b2;
+    logits;
+    loss cross_entropy(out, labels)
+}
+
+fn check<A: Float>(case: &str, tol: f64) {
+    let g = Golden::from_json(JSON, case);
+    let m = BatchNorm::<A>::new(
+        g.value("w1"),
+        g.value("b1"),
+        g.value("bngain"),
+        g.value("bnbias"),
+        g.value("w2"),
+        g.value("b2"),
+    )
+    .unwrap();
+    let x: Array2<A> = g.value("x");
+    let labels: Array1<usize> = g.tensor::<f64, ndarray::Ix1>("labels").mapv(|l| l as usize);
+    let t = m.trace(&x, &labels).unwrap();
+    assert_scalar_close("loss", t.loss.as_f64(), g.loss(), tol);
+    let grad = |name: &str| g.grad::<A, IxDyn>(name);
+    for (name, d) in [
+        ("w1", t.grads.w1.clone().into_dyn()),
+        ("bngain", t.grads.bngain.clone().into_dyn()),
+        ("bnbias", t.grads.bnbias.clone().into_dyn()),
+        ("w2", t.grads.w2.clone().into_dyn()),
+        ("b2", t.grads.b2.clone().into_dyn()),
+    ] {
+        assert_close(&format!("d_{name}"), &d, &grad(name), tol);
+    }
+    // Batch norm subtracts the batch mean, so `b1` has no effect: its gradient is zero
+    // but for rounding, here and in PyTorch.
+    let zero = |d: &ndarray::ArrayD<A>| d.iter().all(|v| v.as_f64().abs() < 1e-2 * tol);
+    assert!(
+        zero(&t.grads.b1.clone().into_dyn()) && zero(&grad("b1")),
+        "{}",
+        t.grads.b1
+    );
+    for (name, d) in [
+        ("hprebn", t.d_hprebn.clone().into_dyn()),
+        ("bnmeani", t.d_bnmeani.clone().into_dyn()),
+        ("bndiff", t.d_bndiff.clone().into_dyn()),
+        ("bndiff2", t.d_bndiff2.clone().into_dyn()),
+        ("bnvar", t.d_bnvar.clone().into_dyn()),
+        ("bnvar_inv", t.d_bnvar_inv.clone().into_dyn()),
+        ("bnraw", t.d_bnraw.clone().into_dyn()),
+        ("hpreact", t.d_hpreact.clone().into_dyn()),
+        ("h", t.d_h.clone().into_dyn()),
+        ("logits", t.d_logits.clone().into_dyn()),
+    ] {
+        assert_close(&format!("d_{name}"), &d, &grad(name), tol);
+    }
+    // A kept axis has length 1.
+    assert_eq!(t.bnmeani.shape(), [1, 5]);
+    assert_eq!(t.bnvar_inv.shape(), [1, 5]);
+    // The allocation-free path gives the same gradients.
+    let (loss, grads) = m.grad(&x, &labels).unwrap();
+    let mut ws = m.workspace();
+    let (loss_in, grads_in) = m.grad_in(&mut ws, &x, &labels).unwrap();
+    assert_scalar_close("grad_in", loss_in.as_f64(), loss.as_f64(), tol);
+    assert_close("grad_in's d_bngain", &grads_in.bngain, &grads.bngain, tol);
+    assert_close("grad_in's d_w1", &grads_in.w1, &grads.w1, tol);
+}
+
+#[test]
+fn batch_norm_written_out_matches_pytorch_at_every_intermediate() {
+    check::<f64>("batch_norm_f64", 1e-10);
+    check::<f32>("batch_norm_f32", 1e-5);
+}
+
+backprop::model! { struct KeepAll; input x: [n, 3]; let s = x.sum(keepdim=True); x / s; loss out.sum() }
+backprop::model! { struct Spellings; input x: [n, 3]; x - x.mean(dim=-1, keepdims=True) + x.sum(1, keepdim=true); loss out.sum() }
+
+#[test]
+fn pytorch_spellings_of_keepdim() {
+    let x = ndarray::array![[1.0, 2.0, 3.0], [4.0, 5.0, 7.0]];
+    // x.sum(keepdim=True) is [1, 1]: each element over the total.
+    let out = KeepAll::<f64>::new().unwrap().forward(&x).unwrap();
+    for (got, want) in out.iter().zip(&x / 22.0) {
+        assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+    }
+    // dim= and keepdims=, true as Rust writes it: each row less its mean plus its sum.
+    let out = Spellings::<f64>::new().unwrap().forward(&x).unwrap();
+    let want = ndarray::array![[5.0, 6.0, 7.0], [16.0 - 16.0 / 3.0 + 0.0, 0.0, 0.0]];
+    assert_eq!(out.row(0), want.row(0));
+    let row1: Vec<f64> = [4.0, 5.0, 7.0]
+        .iter()
+        .map(|v| v - 16.0 / 3.0 + 16.0)
+        .collect();
+    for (got, want) in out.row(1).iter().zip(row1) {
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    }
+}
