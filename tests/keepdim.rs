@@ -31,6 +31,26 @@ backprop::model! {
     loss cross_entropy(out, labels)
 }
 
+backprop::model! {
+    /// The same with the batch size as the notebook writes it, `n`, from the input's shape.
+    pub struct BatchNormN;
+    input x: [n, 4];
+    target labels;
+    param w1: [4, 5], b1: [5], bngain: [1, 5], bnbias: [1, 5], w2: [5, 3], b2: [3];
+    let hprebn = x @ w1 + b1;
+    let bnmeani = 1/n * hprebn.sum(0, keepdim=True);
+    let bndiff = hprebn - bnmeani;
+    let bndiff2 = bndiff**2;
+    let bnvar = 1/(n-1) * (bndiff2).sum(0, keepdim=True);
+    let bnvar_inv = (bnvar + 1e-5)**-0.5;
+    let bnraw = bndiff * bnvar_inv;
+    let hpreact = bngain * bnraw + bnbias;
+    let h = tanh(hpreact);
+    let logits = h @ w2 + b2;
+    logits;
+    loss cross_entropy(out, labels)
+}
+
 fn check<A: Float>(case: &str, tol: f64) {
     let g = Golden::from_json(JSON, case);
     let m = BatchNorm::<A>::new(
@@ -88,6 +108,31 @@ fn check<A: Float>(case: &str, tol: f64) {
     assert_scalar_close("grad_in", loss_in.as_f64(), loss.as_f64(), tol);
     assert_close("grad_in's d_bngain", &grads_in.bngain, &grads.bngain, tol);
     assert_close("grad_in's d_w1", &grads_in.w1, &grads.w1, tol);
+    // `n` read from the batch: the same numbers, for a batch of any size.
+    let m = BatchNormN::<A>::new(
+        m.w1.clone(),
+        m.b1.clone(),
+        m.bngain.clone(),
+        m.bnbias.clone(),
+        m.w2.clone(),
+        m.b2.clone(),
+    )
+    .unwrap();
+    let tn = m.trace(&x, &labels).unwrap();
+    assert_scalar_close("loss with n", tn.loss.as_f64(), t.loss.as_f64(), tol);
+    assert_close("d_bnvar with n", &tn.d_bnvar, &t.d_bnvar, tol);
+    assert_close("d_hprebn with n", &tn.d_hprebn, &t.d_hprebn, tol);
+    let (x4, labels4) = (
+        x.slice(ndarray::s![..4, ..]),
+        labels.slice(ndarray::s![..4]),
+    );
+    let t4 = m.trace(x4, labels4).unwrap();
+    // Over 4 rows, `1/n` and `1/(n-1)` are the mean and Bessel's variance of those rows.
+    let (axis, h) = (ndarray::Axis(0), t4.hprebn.mapv(|v| v.as_f64()));
+    let mean = h.mean_axis(axis).unwrap().insert_axis(axis).mapv(A::cst);
+    let var = h.var_axis(axis, 1.0).insert_axis(axis).mapv(A::cst);
+    assert_close("bnmeani over 4 rows", &t4.bnmeani, &mean, tol);
+    assert_close("bnvar over 4 rows", &t4.bnvar, &var, tol);
 }
 
 #[test]

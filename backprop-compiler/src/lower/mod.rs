@@ -3,15 +3,15 @@
 //! nowhere else: `a - b` is `a + (-b)`, `a / b` is `a * b^-1`, `mean` is `sum / numel`, and
 //! the named losses are written out.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use proc_macro2::Span;
 use syn::{Error, Ident, Result};
 
-use crate::ast::{BinOp, Decl, Expr, ExprKind, Loss, Model, Role};
+use crate::ast::{BinOp, Decl, DimSpec, Expr, ExprKind, Loss, Model, Role};
 use crate::check::{declarations, forms, suggest, undefined_in_loss, Errors};
 use crate::ir::{Graph, NodeId};
-use crate::ops::loss;
+use crate::ops::{loss, Op, Reduce};
 use crate::rank::{Name, Ranks};
 
 mod expr;
@@ -135,11 +135,17 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     };
 
     // Every name, in the order it first appears; declared ones first.
+    // Named dims used as numbers (`1/(n-1)`) are not tensors.
+    let dim_names = dims_as_numbers(model);
     let mut order = declared_and_body_names(model);
+    order.retain(|(n, _)| !dim_names.contains_key(n));
     let in_body = order.len();
     // The names the `let`s and the output use, for the span of a misused one.
     let body = order[model.decls.len()..].to_vec();
-    names_in(&loss_expr, &mut order);
+    let mut in_loss = Vec::new();
+    names_in(&loss_expr, &mut in_loss);
+    in_loss.retain(|(n, _)| !dim_names.contains_key(n));
+    order.extend(in_loss);
     undefined_in_loss(
         &output_names(model),
         &order[..in_body],
@@ -174,6 +180,9 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     let out_names = output_names(model);
     for n in let_names.iter().chain(&out_names) {
         names.insert(n.clone(), Name::Bound(None));
+    }
+    for n in dim_names.keys() {
+        names.insert(n.clone(), Name::Bound(Some(0)));
     }
     // The names `cross_entropy` and `nll` take as labels: integers, not tensors of the
     // model's type.
@@ -236,6 +245,15 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         lower.env.insert(n.clone(), node);
     }
     errors.finish()?;
+    // A named dim is the length of the first declared axis that names it.
+    for (n, (tensor, axis)) in &dim_names {
+        if let Some(&node) = lower.env.get(tensor) {
+            let axis = Some(*axis as u8);
+            let length = lower.graph.apply(Op::Reduce(Reduce::Count(axis)), &[node]);
+            let length = length.map_err(|_| Error::new(model.span, "a dim's length"))?;
+            lower.env.insert(n.clone(), length);
+        }
+    }
 
     let mut lets = Vec::new();
     // A binding whose value failed is not reported again wherever it is used.
@@ -391,6 +409,29 @@ fn loss_expression(
             Ok(Expr::new(ExprKind::Call(name.clone(), args), span))
         }
     }
+}
+
+/// The dims the declarations name (`n` of `input x: [n, 3]`) that are not also a tensor,
+/// a `let` or an output: usable as numbers in expressions, as the length of the first
+/// declared axis that names them (tensor name, axis).
+pub fn dims_as_numbers(model: &Model) -> BTreeMap<String, (String, usize)> {
+    let mut taken: std::collections::HashSet<String> =
+        model.decls.iter().map(|d| d.name.to_string()).collect();
+    taken.extend(model.lets.iter().map(|l| l.name.to_string()));
+    taken.extend(output_names(model));
+    let mut dims = BTreeMap::new();
+    for d in &model.decls {
+        for (axis, dim) in d.shape.iter().flatten().enumerate() {
+            if let DimSpec::Sym(label) = dim {
+                let label = label.to_string();
+                if !taken.contains(&label) {
+                    dims.entry(label)
+                        .or_insert_with(|| (d.name.to_string(), axis));
+                }
+            }
+        }
+    }
+    dims
 }
 
 /// The declared names, then the names the `let`s and the output use, in the order they

@@ -84,6 +84,14 @@ fn reduction_arguments_as_pytorch_spells_them() {
 }
 
 #[test]
+fn named_dims_are_numbers() {
+    // `n` is the batch, read from `x`, in the body and in the loss alone.
+    crate::tests::compile("input x: [n, 3]; 1/(n-1) * (x @ w); loss (out * out).sum() / n");
+    // A dim name that is also a tensor's stays the tensor.
+    crate::tests::compile("input x: [n, 3]; param n: []; n * (x @ w); loss mse");
+}
+
+#[test]
 fn ranks_that_cannot_be_inferred() {
     assert_eq!(
         first("relu(x).sum(1); loss mse"),
