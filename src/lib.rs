@@ -53,7 +53,10 @@
 //! methods) binds tightest, then `**`, unary `-`, `* / @`, and `+ -`. A reduction takes
 //! PyTorch's arguments: the axis positional or as `dim=` (negative from the last), and
 //! `keepdim=True` (or `keepdims=True`; Rust's `true` too), which keeps the axis with
-//! length 1 so that the result broadcasts back (`x - x.mean(0, keepdim=True)`). Elementwise
+//! length 1 so that the result broadcasts back (`x - x.mean(0, keepdim=True)`). `.max(axis)`
+//! and `.min(axis)` (also `amax`, `amin`, and `.max(1, keepdim=True).values` as PyTorch
+//! writes it) are the largest and smallest along an axis, their gradient all to the first
+//! largest (smallest) element of each lane, as PyTorch's. Elementwise
 //! operations broadcast by NumPy's rules, decided at compile time: an axis broadcasts where
 //! one side lacks it (a bias row added to a matrix) or has a dim declared as 1
 //! (`param c: [n, 1]`); any other two dims are the same dim, checked at run time. The

@@ -1,7 +1,9 @@
-//! Reductions that keep their axis, in batch norm written out as makemore's "backprop
-//! ninja" notebook writes it: every intermediate's gradient from `trace` against PyTorch's
-//! `retain_grad` values (tests/data/keepdim.py → keepdim.json), float64 to 1e-10 and
-//! float32 to 1e-5 of PyTorch's float32, and the spellings PyTorch accepts.
+//! Reductions that keep their axis and `max`, in the network of makemore's "backprop
+//! ninja" notebook past its embedding, written out as the notebook writes it: every
+//! intermediate's gradient from `trace` against PyTorch's `retain_grad` values
+//! (tests/data/keepdim.py → keepdim.json), float64 to 1e-10 and float32 to 1e-5 of
+//! PyTorch's float32; the same network with `cross_entropy` built in; and the spellings
+//! PyTorch accepts.
 
 mod common;
 
@@ -12,7 +14,8 @@ use ndarray::{Array1, Array2, IxDyn};
 const JSON: &str = include_str!("data/keepdim.json");
 
 backprop::model! {
-    /// The notebook's batch-norm layer over a batch of 8, its names line for line.
+    /// The notebook's batch-norm layer and cross-entropy over a batch of 8, its names line
+    /// for line; `nll(logprobs, labels)` is its `-logprobs[range(n), Yb].mean()`.
     pub struct BatchNorm;
     input x: [8, 4];
     target labels;
@@ -27,8 +30,15 @@ backprop::model! {
     let hpreact = bngain * bnraw + bnbias;
     let h = tanh(hpreact);
     let logits = h @ w2 + b2;
-    logits;
-    loss cross_entropy(out, labels)
+    let logit_maxes = logits.max(1, keepdim=True).values;
+    let norm_logits = logits - logit_maxes;
+    let counts = norm_logits.exp();
+    let counts_sum = counts.sum(1, keepdims=True);
+    let counts_sum_inv = counts_sum**-1;
+    let probs = counts * counts_sum_inv;
+    let logprobs = probs.log();
+    logprobs;
+    loss nll(out, labels)
 }
 
 backprop::model! {
@@ -84,6 +94,9 @@ fn check<A: Float>(case: &str, tol: f64) {
         "{}",
         t.grads.b1
     );
+    // Likewise the maxima subtracted before `exp`: softmax does not depend on them.
+    let maxes = t.d_logit_maxes.clone().into_dyn();
+    assert!(zero(&maxes) && zero(&grad("logit_maxes")), "{maxes}");
     for (name, d) in [
         ("hprebn", t.d_hprebn.clone().into_dyn()),
         ("bnmeani", t.d_bnmeani.clone().into_dyn()),
@@ -95,6 +108,12 @@ fn check<A: Float>(case: &str, tol: f64) {
         ("hpreact", t.d_hpreact.clone().into_dyn()),
         ("h", t.d_h.clone().into_dyn()),
         ("logits", t.d_logits.clone().into_dyn()),
+        ("norm_logits", t.d_norm_logits.clone().into_dyn()),
+        ("counts", t.d_counts.clone().into_dyn()),
+        ("counts_sum", t.d_counts_sum.clone().into_dyn()),
+        ("counts_sum_inv", t.d_counts_sum_inv.clone().into_dyn()),
+        ("probs", t.d_probs.clone().into_dyn()),
+        ("logprobs", t.d_out.clone().into_dyn()),
     ] {
         assert_close(&format!("d_{name}"), &d, &grad(name), tol);
     }
@@ -108,7 +127,7 @@ fn check<A: Float>(case: &str, tol: f64) {
     assert_scalar_close("grad_in", loss_in.as_f64(), loss.as_f64(), tol);
     assert_close("grad_in's d_bngain", &grads_in.bngain, &grads.bngain, tol);
     assert_close("grad_in's d_w1", &grads_in.w1, &grads.w1, tol);
-    // `n` read from the batch: the same numbers, for a batch of any size.
+    // `n` read from the batch, and `cross_entropy` built in: the same numbers.
     let m = BatchNormN::<A>::new(
         m.w1.clone(),
         m.b1.clone(),
@@ -122,6 +141,8 @@ fn check<A: Float>(case: &str, tol: f64) {
     assert_scalar_close("loss with n", tn.loss.as_f64(), t.loss.as_f64(), tol);
     assert_close("d_bnvar with n", &tn.d_bnvar, &t.d_bnvar, tol);
     assert_close("d_hprebn with n", &tn.d_hprebn, &t.d_hprebn, tol);
+    assert_close("d_logits with n", &tn.d_out, &t.d_logits, tol);
+    assert_close("d_w1 with n", &tn.grads.w1, &t.grads.w1, tol);
     let (x4, labels4) = (
         x.slice(ndarray::s![..4, ..]),
         labels.slice(ndarray::s![..4]),

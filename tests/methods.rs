@@ -29,6 +29,17 @@ backprop::model! {
     loss cross_entropy
 }
 backprop::model! {
+    struct Extremes;
+    input x: [n, 3];
+    target y: [n, 3];
+    param w: [3, 3], v: [3, 3];
+    let z = x @ w;
+    let m = z.max(1, keepdim=True).values;
+    let e = exp(z - m);
+    e / e.sum(1, keepdim=True) + (x @ v).amin(0) + z.max(0);
+    loss mse
+}
+backprop::model! {
     struct NllPenalised;
     input x: [n, 4];
     target y: [n];
@@ -195,6 +206,11 @@ fn every_path_agrees() {
     let x4 = uniform(&mut rng, [n, 4], -1.0, 1.0);
     let labels: Array1<usize> = (0..n).map(|i| i % 3).collect();
     agree!("classifier", m, [&x4], [&labels], x: |x| m.loss(x, &labels).unwrap(), &x4);
+    let m = Extremes::<f64>::init(5).unwrap();
+    let x3 = uniform(&mut rng, [n, 3], -1.0, 1.0);
+    let y3 = uniform(&mut rng, [n, 3], 0.0, 1.0);
+    agree!("extremes", m, [&x3], [&y3], x: |x| m.loss(x, &y3).unwrap(), &x3);
+
     let m = NllPenalised::<f64>::init(3).unwrap();
     agree!("nll", m, [&x4], [&labels], x: |x| m.loss(x, &labels).unwrap(), &x4);
 

@@ -83,6 +83,10 @@ pub enum BinOp {
 pub enum Reduce {
     Sum,
     Mean,
+    /// `max` and `amax`: PyTorch's values along an axis.
+    Max,
+    /// `min` and `amin`.
+    Min,
 }
 
 #[derive(Clone)]
@@ -248,6 +252,8 @@ impl Expr {
                 let name = match kind {
                     Reduce::Sum => "sum",
                     Reduce::Mean => "mean",
+                    Reduce::Max => "max",
+                    Reduce::Min => "min",
                 };
                 match (axis, keep) {
                     (Some(a), false) => write!(f, ".{name}({a})"),

@@ -287,9 +287,16 @@ fn method_call(input: ParseStream, recv: Expr, method: Ident) -> Result<Expr> {
     if name == "T" {
         return Ok(Expr::new(ExprKind::Transpose(Box::new(recv)), span));
     }
+    // `x.max(1).values`: the values of PyTorch's (values, indices), which `max` gives here.
+    if name == "values" && matches!(recv.kind, ExprKind::Reduce(Reduce::Max | Reduce::Min, ..)) {
+        return Ok(recv);
+    }
     let content;
     parenthesized!(content in input);
-    if name == "sum" || name == "mean" {
+    if matches!(
+        name.as_str(),
+        "sum" | "mean" | "max" | "amax" | "min" | "amin"
+    ) {
         let (axis, keep) = reduction_args(&content)?;
         return Ok(Expr::new(
             ExprKind::Reduce(reduce(&name), Box::new(recv), axis, keep),
@@ -377,10 +384,11 @@ fn boolean(input: ParseStream) -> Result<bool> {
 }
 
 fn reduce(name: &str) -> Reduce {
-    if name == "sum" {
-        Reduce::Sum
-    } else {
-        Reduce::Mean
+    match name {
+        "sum" => Reduce::Sum,
+        "max" | "amax" => Reduce::Max,
+        "min" | "amin" => Reduce::Min,
+        _ => Reduce::Mean,
     }
 }
 

@@ -455,3 +455,96 @@ pub fn sgd<A: Float, D: Dimension>(
         .for_each(|p, &g| *p = *p - lr * g);
     Ok(())
 }
+
+/// The index of the first largest element of `lane`, or of its first NaN: the index
+/// PyTorch's `max` along an axis returns.
+fn first_max<A: Float>(lane: &ArrayView1<'_, A>) -> usize {
+    let mut best = 0;
+    for (i, &v) in lane.iter().enumerate() {
+        if v.is_nan() {
+            return i;
+        }
+        if v > lane[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// `a`'s shape with `axis` removed, or with `keep` of length 1; `None` when `a` has no
+/// such axis or it is empty.
+fn reduced_shape(shape: &[usize], axis: usize, keep: bool) -> Option<Vec<usize>> {
+    let mut out = shape.to_vec();
+    match out.get(axis) {
+        Some(0) | None => return None,
+        Some(_) if keep => out[axis] = 1,
+        Some(_) => drop(out.remove(axis)),
+    }
+    Some(out)
+}
+
+/// `out` = the largest element of each lane of `a` along `axis`, which `out` lacks or,
+/// with `keep`, keeps with length 1; NaN for a lane that holds one, as PyTorch's `max`.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `out` is not that shape, or the axis is empty.
+pub fn max_axis_into<A: Float, D: Dimension, E: Dimension>(
+    a: ArrayView<'_, A, D>,
+    axis: usize,
+    keep: bool,
+    out: ArrayViewMut<'_, A, E>,
+) -> Result<(), ShapeError> {
+    let (a, out) = (a.into_dyn(), out.into_dyn());
+    if reduced_shape(a.shape(), axis, keep).as_deref() != Some(out.shape()) {
+        return Err(ShapeError::Operands {
+            op: "max",
+            lhs: a.shape().to_vec(),
+            rhs: out.shape().to_vec(),
+        });
+    }
+    let mut out = if keep {
+        out.index_axis_move(Axis(axis), 0)
+    } else {
+        out
+    };
+    Zip::from(&mut out)
+        .and(a.lanes(Axis(axis)))
+        .for_each(|o, lane| *o = lane[first_max(&lane)]);
+    Ok(())
+}
+
+/// `out` = zeros but for the element of each lane of `a` along `axis` that `max` picked,
+/// which gets the lane's element of `g`: the adjoint of [`max_axis_into`], as PyTorch's,
+/// the whole gradient to the first largest element.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `out` is not `a`'s shape or `g` not the reduced one.
+pub fn max_scatter_into<A: Float, D: Dimension, E: Dimension, F: Dimension>(
+    g: ArrayView<'_, A, E>,
+    a: ArrayView<'_, A, F>,
+    axis: usize,
+    keep: bool,
+    out: ArrayViewMut<'_, A, D>,
+) -> Result<(), ShapeError> {
+    let (g, a, mut out) = (g.into_dyn(), a.into_dyn(), out.into_dyn());
+    let fits = out.shape() == a.shape()
+        && reduced_shape(a.shape(), axis, keep).as_deref() == Some(g.shape());
+    if !fits {
+        return Err(ShapeError::Operands {
+            op: "max_scatter",
+            lhs: g.shape().to_vec(),
+            rhs: out.shape().to_vec(),
+        });
+    }
+    let g = if keep {
+        g.index_axis_move(Axis(axis), 0)
+    } else {
+        g
+    };
+    out.fill(A::zero());
+    Zip::from(a.lanes(Axis(axis)))
+        .and(out.lanes_mut(Axis(axis)))
+        .and(&g)
+        .for_each(|lane, mut o, &v| o[first_max(&lane)] = v);
+    Ok(())
+}

@@ -222,6 +222,46 @@ pub fn unsum<A: Float, E: Dimension, Sh: IntoDimension>(
     Ok(out)
 }
 
+/// The largest element of each lane along `axis`, of `shape`: `a`'s without the axis, or
+/// with it of length 1 (`keep`), as PyTorch's `max(axis, keepdim)` values; NaN for a lane
+/// that holds one.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `shape` is not that, or the axis is empty.
+///
+/// ```
+/// use backprop_runtime::kernels::max_axis;
+/// let a = ndarray::array![[1.0, 3.0, 2.0], [-1.0, -2.0, -1.0]];
+/// assert_eq!(max_axis(a.view(), [2], 1, false).unwrap(), ndarray::array![3.0, -1.0]);
+/// assert_eq!(max_axis(a.view(), [1, 3], 0, true).unwrap(), ndarray::array![[1.0, 3.0, 2.0]]);
+/// ```
+pub fn max_axis<A: Float, D: Dimension, Sh: IntoDimension>(
+    a: ArrayView<A, D>,
+    shape: Sh,
+    axis: usize,
+    keep: bool,
+) -> Result<Array<A, Sh::Dim>, ShapeError> {
+    let mut out = Array::zeros(shape.into_dimension());
+    crate::fused::max_axis_into(a, axis, keep, out.view_mut())?;
+    Ok(out)
+}
+
+/// The adjoint of [`max_axis`]: zeros of `a`'s shape with each lane's element of `g` at
+/// the index `max` picked (the first largest), as PyTorch's.
+///
+/// # Errors
+/// [`ShapeError::Operands`] when `g` is not `a`'s reduced shape.
+pub fn max_scatter<A: Float, D: Dimension, E: Dimension>(
+    g: ArrayView<A, E>,
+    a: ArrayView<A, D>,
+    axis: usize,
+    keep: bool,
+) -> Result<Array<A, D>, ShapeError> {
+    let mut out = Array::zeros(a.raw_dim());
+    crate::fused::max_scatter_into(g, a, axis, keep, out.view_mut())?;
+    Ok(out)
+}
+
 /// The adjoint of a column select: zeros of `shape` with column `k` set to `g`.
 ///
 /// # Errors

@@ -1,7 +1,8 @@
-"""PyTorch's values for batch norm written out as makemore's "backprop ninja" notebook
-writes it, with reductions that keep their axis (`sum(0, keepdim=True)`), Bessel's
-correction as a number (the batch is fixed at 8) and `** -0.5`: every intermediate's
-gradient by `retain_grad`, in float64 and float32. tests/keepdim.rs reads the output,
+"""PyTorch's values for the network of makemore's "backprop ninja" notebook past its
+embedding, written out as the notebook writes it: batch norm with reductions that keep
+their axis (`sum(0, keepdim=True)`), Bessel's correction and `** -0.5`, then the
+cross-entropy by hand through `max(1, keepdim=True).values`, `exp`, `** -1` and `log`;
+every intermediate's gradient by `retain_grad`, in float64 and float32. tests/keepdim.rs reads the output,
 keepdim.json.
 
     python3 -m venv .venv && .venv/bin/pip install torch numpy
@@ -15,7 +16,11 @@ import torch.nn.functional as F
 
 torch.manual_seed(16)
 N, D, H, C = 8, 4, 5, 3
-INTERMEDIATES = ["hprebn", "bnmeani", "bndiff", "bndiff2", "bnvar", "bnvar_inv", "bnraw", "hpreact", "h", "logits"]
+INTERMEDIATES = [
+    "hprebn", "bnmeani", "bndiff", "bndiff2", "bnvar", "bnvar_inv", "bnraw", "hpreact", "h",
+    "logits", "logit_maxes", "norm_logits", "counts", "counts_sum", "counts_sum_inv", "probs",
+    "logprobs",
+]
 PARAMS = ["w1", "b1", "bngain", "bnbias", "w2", "b2"]
 
 
@@ -49,7 +54,14 @@ def run(dtype):
     v["hpreact"] = t["bngain"] * v["bnraw"] + t["bnbias"]
     v["h"] = torch.tanh(v["hpreact"])
     v["logits"] = v["h"] @ t["w2"] + t["b2"]
-    loss = F.cross_entropy(v["logits"], labels)
+    v["logit_maxes"] = v["logits"].max(1, keepdim=True).values
+    v["norm_logits"] = v["logits"] - v["logit_maxes"]
+    v["counts"] = v["norm_logits"].exp()
+    v["counts_sum"] = v["counts"].sum(1, keepdims=True)
+    v["counts_sum_inv"] = v["counts_sum"] ** -1
+    v["probs"] = v["counts"] * v["counts_sum_inv"]
+    v["logprobs"] = v["probs"].log()
+    loss = -v["logprobs"][range(N), labels].mean()
     for name in INTERMEDIATES:
         v[name].retain_grad()
     loss.backward()
@@ -69,7 +81,7 @@ tensors = {k: {"shape": list(v.shape), "values": v.flatten().tolist()} for k, v 
 tensors["labels"] = {"shape": [N], "values": [float(l) for l in labels.tolist()]}
 cases = []
 for name, dtype in (("batch_norm_f64", torch.float64), ("batch_norm_f32", torch.float32)):
-    cases.append({"name": name, "model": "batch norm written out, keepdim", "tensors": tensors, **run(dtype)})
+    cases.append({"name": name, "model": "the notebook's batch norm and cross-entropy written out", "tensors": tensors, **run(dtype)})
 
 meta = {
     "generator": "tests/data/keepdim.py",

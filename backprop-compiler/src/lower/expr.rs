@@ -84,15 +84,43 @@ impl Lower {
                         ))
                     }
                 };
-                let sum = Op::Reduce(Reduce::Sum { axis, keep: *keep });
-                let sum = self.graph.apply(sum, &[na]);
-                match kind {
-                    Reduction::Sum => sum,
-                    Reduction::Mean => sum.and_then(|s| {
-                        let n = self.graph.apply(Op::Reduce(Reduce::Count(axis)), &[na])?;
-                        self.graph.div(s, n)
+                let keep = *keep;
+                let reduced = match (kind, axis) {
+                    (Reduction::Max | Reduction::Min, None) => {
+                        let name = if *kind == Reduction::Max {
+                            "max"
+                        } else {
+                            "min"
+                        };
+                        return Err(Error::new(
+                            e.span,
+                            format!("`{e}` needs an axis, as in `{a}.{name}(1)`; the largest or smallest of all elements is not supported"),
+                        ));
+                    }
+                    // PyTorch's gradient goes to the first largest; for `min` the first
+                    // smallest, which is the first largest of the negation.
+                    (Reduction::Max, Some(k)) => self
+                        .graph
+                        .apply(Op::Reduce(Reduce::Max { axis: k, keep }), &[na]),
+                    (Reduction::Min, Some(k)) => self.graph.neg(na).and_then(|m| {
+                        let max = self
+                            .graph
+                            .apply(Op::Reduce(Reduce::Max { axis: k, keep }), &[m])?;
+                        self.graph.neg(max)
                     }),
-                }
+                    (Reduction::Sum | Reduction::Mean, _) => {
+                        let sum = Op::Reduce(Reduce::Sum { axis, keep });
+                        let sum = self.graph.apply(sum, &[na]);
+                        match kind {
+                            Reduction::Mean => sum.and_then(|s| {
+                                let n = self.graph.apply(Op::Reduce(Reduce::Count(axis)), &[na])?;
+                                self.graph.div(s, n)
+                            }),
+                            _ => sum,
+                        }
+                    }
+                };
+                reduced
             }
             ExprKind::Column(a, k) => {
                 let na = self.expr(a)?;

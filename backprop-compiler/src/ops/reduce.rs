@@ -25,6 +25,11 @@ pub enum Reduce {
     Column(usize),
     /// The adjoint of `Column`: zeros shaped as the second argument, column `k` the first.
     ColumnScatter(usize),
+    /// The largest element along an axis (PyTorch's `max(axis, keepdim).values`).
+    Max { axis: u8, keep: bool },
+    /// The adjoint of `Max`: zeros shaped as the second argument, each lane's element of the
+    /// first at the index `max` picked in the second.
+    MaxScatter { axis: u8, keep: bool },
 }
 
 impl Family for Reduce {
@@ -52,7 +57,22 @@ impl Family for Reduce {
                 }
                 Ok(out)
             }
-            Reduce::Unsum { .. } | Reduce::ColumnScatter(_) => Ok(arg(args, 1)),
+            Reduce::Max { axis, keep } => {
+                let (k, rank) = (usize::from(axis), a.len());
+                if k >= rank {
+                    return Err(Fault::Axis { axis: k, rank });
+                }
+                let mut out = a;
+                if keep {
+                    out[k] = dims.fresh(Some(1), None);
+                } else {
+                    out.remove(k);
+                }
+                Ok(out)
+            }
+            Reduce::Unsum { .. } | Reduce::ColumnScatter(_) | Reduce::MaxScatter { .. } => {
+                Ok(arg(args, 1))
+            }
             Reduce::Count(_) => Ok(Vec::new()),
             Reduce::Column(k) => match a.len() {
                 2 => match dims.known(a[1]) {
@@ -78,6 +98,12 @@ impl Family for Reduce {
                 .graph
                 .apply(Op::Reduce(Reduce::ColumnScatter(k)), &[g, a])?,
             Reduce::ColumnScatter(k) => v.graph.apply(Op::Reduce(Reduce::Column(k)), &[g])?,
+            // The whole gradient to the element `max` picked; the scatter is only ever a
+            // gradient, never differentiated.
+            Reduce::Max { axis, keep } => v
+                .graph
+                .apply(Op::Reduce(Reduce::MaxScatter { axis, keep }), &[g, a])?,
+            Reduce::MaxScatter { .. } => return Ok(()),
         };
         v.give(a, d, None);
         Ok(())
@@ -88,12 +114,13 @@ impl Family for Reduce {
     }
 
     fn is_differentiable(&self) -> bool {
-        !matches!(self, Reduce::Count(_))
+        !matches!(self, Reduce::Count(_) | Reduce::MaxScatter { .. })
     }
 
     fn reads(&self) -> Reads {
         match self {
-            Reduce::Sum { .. } | Reduce::Column(_) => Reads::All,
+            Reduce::Sum { .. } | Reduce::Column(_) | Reduce::Max { .. } => Reads::All,
+            Reduce::MaxScatter { .. } => Reads::All,
             Reduce::Unsum { .. } | Reduce::ColumnScatter(_) => Reads::First,
             Reduce::Count(_) => Reads::Shape,
         }
@@ -133,6 +160,39 @@ impl Family for Reduce {
                     (false, false) => format!(r"\sum_{{\text{{{over}}}}} {body}"),
                 }
             }
+            (Reduce::Max { axis, keep }, Notation::Code) => match keep {
+                false => format!("{}.max({axis})", p.operand(a, 9)),
+                true => format!("{}.max({axis}, keepdim)", p.operand(a, 9)),
+            },
+            (Reduce::Max { axis, .. }, _) => {
+                let over = match axis {
+                    0 => "rows".to_string(),
+                    1 => "cols".to_string(),
+                    k => format!("axis {k}"),
+                };
+                let body = p.operand(a, 9);
+                match notation {
+                    Notation::Latex => format!(r"\max_{{\text{{{over}}}}} {body}"),
+                    _ => format!("max_{over} {body}"),
+                }
+            }
+            (Reduce::MaxScatter { axis, .. }, Notation::Code) => {
+                let like = args.get(1).copied().unwrap_or(a);
+                format!("scatter_max({}, {}, {axis})", p.show(a), p.show(like))
+            }
+            (Reduce::MaxScatter { .. }, Notation::Text) => {
+                let like = args.get(1).copied().unwrap_or(a);
+                format!("{} at argmax {}", p.operand(a, 9), p.operand(like, 9))
+            }
+            (Reduce::MaxScatter { .. }, Notation::Latex) => {
+                let like = args.get(1).copied().unwrap_or(a);
+                format!(
+                    r"{}\left({}, {}\right)",
+                    name("scatter_argmax"),
+                    p.show(a),
+                    p.show(like)
+                )
+            }
             (Reduce::Unsum { .. }, Notation::Code) => p.call("expand", "", "", args),
             (Reduce::Unsum { .. }, _) => p.call("", "expand", &name("expand"), &args[..1]),
             (Reduce::Count(None), _) => p.call("numel", "numel", &name("numel"), args),
@@ -164,7 +224,8 @@ impl Family for Reduce {
             (Reduce::Sum { .. }, Notation::Text | Notation::Latex) => 3,
             (Reduce::Sum { .. }, Notation::Code)
             | (Reduce::Unsum { .. } | Reduce::Count(_), _)
-            | (Reduce::Column(_) | Reduce::ColumnScatter(_), _) => 9,
+            | (Reduce::Column(_) | Reduce::ColumnScatter(_), _)
+            | (Reduce::Max { .. } | Reduce::MaxScatter { .. }, _) => 9,
         }
     }
 
@@ -274,6 +335,23 @@ impl Family for Reduce {
                 let k = crate::ops::emit::num(k);
                 Some(quote!(#rt::column_scatter_into(#a, #k, #out)?;))
             }
+            (Reduce::Max { axis, keep }, Form::Alloc) => {
+                let (k, shape) = (crate::ops::emit::num(usize::from(axis)), cx.shape());
+                Some(quote!(#rt::max_axis(#a, #shape, #k, #keep)?))
+            }
+            (Reduce::Max { axis, keep }, Form::Into(out)) => {
+                let k = crate::ops::emit::num(usize::from(axis));
+                Some(quote!(#rt::max_axis_into(#a, #k, #keep, #out)?;))
+            }
+            (Reduce::MaxScatter { axis, keep }, Form::Alloc) => {
+                let (k, like) = (crate::ops::emit::num(usize::from(axis)), cx.view(1));
+                Some(quote!(#rt::max_scatter(#a, #like, #k, #keep)?))
+            }
+            (Reduce::MaxScatter { axis, keep }, Form::Into(out)) => {
+                let (k, like) = (crate::ops::emit::num(usize::from(axis)), cx.view(1));
+                Some(quote!(#rt::max_scatter_into(#a, #like, #k, #keep, #out)?;))
+            }
+            (Reduce::Max { .. } | Reduce::MaxScatter { .. }, Form::Scalar | Form::View) => None,
             (Reduce::Sum { .. }, Form::View)
             | (Reduce::Count(_), Form::Alloc | Form::Into(_) | Form::View)
             | (Reduce::Column(_), Form::Scalar | Form::Alloc | Form::Into(_))
@@ -322,6 +400,31 @@ impl Family for Reduce {
             Reduce::ColumnScatter(k) => {
                 let mut out = ArrayD::zeros(IxDyn(args[1].shape()));
                 out.index_axis_mut(Axis(1), k).assign(x);
+                out
+            }
+            Reduce::Max { axis, keep } => {
+                let k = usize::from(axis);
+                let mut shape = x.shape().to_vec();
+                if keep {
+                    shape[k] = 1;
+                } else {
+                    shape.remove(k);
+                }
+                let mut out = ArrayD::zeros(IxDyn(&shape));
+                backprop_runtime::fused::max_axis_into(x.view(), k, keep, out.view_mut()).unwrap();
+                out
+            }
+            Reduce::MaxScatter { axis, keep } => {
+                let mut out = ArrayD::zeros(IxDyn(args[1].shape()));
+                let (g, like) = (x.view(), args[1].view());
+                backprop_runtime::fused::max_scatter_into(
+                    g,
+                    like,
+                    usize::from(axis),
+                    keep,
+                    out.view_mut(),
+                )
+                .unwrap();
                 out
             }
         }

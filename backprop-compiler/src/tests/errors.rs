@@ -81,6 +81,14 @@ fn reduction_arguments_as_pytorch_spells_them() {
         first("input x: [n, 3]; x.mean(0.5, keepdim=True); loss out.sum()"),
         "an axis is an integer"
     );
+    assert_eq!(
+        first("input x: [n, 3]; x - x.max(); loss out.sum()"),
+        "`x.max()` needs an axis, as in `x.max(1)`; the largest or smallest of all elements is not supported"
+    );
+    assert_eq!(
+        first("input x: [n, 3]; x.amax(2); loss out.sum()"),
+        "axis 2 is out of range for `x`, which has rank 2"
+    );
 }
 
 #[test]

@@ -65,6 +65,8 @@ const VOCABULARY: &[&str] = &[
     "mean",
     "keepdim",
     "True",
+    "max",
+    "values",
     "__h",
     "r#type",
     "self",

@@ -159,11 +159,14 @@ impl Gen {
             20 => {
                 // Reductions that keep their axis, broadcast back as NumPy does.
                 let (a, b) = (self.matrix(c, d), self.matrix(c, d));
-                match self.rng.random_range(0..4) {
+                match self.rng.random_range(0..6) {
                     0 => format!("({a} - {b}.mean(0, keepdim=True))"),
                     1 => format!("({a} / (({b} * {b}).sum(1, keepdim=True) + 1))"),
                     2 => format!("({a} * {b}.sum(dim=-1, keepdims=True))"),
-                    _ => format!("({a} + {b}.mean(keepdim=True))"),
+                    3 => format!("({a} + {b}.mean(keepdim=True))"),
+                    // The largest and smallest along an axis.
+                    4 => format!("({a} - {b}.max(1, keepdim=True).values)"),
+                    _ => format!("({a} * {b}.amin(0, keepdim=True))"),
                 }
             }
             _ => {
@@ -331,6 +334,8 @@ fn random_models_match_finite_differences() {
         ".mean()",
         "keepdim=True",
         "keepdims=True",
+        ".max(1",
+        ".amin(0",
         "let h",
     ];
     let mut functions = vec![0; function::FUNCTIONS.len()];
