@@ -47,6 +47,8 @@
 //!   `cross_entropy` takes logits `[n, classes]` and a target of integer class labels,
 //!   passed as a `usize` array and checked against the number of classes; `nll` takes
 //!   log-probabilities (`log_softmax(z)`) and the same labels, as PyTorch's `nll_loss`.
+//!   A matrix's rows are also picked by such labels as a notebook picks them,
+//!   `-logprobs[range(n), labels].mean()`: each row's element at its label.
 //!
 //! Expressions use Python's precedence: postfix (`.T`, `.t()`, `.pow(k)`, `.sum()`,
 //! `.mean()`, `.sum(axis)`, `.mean(axis)`, `[:, k]`, `.relu()` and the other functions as

@@ -103,6 +103,8 @@ pub enum ExprKind {
     /// whether the axis stays with length 1.
     Reduce(Reduce, Box<Expr>, Option<i64>, bool),
     Column(Box<Expr>, usize),
+    /// `logprobs[range(n), labels]`: each row's element at its integer label.
+    Pick(Box<Expr>, Box<Expr>),
 }
 
 impl Expr {
@@ -130,7 +132,7 @@ impl Expr {
             | ExprKind::Pow(a, _)
             | ExprKind::Reduce(_, a, _, _)
             | ExprKind::Column(a, _) => a.visit(f),
-            ExprKind::Binary(_, a, b) => {
+            ExprKind::Binary(_, a, b) | ExprKind::Pick(a, b) => {
                 a.visit(f);
                 b.visit(f);
             }
@@ -265,6 +267,10 @@ impl Expr {
             ExprKind::Column(e, k) => {
                 wrap(f, e, 5)?;
                 write!(f, "[:, {k}]")
+            }
+            ExprKind::Pick(e, labels) => {
+                wrap(f, e, 5)?;
+                write!(f, "[range(n), {labels}]")
             }
         }
     }

@@ -265,12 +265,27 @@ fn postfix_rest(input: ParseStream, mut e: Expr) -> Result<Expr> {
         } else if input.peek(token::Bracket) {
             let content;
             let bracket = bracketed!(content in input);
+            // `[range(n), labels]`: each row's element at its label.
+            if content.peek(Ident) && content.fork().parse::<Ident>().is_ok_and(|i| i == "range") {
+                let rows = postfix(&content)?;
+                if !matches!(&rows.kind, ExprKind::Call(f, _) if f == "range") {
+                    return Err(syn::Error::new(rows.span, "expected `range(n)`, the rows"));
+                }
+                content.parse::<Token![,]>()?;
+                let labels = expr(&content)?;
+                if !content.is_empty() {
+                    return Err(content.error("expected `]`"));
+                }
+                let span = bracket.span.join();
+                e = Expr::new(ExprKind::Pick(Box::new(e), Box::new(labels)), span);
+                continue;
+            }
             content.parse::<Token![:]>()?;
             content.parse::<Token![,]>()?;
             let lit: syn::LitInt = content.parse()?;
             if !content.is_empty() {
                 return Err(
-                    content.error("expected `]`; only column selects `[:, k]` are supported")
+                    content.error("expected `]`; the indexing supported is a column `[:, k]` and a label per row `[range(n), labels]`")
                 );
             }
             let k = lit.base10_parse()?;

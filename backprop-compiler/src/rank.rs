@@ -132,6 +132,12 @@ impl Ranks {
                 let r = self.walk(a, expect.map(|r| r + 1))?;
                 r.checked_sub(1)
             }
+            // Rows of scores and one label per row: one number per row.
+            ExprKind::Pick(a, labels) => {
+                self.walk(a, Some(2));
+                self.walk(labels, Some(1));
+                Some(1)
+            }
             ExprKind::Column(a, _) => {
                 self.walk(a, Some(2));
                 Some(1)

@@ -122,6 +122,38 @@ impl Lower {
                 };
                 reduced
             }
+            ExprKind::Pick(a, labels) => {
+                let ExprKind::Name(name) = &labels.kind else {
+                    return Err(Error::new(
+                        labels.span,
+                        "rows are picked by a target of integer class labels, as in `logprobs[range(n), y]`",
+                    ));
+                };
+                let (na, nl) = (self.expr(a)?, self.labels_or_name(name)?);
+                self.site(e, &[a, labels]);
+                let picked = self
+                    .graph
+                    .apply(Op::Loss(crate::ops::Loss::OneHot), &[nl, na])
+                    .and_then(|hot| self.graph.mul(hot, na))
+                    .and_then(|rows| {
+                        let along = Op::Reduce(Reduce::Sum {
+                            axis: Some(1),
+                            keep: false,
+                        });
+                        self.graph.apply(along, &[rows])
+                    });
+                return picked.map_err(|_| {
+                    let dims = &self.graph.dims;
+                    Error::new(
+                        e.span,
+                        format!(
+                            "`{e}` picks one element per row of a matrix by one label per row, but `{a}` is {} and `{labels}` is {}",
+                            dims.describe_shape(self.graph.shape(na)),
+                            dims.describe_shape(self.graph.shape(nl)),
+                        ),
+                    )
+                });
+            }
             ExprKind::Column(a, k) => {
                 let na = self.expr(a)?;
                 self.site(e, &[a]);
@@ -146,7 +178,7 @@ impl Lower {
             if self.graph.vars[*i].labels {
                 return Err(Error::new(
                     n.span(),
-                    format!("`{n}` holds integer class labels; it can only be the labels of `cross_entropy` or `nll`"),
+                    format!("`{n}` holds integer class labels; it can only be the labels of `cross_entropy` or `nll`, or pick, as in `logprobs[range(n), {n}]`"),
                 ));
             }
         }

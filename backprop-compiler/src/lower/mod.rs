@@ -19,10 +19,16 @@ mod expr;
 use expr::Lower;
 
 /// The names `e` gives as integer class labels to a loss that takes them
-/// (`cross_entropy(out, labels)`), wherever in `e` it is called.
+/// (`cross_entropy(out, labels)`) or picks by (`logprobs[range(n), labels]`), wherever in
+/// `e` it does.
 pub fn label_names(e: &Expr) -> Vec<Ident> {
     let mut names = Vec::new();
     e.visit(&mut |e| {
+        if let ExprKind::Pick(_, labels) = &e.kind {
+            if let ExprKind::Name(n) = &labels.kind {
+                names.push(n.clone());
+            }
+        }
         if let ExprKind::Call(f, args) = &e.kind {
             let labels = loss::named(&f.to_string()).is_some_and(|l| l.def().labels);
             if let (true, Some(ExprKind::Name(n))) = (labels, args.get(1).map(|a| &a.kind)) {
@@ -233,8 +239,10 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
             }
             continue;
         };
-        let shape = lower.leaf_shape(decls.get(n).and_then(|d| d.shape.as_deref()), rank);
         let is_labels = labels.contains(n);
+        // Labels are one per row, whatever else misuses them (that use is reported).
+        let rank = if is_labels { 1 } else { rank };
+        let shape = lower.leaf_shape(decls.get(n).and_then(|d| d.shape.as_deref()), rank);
         if is_labels && role != Role::Target {
             errors.push(Error::new(
                 *span,
@@ -327,6 +335,7 @@ fn elementwise_only(model: &Model, loss: &Expr, ranks: &Ranks) -> bool {
                 ExprKind::Binary(BinOp::Matmul, ..)
                 | ExprKind::Transpose(_)
                 | ExprKind::Column(..)
+                | ExprKind::Pick(..)
                 | ExprKind::Reduce(_, _, Some(_), _)
                 | ExprKind::Reduce(_, _, _, true) => true,
                 ExprKind::Call(f, _) => {

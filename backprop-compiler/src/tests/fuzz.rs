@@ -32,6 +32,7 @@ const CORPUS: &[&str] = &[
     "input x: [n, 3], x2: [n, 2]; let h = relu(x @ w1 + x2 @ w2 + b); h @ w3 + h.mean(1).sum(); loss bce_logits",
     "input x: [n, 4]; target y: [n]; let h = gelu(x @ w1 + b1); elu(silu(h) @ w2, 0.5) + log_sigmoid(h @ v); loss cross_entropy",
     "input x: [n, 3]; let m = x.mean(0, keepdim=True); relu((x - m) @ w) * x.sum(dim=1, keepdims=True); loss mse",
+    "input x: [n, 3]; target yb; let l = x @ w; let p = exp(l - l.max(1, keepdim=True).values); log(p / p.sum(1, keepdims=True)); loss -out[range(n), yb].mean() + nll(out, yb)",
 ];
 
 /// Identifiers, keywords, losses and punctuation that models are made of, and some they
@@ -67,6 +68,7 @@ const VOCABULARY: &[&str] = &[
     "True",
     "max",
     "values",
+    "range",
     "__h",
     "r#type",
     "self",
