@@ -58,7 +58,9 @@
 //! length 1 so that the result broadcasts back (`x - x.mean(0, keepdim=True)`). `.max(axis)`
 //! and `.min(axis)` (also `amax`, `amin`, and `.max(1, keepdim=True).values` as PyTorch
 //! writes it) are the largest and smallest along an axis, their gradient all to the first
-//! largest (smallest) element of each lane, as PyTorch's. Elementwise
+//! largest (smallest) element of each lane, as PyTorch's. `.var(axis)` and `.std(axis)`
+//! are PyTorch's, over the count less a correction: Bessel's (1) by default, or
+//! `unbiased=False` (0), or `correction=k`. Elementwise
 //! operations broadcast by NumPy's rules, decided at compile time: an axis broadcasts where
 //! one side lacks it (a bias row added to a matrix) or has a dim declared as 1
 //! (`param c: [n, 1]`); any other two dims are the same dim, checked at run time. The

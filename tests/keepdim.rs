@@ -2,8 +2,8 @@
 //! ninja" notebook past its embedding, written out as the notebook writes it: every
 //! intermediate's gradient from `trace` against PyTorch's `retain_grad` values
 //! (tests/data/keepdim.py → keepdim.json), float64 to 1e-10 and float32 to 1e-5 of
-//! PyTorch's float32; the same network with `cross_entropy` built in; and the spellings
-//! PyTorch accepts.
+//! PyTorch's float32; the same network with `cross_entropy` built in; `var` and `std`
+//! against PyTorch's; and the spellings PyTorch accepts.
 
 mod common;
 
@@ -185,4 +185,38 @@ fn pytorch_spellings_of_keepdim() {
     for (got, want) in out.row(1).iter().zip(row1) {
         assert!((got - want).abs() < 1e-12, "{got} vs {want}");
     }
+}
+
+backprop::model! {
+    /// `var` with Bessel's correction, `std` without, and `var` over all elements.
+    pub struct Spread;
+    input x: [n, 4];
+    target y: [n, 3];
+    param a: [4, 3], w: [1, 3];
+    let z = x @ a;
+    let v = z.var(0, keepdim=True);
+    let sd = z.std(1, correction=0, keepdim=True);
+    let u = z.var(unbiased=False);
+    z * w / v + sd + u;
+    loss mse
+}
+
+#[test]
+fn var_and_std_as_pytorch_defines_them() {
+    fn check<A: Float>(tol: f64) {
+        let g = Golden::from_json(JSON, "spread");
+        let m = Spread::<A>::new(g.value("a"), g.value("w")).unwrap();
+        let (x, y): (Array2<A>, Array2<A>) = (g.value("x"), g.value("y"));
+        let out = m.forward(&x).unwrap();
+        assert_close("out", &out, &g.out::<A, IxDyn>(out.shape()), tol);
+        let (loss, grads, inputs) = m.grad_with_inputs(&x, &y).unwrap();
+        assert_scalar_close("loss", loss.as_f64(), g.loss(), tol);
+        g.assert_grads(&grads, tol);
+        assert_close("d_x", &inputs.x, &g.grad::<A, IxDyn>("x"), tol);
+        let mut ws = m.workspace();
+        let (_, fused) = m.grad_in(&mut ws, &x, &y).unwrap();
+        assert_close("grad_in's d_a", &fused.a, &grads.a, tol);
+    }
+    check::<f64>(1e-10);
+    check::<f32>(1e-4);
 }

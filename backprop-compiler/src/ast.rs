@@ -87,6 +87,11 @@ pub enum Reduce {
     Max,
     /// `min` and `amin`.
     Min,
+    /// `var`, over the count less a correction (PyTorch's `correction`, 1 by default:
+    /// Bessel's; `unbiased=False` is 0).
+    Var(i64),
+    /// `std`, the square root of `var`.
+    Std(i64),
 }
 
 #[derive(Clone)]
@@ -256,6 +261,8 @@ impl Expr {
                     Reduce::Mean => "mean",
                     Reduce::Max => "max",
                     Reduce::Min => "min",
+                    Reduce::Var(_) => "var",
+                    Reduce::Std(_) => "std",
                 };
                 match (axis, keep) {
                     (Some(a), false) => write!(f, ".{name}({a})"),

@@ -310,11 +310,16 @@ fn method_call(input: ParseStream, recv: Expr, method: Ident) -> Result<Expr> {
     parenthesized!(content in input);
     if matches!(
         name.as_str(),
-        "sum" | "mean" | "max" | "amax" | "min" | "amin"
+        "sum" | "mean" | "max" | "amax" | "min" | "amin" | "var" | "std"
     ) {
-        let (axis, keep) = reduction_args(&content)?;
+        let (axis, keep, correction) = reduction_args(&content, &name)?;
+        let kind = match (name.as_str(), correction) {
+            ("var", c) => Reduce::Var(c.unwrap_or(1)),
+            ("std", c) => Reduce::Std(c.unwrap_or(1)),
+            (_, _) => reduce(&name),
+        };
         return Ok(Expr::new(
-            ExprKind::Reduce(reduce(&name), Box::new(recv), axis, keep),
+            ExprKind::Reduce(kind, Box::new(recv), axis, keep),
             span,
         ));
     }
@@ -340,11 +345,13 @@ fn method_call(input: ParseStream, recv: Expr, method: Ident) -> Result<Expr> {
     Ok(Expr::new(kind, span))
 }
 
-/// The arguments of `.sum(...)` and `.mean(...)` as PyTorch spells them: an optional axis,
-/// positional or `dim=`/`axis=`, then an optional `keepdim=True` (or `keepdims`, which
-/// PyTorch also accepts; `False`, or Rust's `true`/`false`).
-fn reduction_args(input: ParseStream) -> Result<(Option<i64>, bool)> {
-    let (mut axis, mut keep) = (None, None);
+/// The arguments of a reduction as PyTorch spells them: an optional axis, positional or
+/// `dim=`/`axis=`, then an optional `keepdim=True` (or `keepdims`, which PyTorch also
+/// accepts; `False`, or Rust's `true`/`false`), and for `var` and `std` `unbiased=` or
+/// `correction=`.
+fn reduction_args(input: ParseStream, name: &str) -> Result<(Option<i64>, bool, Option<i64>)> {
+    let (mut axis, mut keep, mut correction) = (None, None, None);
+    let spread = name == "var" || name == "std";
     while !input.is_empty() {
         if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
             let key: Ident = input.parse()?;
@@ -352,6 +359,23 @@ fn reduction_args(input: ParseStream) -> Result<(Option<i64>, bool)> {
             match key.to_string().as_str() {
                 "dim" | "axis" if axis.is_none() => axis = Some(axis_number(input)?),
                 "keepdim" | "keepdims" if keep.is_none() => keep = Some(boolean(input)?),
+                "unbiased" if spread && correction.is_none() => {
+                    correction = Some(i64::from(boolean(input)?));
+                }
+                "correction" if spread && correction.is_none() => {
+                    let e = unary(input)?;
+                    let c = number(&e, "a correction")?;
+                    if c.fract() != 0.0 || c < 0.0 {
+                        return Err(syn::Error::new(e.span, "a correction is a whole number"));
+                    }
+                    correction = Some(c as i64);
+                }
+                "unbiased" | "correction" if spread => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        "the correction is given twice (`unbiased=` or `correction=`)",
+                    ))
+                }
                 "dim" | "axis" | "keepdim" | "keepdims" => {
                     return Err(syn::Error::new(key.span(), format!("`{key}` is given twice")))
                 }
@@ -372,7 +396,7 @@ fn reduction_args(input: ParseStream) -> Result<(Option<i64>, bool)> {
         }
         input.parse::<Token![,]>()?;
     }
-    Ok((axis, keep.unwrap_or(false)))
+    Ok((axis, keep.unwrap_or(false), correction))
 }
 
 /// An axis: an integer, negative counting from the last.

@@ -83,6 +83,31 @@ cases = []
 for name, dtype in (("batch_norm_f64", torch.float64), ("batch_norm_f32", torch.float32)):
     cases.append({"name": name, "model": "the notebook's batch norm and cross-entropy written out", "tensors": tensors, **run(dtype)})
 
+# var and std as PyTorch defines them: Bessel's correction by default, or as given.
+t = {
+    "x": rounded(6, 4),
+    "a": rounded(4, 3).requires_grad_(True),
+    "w": rounded(1, 3).requires_grad_(True),
+    "y": rounded(6, 3),
+}
+t["x"].requires_grad_(True)
+z = t["x"] @ t["a"]
+v = z.var(0, keepdim=True)
+sd = z.std(1, correction=0, keepdim=True)
+u = torch.var(z, unbiased=False)
+out = z * t["w"] / v + sd + u
+loss = F.mse_loss(out, t["y"])
+loss.backward()
+flat = lambda a: a.detach().flatten().tolist()
+cases.append({
+    "name": "spread",
+    "model": "var, std with correction, var unbiased=False over all",
+    "tensors": {k: {"shape": list(x.shape), "values": flat(x)} for k, x in t.items()},
+    "out": flat(out),
+    "loss": loss.item(),
+    "grads": {k: flat(t[k].grad) for k in ("x", "a", "w")},
+})
+
 meta = {
     "generator": "tests/data/keepdim.py",
     "torch": torch.__version__,

@@ -108,6 +108,12 @@ impl Lower {
                             .apply(Op::Reduce(Reduce::Max { axis: k, keep }), &[m])?;
                         self.graph.neg(max)
                     }),
+                    // PyTorch's: the sum of squares about the mean over the count less the
+                    // correction; `std` its square root.
+                    (Reduction::Var(c) | Reduction::Std(c), _) => {
+                        let std = matches!(kind, Reduction::Std(_));
+                        self.spread(na, axis, keep, *c, std)
+                    }
                     (Reduction::Sum | Reduction::Mean, _) => {
                         let sum = Op::Reduce(Reduce::Sum { axis, keep });
                         let sum = self.graph.apply(sum, &[na]);
@@ -170,6 +176,33 @@ impl Lower {
             }
         };
         node.map_err(|f| Error::new(e.span, self.describe(f, e)))
+    }
+
+    /// `a.var(axis, correction=c)`, or its square root: the sum of squares about the mean
+    /// over the count less `c`.
+    fn spread(
+        &mut self,
+        a: NodeId,
+        axis: Option<u8>,
+        keep: bool,
+        c: i64,
+        std: bool,
+    ) -> std::result::Result<NodeId, Fault> {
+        let g = &mut self.graph;
+        let total = g.apply(Op::Reduce(Reduce::Sum { axis, keep: true }), &[a])?;
+        let n = g.apply(Op::Reduce(Reduce::Count(axis)), &[a])?;
+        let mean = g.div(total, n)?;
+        let d = g.sub(a, mean)?;
+        let sq = g.mul(d, d)?;
+        let ss = g.apply(Op::Reduce(Reduce::Sum { axis, keep }), &[sq])?;
+        let c = g.cst(c as f64);
+        let dof = g.sub(n, c)?;
+        let var = g.div(ss, dof)?;
+        if std {
+            g.pow(var, 0.5)
+        } else {
+            Ok(var)
+        }
     }
 
     fn name(&mut self, n: &Ident) -> Result<NodeId> {

@@ -82,6 +82,18 @@ fn reduction_arguments_as_pytorch_spells_them() {
         "an axis is an integer"
     );
     assert_eq!(
+        first("input x: [n, 3]; x.var(0, unbiased=True, correction=0); loss out.sum()"),
+        "the correction is given twice (`unbiased=` or `correction=`)"
+    );
+    assert_eq!(
+        first("input x: [n, 3]; x.std(0, correction=0.5); loss out.sum()"),
+        "a correction is a whole number"
+    );
+    assert_eq!(
+        first("input x: [n, 3]; x.mean(0, unbiased=True); loss out.sum()"),
+        "unknown argument `unbiased`; a reduction takes an axis (`dim=`) and `keepdim=`"
+    );
+    assert_eq!(
         first("input x: [n, 3]; x - x.max(); loss out.sum()"),
         "`x.max()` needs an axis, as in `x.max(1)`; the largest or smallest of all elements is not supported"
     );

@@ -159,13 +159,14 @@ impl Gen {
             20 => {
                 // Reductions that keep their axis, broadcast back as NumPy does.
                 let (a, b) = (self.matrix(c, d), self.matrix(c, d));
-                match self.rng.random_range(0..6) {
+                match self.rng.random_range(0..7) {
                     0 => format!("({a} - {b}.mean(0, keepdim=True))"),
                     1 => format!("({a} / (({b} * {b}).sum(1, keepdim=True) + 1))"),
                     2 => format!("({a} * {b}.sum(dim=-1, keepdims=True))"),
                     3 => format!("({a} + {b}.mean(keepdim=True))"),
                     // The largest and smallest along an axis.
                     4 => format!("({a} - {b}.max(1, keepdim=True).values)"),
+                    5 => format!("({a} / ({b}.var(0, keepdim=True, unbiased=False) + 1))"),
                     _ => format!("({a} * {b}.amin(0, keepdim=True))"),
                 }
             }
@@ -344,6 +345,7 @@ fn random_models_match_finite_differences() {
         "[range(n), y]",
         "nll(",
         ".max(1",
+        ".var(0",
         ".amin(0",
         "let h",
     ];
