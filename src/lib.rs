@@ -71,7 +71,11 @@
 //!
 #![doc = backprop_macros::__function_table!()]
 //!
-//! and `softmax(e, axis)` and `log_softmax(e, axis)` along an axis (the last by default).
+//! and `softmax(e, axis)` and `log_softmax(e, axis)` along an axis (the last by default);
+//! `batch_norm(x, gain, bias)` and `layer_norm(x, gain, bias)` (an optional fourth argument
+//! is `eps`, `1e-5` by default), PyTorch's `F.batch_norm` in training mode (each column by
+//! the batch's mean and biased variance) and `F.layer_norm` over the last axis, whose
+//! gradients are those of the formula written out.
 //!
 //! The classic numerical traps are rewritten on the expression graph, also through
 //! transposes, column selects and `let`s: `log(sigmoid(z))` is computed as

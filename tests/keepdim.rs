@@ -220,3 +220,75 @@ fn var_and_std_as_pytorch_defines_them() {
     check::<f64>(1e-10);
     check::<f32>(1e-4);
 }
+
+backprop::model! {
+    /// `batch_norm` and `layer_norm` as library functions, as PyTorch's.
+    pub struct Norms;
+    input x: [n, 4];
+    target labels;
+    param a: [4, 5], g1: [5], b1: [5], g2: [5], b2: [5], w2: [5, 3];
+    let z = x @ a;
+    let h = tanh(batch_norm(z, g1, b1));
+    layer_norm(h, g2, b2, 1e-3) @ w2;
+    loss cross_entropy(out, labels)
+}
+
+backprop::model! {
+    /// The same batch norm written out, with the biased variance PyTorch normalises by.
+    pub struct NormsLong;
+    input x: [n, 4];
+    target labels;
+    param a: [4, 5], g1: [5], b1: [5], g2: [5], b2: [5], w2: [5, 3];
+    let z = x @ a;
+    let mean = 1/n * z.sum(0, keepdim=True);
+    let d = z - mean;
+    let var = 1/n * (d**2).sum(0, keepdim=True);
+    let h = tanh(g1 * d * (var + 1e-5)**-0.5 + b1);
+    let m2 = h.mean(1, keepdim=True);
+    let v2 = h.var(1, keepdim=True, unbiased=False);
+    ((h - m2) / (v2 + 1e-3).pow(0.5) * g2 + b2) @ w2;
+    loss cross_entropy(out, labels)
+}
+
+#[test]
+fn batch_and_layer_norm_as_pytorch_and_as_written_out() {
+    fn check<A: Float>(tol: f64) {
+        let g = Golden::from_json(JSON, "norms");
+        let params = || {
+            (
+                g.value::<A, Array2<A>>("a"),
+                g.value::<A, Array1<A>>("g1"),
+                g.value::<A, Array1<A>>("b1"),
+                g.value::<A, Array1<A>>("g2"),
+                g.value::<A, Array1<A>>("b2"),
+                g.value::<A, Array2<A>>("w2"),
+            )
+        };
+        let (a, g1, b1, g2, b2, w2) = params();
+        let m = Norms::<A>::new(a, g1, b1, g2, b2, w2).unwrap();
+        let x: Array2<A> = g.value("x");
+        let labels: Array1<usize> = g.tensor::<f64, ndarray::Ix1>("labels").mapv(|l| l as usize);
+        let out = m.forward(&x).unwrap();
+        assert_close("out", &out, &g.out::<A, IxDyn>(out.shape()), tol);
+        let (loss, grads, inputs) = m.grad_with_inputs(&x, &labels).unwrap();
+        assert_scalar_close("loss", loss.as_f64(), g.loss(), tol);
+        g.assert_grads(&grads, tol);
+        assert_close("d_x", &inputs.x, &g.grad::<A, IxDyn>("x"), tol);
+        // Written out, the same loss and gradients.
+        let (a, g1, b1, g2, b2, w2) = params();
+        let long = NormsLong::<A>::new(a, g1, b1, g2, b2, w2).unwrap();
+        let (long_loss, long_grads) = long.grad(&x, &labels).unwrap();
+        let same = if std::mem::size_of::<A>() == 8 {
+            1e-12
+        } else {
+            tol
+        };
+        assert_scalar_close("long loss", long_loss.as_f64(), loss.as_f64(), same);
+        assert_close("long d_a", &long_grads.a, &grads.a, same);
+        assert_close("long d_g1", &long_grads.g1, &grads.g1, same);
+        assert_close("long d_g2", &long_grads.g2, &grads.g2, same);
+        assert_close("long d_w2", &long_grads.w2, &grads.w2, same);
+    }
+    check::<f64>(1e-10);
+    check::<f32>(1e-4);
+}

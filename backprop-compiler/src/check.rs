@@ -10,6 +10,7 @@ use syn::{Error, Ident, Result};
 use crate::ast::{Decl, Expr, ExprKind, Model, Role};
 use crate::lower::{default_role, names_in, output_names, trace_names};
 use crate::ops::function::Param;
+use crate::ops::norm::Norm;
 use crate::ops::{self, lanes, loss, Callable, Func};
 
 /// Names a `let` cannot take: the output's, and those of the trace's own fields.
@@ -23,6 +24,8 @@ pub enum CallForm<'e> {
     Lanes(lanes::Kind, &'e Expr, i64),
     /// A named loss of the output and the target.
     Loss(loss::Named, &'e Expr, &'e Expr),
+    /// A normalisation of a tensor, with its gain, bias and `eps`.
+    Norm(Norm, [&'e Expr; 3], f64),
 }
 
 pub fn call_form<'e>(f: &Ident, args: &'e [Expr]) -> Result<CallForm<'e>> {
@@ -42,6 +45,16 @@ pub fn call_form<'e>(f: &Ident, args: &'e [Expr]) -> Result<CallForm<'e>> {
         Callable::Loss(l) => match args {
             [a, b] => Ok(CallForm::Loss(l, a, b)),
             _ => Err(arity("two arguments: the output and the target")),
+        },
+        Callable::Norm(kind) => match args {
+            [x, gain, bias] => Ok(CallForm::Norm(kind, [x, gain, bias], 1e-5)),
+            [x, gain, bias, eps] => {
+                let eps = eps.literal().ok_or_else(|| {
+                    Error::new(eps.span, format!("the eps of `{name}` is a number"))
+                })?;
+                Ok(CallForm::Norm(kind, [x, gain, bias], eps))
+            }
+            _ => Err(arity("a tensor, a gain, a bias and an optional eps")),
         },
         Callable::Lanes(kind) => match args {
             [a] => Ok(CallForm::Lanes(kind, a, -1)),

@@ -103,6 +103,14 @@ impl Ranks {
                     }
                     return Some(0);
                 }
+                // A batch of rows, and a gain and a bias per feature.
+                if crate::ops::norm::named(&f.to_string()).is_some() {
+                    let rank = self.walk(args.first()?, Some(2));
+                    for row in args.iter().skip(1).take(2) {
+                        self.walk(row, Some(1));
+                    }
+                    return rank;
+                }
                 let first = args.first()?;
                 for extra in &args[1..] {
                     self.walk(extra, None);

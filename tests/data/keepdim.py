@@ -108,6 +108,33 @@ cases.append({
     "grads": {k: flat(t[k].grad) for k in ("x", "a", "w")},
 })
 
+# batch_norm (training mode, the batch's statistics) and layer_norm, as PyTorch's.
+t = {
+    "x": rounded(6, 4, scale=2.0),
+    "a": rounded(4, 5).requires_grad_(True),
+    "g1": (1.0 + rounded(5, scale=0.2)).requires_grad_(True),
+    "b1": rounded(5, scale=0.2).requires_grad_(True),
+    "g2": (1.0 + rounded(5, scale=0.2)).requires_grad_(True),
+    "b2": rounded(5, scale=0.2).requires_grad_(True),
+    "w2": rounded(5, 3).requires_grad_(True),
+}
+t["x"].requires_grad_(True)
+labels = torch.tensor([0, 2, 1, 1, 0, 2])
+t["labels"] = labels.to(torch.float64)
+z = t["x"] @ t["a"]
+h = torch.tanh(F.batch_norm(z, None, None, t["g1"], t["b1"], training=True, eps=1e-5))
+out = F.layer_norm(h, (5,), t["g2"], t["b2"], eps=1e-3) @ t["w2"]
+loss = F.cross_entropy(out, labels)
+loss.backward()
+cases.append({
+    "name": "norms",
+    "model": "batch_norm, tanh, layer_norm, a product, cross_entropy",
+    "tensors": {k: {"shape": list(x.shape), "values": flat(x)} for k, x in t.items()},
+    "out": flat(out),
+    "loss": loss.item(),
+    "grads": {k: flat(t[k].grad) for k in ("x", "a", "g1", "b1", "g2", "b2", "w2")},
+})
+
 meta = {
     "generator": "tests/data/keepdim.py",
     "torch": torch.__version__,

@@ -235,6 +235,12 @@ impl Lower {
     fn call(&mut self, e: &Expr, f: &Ident, args: &[Expr]) -> Result<NodeId> {
         let (arg, op) = match call_form(f, args)? {
             CallForm::Loss(l, a, b) => return self.loss(e, l, a, b),
+            CallForm::Norm(kind, [x, gain, bias], eps) => {
+                let (nx, ng, nb) = (self.expr(x)?, self.expr(gain)?, self.expr(bias)?);
+                self.site(e, &[x, gain, bias]);
+                let built = kind.build(&mut self.graph, nx, ng, nb, eps);
+                return built.map_err(|fault| Error::new(e.span, self.describe(fault, e)));
+            }
             CallForm::Function(func, arg, k) => {
                 let na = self.expr(arg)?;
                 self.site(e, &[arg]);

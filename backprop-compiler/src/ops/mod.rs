@@ -11,7 +11,8 @@
 //! - [`linalg`]: matrix products, outer products and transposes;
 //! - [`reduce`]: sums and their adjoints, element counts, column selects;
 //! - [`lanes`]: softmax and log-softmax along an axis;
-//! - [`loss`]: the losses the language names.
+//! - [`loss`]: the losses the language names;
+//! - [`norm`]: `batch_norm` and `layer_norm`, sugar over the others.
 //!
 //! Sugar (`a - b`, `a / b`, `mean`, `mse`) is lowered to these primitives by `lower.rs`
 //! through the families' own builders.
@@ -24,6 +25,7 @@ pub mod function;
 pub mod lanes;
 pub mod linalg;
 pub mod loss;
+pub mod norm;
 pub mod reduce;
 pub mod shape;
 pub mod vjp;
@@ -231,6 +233,7 @@ pub enum Callable {
     Function(Func),
     Lanes(lanes::Kind),
     Loss(loss::Named),
+    Norm(norm::Norm),
 }
 
 /// The callable spelled `name`, if the language has one.
@@ -239,6 +242,7 @@ pub fn callable(name: &str) -> Option<Callable> {
         .map(Callable::Function)
         .or_else(|| lanes::named(name).map(Callable::Lanes))
         .or_else(|| loss::named(name).map(Callable::Loss))
+        .or_else(|| norm::named(name).map(Callable::Norm))
 }
 
 /// Every name the language calls, functions then lane ops then losses, for suggestions.
@@ -246,5 +250,6 @@ pub fn spellings() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = function::spelled().map(|f| f.def().name).collect();
     all.extend(lanes::SPELLINGS.iter().map(|(name, _)| *name));
     all.extend(loss::SPELLINGS.iter().map(|l| l.name));
+    all.extend(norm::SPELLINGS.iter().map(|(name, _)| *name));
     all
 }
