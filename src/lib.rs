@@ -29,7 +29,8 @@
 //! - `input x: [n, 3];`, `target y: [n, 1];`, `param w: [4, 3], b;` (optional) declare
 //!   roles and, optionally, shapes whose dims are numbers or names; several names may
 //!   share one (`param w1, w2: [];`), and `[]` is a scalar. A dim a declaration names is
-//!   also a number in expressions, its length at run time (`1/(n-1)` for `input x: [n, 3]`).
+//!   also a number in expressions, its length at run time (`1/(n-1)` for `input x: [n, 3]`),
+//!   as is `x.shape[k]`, declared or not.
 //!   Undeclared names take
 //!   their role from their name: `x` is the input, `y` the target, any other name a
 //!   trainable parameter.

@@ -163,6 +163,7 @@ fn batch_norm_written_out_matches_pytorch_at_every_intermediate() {
     check::<f32>("batch_norm_f32", 1e-5);
 }
 
+backprop::model! { struct Rows; input x: [n, 3]; x / x.shape[0] - 1/n; loss out.sum() }
 backprop::model! { struct KeepAll; input x: [n, 3]; let s = x.sum(keepdim=True); x / s; loss out.sum() }
 backprop::model! { struct Spellings; input x: [n, 3]; x - x.mean(dim=-1, keepdims=True) + x.sum(1, keepdim=true); loss out.sum() }
 
@@ -172,6 +173,11 @@ fn pytorch_spellings_of_keepdim() {
     // x.sum(keepdim=True) is [1, 1]: each element over the total.
     let out = KeepAll::<f64>::new().unwrap().forward(&x).unwrap();
     for (got, want) in out.iter().zip(&x / 22.0) {
+        assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+    }
+    // `x.shape[0]` and `n` are the rows at run time.
+    let out = Rows::<f64>::new().unwrap().forward(&x).unwrap();
+    for (got, want) in out.iter().zip(x.mapv(|v| v / 2.0 - 0.5)) {
         assert!((got - want).abs() < 1e-15, "{got} vs {want}");
     }
     // dim= and keepdims=, true as Rust writes it: each row less its mean plus its sum.

@@ -110,6 +110,8 @@ pub enum ExprKind {
     Column(Box<Expr>, usize),
     /// `logprobs[range(n), labels]`: each row's element at its integer label.
     Pick(Box<Expr>, Box<Expr>),
+    /// `x.shape[k]`: the length of axis `k`, a number.
+    Dim(Box<Expr>, usize),
 }
 
 impl Expr {
@@ -136,7 +138,8 @@ impl Expr {
             | ExprKind::Transpose(a)
             | ExprKind::Pow(a, _)
             | ExprKind::Reduce(_, a, _, _)
-            | ExprKind::Column(a, _) => a.visit(f),
+            | ExprKind::Column(a, _)
+            | ExprKind::Dim(a, _) => a.visit(f),
             ExprKind::Binary(_, a, b) | ExprKind::Pick(a, b) => {
                 a.visit(f);
                 b.visit(f);
@@ -278,6 +281,10 @@ impl Expr {
             ExprKind::Pick(e, labels) => {
                 wrap(f, e, 5)?;
                 write!(f, "[range(n), {labels}]")
+            }
+            ExprKind::Dim(e, k) => {
+                wrap(f, e, 5)?;
+                write!(f, ".shape[{k}]")
             }
         }
     }

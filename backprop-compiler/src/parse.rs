@@ -302,6 +302,20 @@ fn method_call(input: ParseStream, recv: Expr, method: Ident) -> Result<Expr> {
     if name == "T" {
         return Ok(Expr::new(ExprKind::Transpose(Box::new(recv)), span));
     }
+    // `x.shape[0]`, a number.
+    if name == "shape" {
+        let content;
+        let bracket = bracketed!(content in input);
+        let k: syn::LitInt = content.parse()?;
+        if !content.is_empty() {
+            return Err(content.error("expected `]`; `.shape[k]` is the length of one axis"));
+        }
+        let span = span.join(bracket.span.join()).unwrap_or(span);
+        return Ok(Expr::new(
+            ExprKind::Dim(Box::new(recv), k.base10_parse()?),
+            span,
+        ));
+    }
     // `x.max(1).values`: the values of PyTorch's (values, indices), which `max` gives here.
     if name == "values" && matches!(recv.kind, ExprKind::Reduce(Reduce::Max | Reduce::Min, ..)) {
         return Ok(recv);

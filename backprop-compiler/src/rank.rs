@@ -140,6 +140,10 @@ impl Ranks {
                 let r = self.walk(a, expect.map(|r| r + 1))?;
                 r.checked_sub(1)
             }
+            ExprKind::Dim(a, _) => {
+                self.walk(a, None);
+                Some(0)
+            }
             // Rows of scores and one label per row: one number per row.
             ExprKind::Pick(a, labels) => {
                 self.walk(a, Some(2));

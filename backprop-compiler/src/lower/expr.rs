@@ -128,6 +128,18 @@ impl Lower {
                 };
                 reduced
             }
+            ExprKind::Dim(a, k) => {
+                let na = self.expr(a)?;
+                let rank = self.graph.rank(na);
+                if *k >= rank {
+                    return Err(Error::new(
+                        e.span,
+                        format!("`{a}` has rank {rank}, so it has no axis {k}"),
+                    ));
+                }
+                let axis = Some(*k as u8);
+                self.graph.apply(Op::Reduce(Reduce::Count(axis)), &[na])
+            }
             ExprKind::Pick(a, labels) => {
                 let ExprKind::Name(name) = &labels.kind else {
                     return Err(Error::new(

@@ -107,6 +107,12 @@ fn reduction_arguments_as_pytorch_spells_them() {
 fn named_dims_are_numbers() {
     // `n` is the batch, read from `x`, in the body and in the loss alone.
     crate::tests::compile("input x: [n, 3]; 1/(n-1) * (x @ w); loss (out * out).sum() / n");
+    // And `x.shape[k]` as PyTorch writes it, declared or not.
+    crate::tests::compile("x @ w / x.shape[0]; loss out.sum() / (x.shape[1] - 1)");
+    assert_eq!(
+        first("input x: [n, 3]; x / x.shape[2]; loss out.sum()"),
+        "`x` has rank 2, so it has no axis 2"
+    );
     // A dim name that is also a tensor's stays the tensor.
     crate::tests::compile("input x: [n, 3]; param n: []; n * (x @ w); loss mse");
 }

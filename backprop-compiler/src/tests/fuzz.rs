@@ -69,6 +69,7 @@ const VOCABULARY: &[&str] = &[
     "max",
     "values",
     "range",
+    "shape",
     "__h",
     "r#type",
     "self",
