@@ -32,6 +32,20 @@ pub enum Reduce {
     MaxScatter { axis: u8, keep: bool },
 }
 
+/// `a`'s shape reduced along axis `k`: without it, or with it of length 1 (`keep`).
+fn along(mut a: Shape, k: usize, keep: bool, dims: &mut Dims) -> Result<Shape, Fault> {
+    let rank = a.len();
+    if k >= rank {
+        return Err(Fault::Axis { axis: k, rank });
+    }
+    if keep {
+        a[k] = dims.fresh(Some(1), None);
+    } else {
+        a.remove(k);
+    }
+    Ok(a)
+}
+
 impl Family for Reduce {
     fn shape(&self, args: &[Shape], dims: &mut Dims) -> Result<Shape, Fault> {
         let a = arg(args, 0);
@@ -42,34 +56,10 @@ impl Family for Reduce {
                 Vec::new()
             }),
             Reduce::Sum {
-                axis: Some(k),
+                axis: Some(axis),
                 keep,
-            } => {
-                let (k, rank) = (usize::from(k), a.len());
-                if k >= rank {
-                    return Err(Fault::Axis { axis: k, rank });
-                }
-                let mut out = a;
-                if keep {
-                    out[k] = dims.fresh(Some(1), None);
-                } else {
-                    out.remove(k);
-                }
-                Ok(out)
             }
-            Reduce::Max { axis, keep } => {
-                let (k, rank) = (usize::from(axis), a.len());
-                if k >= rank {
-                    return Err(Fault::Axis { axis: k, rank });
-                }
-                let mut out = a;
-                if keep {
-                    out[k] = dims.fresh(Some(1), None);
-                } else {
-                    out.remove(k);
-                }
-                Ok(out)
-            }
+            | Reduce::Max { axis, keep } => along(a, usize::from(axis), keep, dims),
             Reduce::Unsum { .. } | Reduce::ColumnScatter(_) | Reduce::MaxScatter { .. } => {
                 Ok(arg(args, 1))
             }
