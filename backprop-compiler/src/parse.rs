@@ -327,11 +327,7 @@ fn method_call(input: ParseStream, recv: Expr, method: Ident) -> Result<Expr> {
         "sum" | "mean" | "max" | "amax" | "min" | "amin" | "var" | "std"
     ) {
         let (axis, keep, correction) = reduction_args(&content, &name)?;
-        let kind = match (name.as_str(), correction) {
-            ("var", c) => Reduce::Var(c.unwrap_or(1)),
-            ("std", c) => Reduce::Std(c.unwrap_or(1)),
-            (_, _) => reduce(&name),
-        };
+        let kind = reduce(&name, correction.unwrap_or(1));
         return Ok(Expr::new(
             ExprKind::Reduce(kind, Box::new(recv), axis, keep),
             span,
@@ -436,11 +432,14 @@ fn boolean(input: ParseStream) -> Result<bool> {
     }
 }
 
-fn reduce(name: &str) -> Reduce {
+/// The reduction spelled `name`; `var` and `std` with their correction.
+fn reduce(name: &str, correction: i64) -> Reduce {
     match name {
         "sum" => Reduce::Sum,
         "max" | "amax" => Reduce::Max,
         "min" | "amin" => Reduce::Min,
+        "var" => Reduce::Var(correction),
+        "std" => Reduce::Std(correction),
         _ => Reduce::Mean,
     }
 }

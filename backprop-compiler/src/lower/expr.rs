@@ -11,6 +11,7 @@ use crate::ast::{BinOp, Brief, DimSpec, Expr, ExprKind, Reduce as Reduction, Rol
 use crate::check::{call_form, CallForm, Errors};
 use crate::ir::{DimId, Graph, NodeId};
 use crate::ops::lanes::Lanes;
+use crate::ops::norm::deviation;
 use crate::ops::shape::Fault;
 use crate::ops::{loss, Linalg, Op, Reduce};
 
@@ -85,7 +86,7 @@ impl Lower {
                     }
                 };
                 let keep = *keep;
-                let reduced = match (kind, axis) {
+                match (kind, axis) {
                     (Reduction::Max | Reduction::Min, None) => {
                         let name = if *kind == Reduction::Max {
                             "max"
@@ -110,10 +111,11 @@ impl Lower {
                     }),
                     // PyTorch's: the sum of squares about the mean over the count less the
                     // correction; `std` its square root.
-                    (Reduction::Var(c) | Reduction::Std(c), _) => {
-                        let std = matches!(kind, Reduction::Std(_));
-                        self.spread(na, axis, keep, *c, std)
+                    (Reduction::Var(c), _) => {
+                        deviation(&mut self.graph, na, axis, keep, *c).map(|(_, var)| var)
                     }
+                    (Reduction::Std(c), _) => deviation(&mut self.graph, na, axis, keep, *c)
+                        .and_then(|(_, var)| self.graph.pow(var, 0.5)),
                     (Reduction::Sum | Reduction::Mean, _) => {
                         let sum = Op::Reduce(Reduce::Sum { axis, keep });
                         let sum = self.graph.apply(sum, &[na]);
@@ -125,8 +127,7 @@ impl Lower {
                             _ => sum,
                         }
                     }
-                };
-                reduced
+                }
             }
             ExprKind::Dim(a, k) => {
                 let na = self.expr(a)?;
@@ -149,18 +150,7 @@ impl Lower {
                 };
                 let (na, nl) = (self.expr(a)?, self.labels_or_name(name)?);
                 self.site(e, &[a, labels]);
-                let picked = self
-                    .graph
-                    .apply(Op::Loss(crate::ops::Loss::OneHot), &[nl, na])
-                    .and_then(|hot| self.graph.mul(hot, na))
-                    .and_then(|rows| {
-                        let along = Op::Reduce(Reduce::Sum {
-                            axis: Some(1),
-                            keep: false,
-                        });
-                        self.graph.apply(along, &[rows])
-                    });
-                return picked.map_err(|_| {
+                return loss::pick(&mut self.graph, na, nl).map_err(|_| {
                     let dims = &self.graph.dims;
                     Error::new(
                         e.span,
@@ -188,33 +178,6 @@ impl Lower {
             }
         };
         node.map_err(|f| Error::new(e.span, self.describe(f, e)))
-    }
-
-    /// `a.var(axis, correction=c)`, or its square root: the sum of squares about the mean
-    /// over the count less `c`.
-    fn spread(
-        &mut self,
-        a: NodeId,
-        axis: Option<u8>,
-        keep: bool,
-        c: i64,
-        std: bool,
-    ) -> std::result::Result<NodeId, Fault> {
-        let g = &mut self.graph;
-        let total = g.apply(Op::Reduce(Reduce::Sum { axis, keep: true }), &[a])?;
-        let n = g.apply(Op::Reduce(Reduce::Count(axis)), &[a])?;
-        let mean = g.div(total, n)?;
-        let d = g.sub(a, mean)?;
-        let sq = g.mul(d, d)?;
-        let ss = g.apply(Op::Reduce(Reduce::Sum { axis, keep }), &[sq])?;
-        let c = g.cst(c as f64);
-        let dof = g.sub(n, c)?;
-        let var = g.div(ss, dof)?;
-        if std {
-            g.pow(var, 0.5)
-        } else {
-            Ok(var)
-        }
     }
 
     fn name(&mut self, n: &Ident) -> Result<NodeId> {

@@ -190,8 +190,8 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
     for n in dim_names.keys() {
         names.insert(n.clone(), Name::Bound(Some(0)));
     }
-    // The names `cross_entropy` and `nll` take as labels: integers, not tensors of the
-    // model's type.
+    // The names `cross_entropy` and `nll` take as labels, or that pick rows: integers, not
+    // tensors of the model's type.
     let labels: Vec<String> = label_names(&loss_expr)
         .iter()
         .map(ToString::to_string)

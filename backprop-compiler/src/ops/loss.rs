@@ -13,7 +13,7 @@ use crate::ops::function::{CLAMP_MIN, LOG, SIGMOID};
 use crate::ops::lanes::{self, Lanes};
 use crate::ops::shape::{arg, same, Fault};
 use crate::ops::vjp::Vjp;
-use crate::ops::{Family, Op, Reads};
+use crate::ops::{Family, Op, Reads, Reduce};
 use crate::print::{Notation, Printer};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,11 +99,8 @@ pub const SPELLINGS: &[NamedLoss] = &[
         name: "nll",
         labels: true,
         build: |g, log_p, labels| {
-            let hot = g.apply(Op::Loss(Loss::OneHot), &[labels, log_p])?;
-            let picked = g.mul(hot, log_p)?;
-            let total = g.sum(picked)?;
-            let rows = g.count(labels)?;
-            let mean = g.div(total, rows)?;
+            let picked = pick(g, log_p, labels)?;
+            let mean = mean(g, picked)?;
             g.neg(mean)
         },
     },
@@ -112,6 +109,19 @@ pub const SPELLINGS: &[NamedLoss] = &[
 /// The named loss spelled `name`.
 pub fn named(name: &str) -> Option<Named> {
     SPELLINGS.iter().position(|l| l.name == name).map(Named)
+}
+
+/// Each row's element of `rows` at its label, `rows[range(n), labels]`: the sum along the
+/// row of the row times its label's one-hot row, so that the gradient reaches only the
+/// picked elements.
+pub fn pick(g: &mut Graph, rows: NodeId, labels: NodeId) -> Result<NodeId, Fault> {
+    let hot = g.apply(Op::Loss(Loss::OneHot), &[labels, rows])?;
+    let picked = g.mul(hot, rows)?;
+    let along = Reduce::Sum {
+        axis: Some(1),
+        keep: false,
+    };
+    g.apply(Op::Reduce(along), &[picked])
 }
 
 /// The mean of all elements of `a`: their sum over their count.

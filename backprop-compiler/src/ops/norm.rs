@@ -24,6 +24,27 @@ pub fn named(name: &str) -> Option<Norm> {
     SPELLINGS.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
 }
 
+/// `x` less its mean along `axis` (all axes for `None`), and its variance there, PyTorch's
+/// `var(axis, keepdim=keep, correction=c)`: the sum of squares of the deviation over the
+/// count less `c`.
+pub fn deviation(
+    g: &mut Graph,
+    x: NodeId,
+    axis: Option<u8>,
+    keep: bool,
+    correction: i64,
+) -> Result<(NodeId, NodeId), Fault> {
+    let n = g.apply(Op::Reduce(Reduce::Count(axis)), &[x])?;
+    let total = g.apply(Op::Reduce(Reduce::Sum { axis, keep: true }), &[x])?;
+    let mean = g.div(total, n)?;
+    let d = g.sub(x, mean)?;
+    let sq = g.mul(d, d)?;
+    let ss = g.apply(Op::Reduce(Reduce::Sum { axis, keep }), &[sq])?;
+    let c = g.cst(correction as f64);
+    let dof = g.sub(n, c)?;
+    Ok((d, g.div(ss, dof)?))
+}
+
 impl Norm {
     /// `(x - mean) / sqrt(var + eps) * gain + bias`, the statistics along the norm's axis,
     /// kept so that they broadcast back.
@@ -39,13 +60,7 @@ impl Norm {
             Norm::Batch => Some(0),
             Norm::Layer => Some((g.rank(x).max(1) - 1) as u8),
         };
-        let n = g.apply(Op::Reduce(Reduce::Count(axis)), &[x])?;
-        let total = g.apply(Op::Reduce(Reduce::Sum { axis, keep: true }), &[x])?;
-        let mean = g.div(total, n)?;
-        let d = g.sub(x, mean)?;
-        let sq = g.mul(d, d)?;
-        let ss = g.apply(Op::Reduce(Reduce::Sum { axis, keep: true }), &[sq])?;
-        let var = g.div(ss, n)?;
+        let (d, var) = deviation(g, x, axis, true, 0)?;
         let eps = g.cst(eps);
         let shifted = g.sum2(var, eps)?;
         let inv = g.pow(shifted, -0.5)?;
