@@ -50,6 +50,65 @@
 //!   log-probabilities (`log_softmax(z)`) and the same labels, as PyTorch's `nll_loss`.
 //!   A matrix's rows are also picked by such labels as a notebook picks them,
 //!   `-logprobs[range(n), labels].mean()`: each row's element at its label.
+//! - `C[X]` picks rows of a table by integer indices, an embedding: for `C: [27, 10]`
+//!   and `input X: [n, 3]`, `C[X]` is `[n, 3, 10]`, the indices' axes then a row's. The
+//!   indices are an input of `usize` of any rank (an undeclared name used so is an input,
+//!   one index per example unless something else ranks it), checked against the table's
+//!   rows before any arithmetic; the gradient adds each row's back into the row it came
+//!   from, a row picked twice getting both. `e.view(n, -1)` and `e.reshape(...)` give the
+//!   same elements in another shape, read in row-major order as PyTorch's: each length a
+//!   number, a named dim, `x.shape[k]`, or one `-1` for the length that keeps the number
+//!   of elements (checked at compile time where the lengths are known, at run time
+//!   otherwise).
+//!
+//! Tensors of any rank up to 6 flow through the elementwise operations, reductions and
+//! reshapes; `@`, `.T`, `[:, k]` and the losses take matrices and vectors. Names keep the
+//! case they are written in (`W1`, `Xb`). Where Python and Rust differ, the model is
+//! written as Rust's tokens allow: `let` before a binding and `;` after each statement,
+//! `torch.tanh(h)` or `tanh(h)` (the `torch.` and `np.` prefixes are accepted and mean
+//! nothing), and `x.view(n, -1)` for a tuple's `x.view((n, -1))`. makemore part 4's
+//! network reads, line for line:
+//!
+//! ```
+//! backprop::model! {
+//!     pub struct Ninja;
+//!     input Xb: [n, 3];
+//!     target Yb;
+//!     param C: [27, 10], W1: [30, 64], b1: [64], W2: [64, 27], b2: [27];
+//!     param bngain: [1, 64], bnbias: [1, 64];
+//!     let emb = C[Xb];
+//!     let embcat = emb.view(emb.shape[0], -1);
+//!     let hprebn = embcat @ W1 + b1;
+//!     let bnmeani = 1/n*hprebn.sum(0, keepdim=True);
+//!     let bndiff = hprebn - bnmeani;
+//!     let bndiff2 = bndiff**2;
+//!     let bnvar = 1/(n-1)*(bndiff2).sum(0, keepdim=True);
+//!     let bnvar_inv = (bnvar + 1e-5)**-0.5;
+//!     let bnraw = bndiff * bnvar_inv;
+//!     let hpreact = bngain * bnraw + bnbias;
+//!     let h = torch.tanh(hpreact);
+//!     let logits = h @ W2 + b2;
+//!     let logit_maxes = logits.max(1, keepdim=True).values;
+//!     let norm_logits = logits - logit_maxes;
+//!     let counts = norm_logits.exp();
+//!     let counts_sum = counts.sum(1, keepdims=True);
+//!     let counts_sum_inv = counts_sum**-1;
+//!     let probs = counts * counts_sum_inv;
+//!     let logprobs = probs.log();
+//!     logits;
+//!     loss -logprobs[range(n), Yb].mean()
+//! }
+//!
+//! let model = Ninja::<f64>::init(42)?;
+//! let xb = ndarray::array![[0, 0, 5], [0, 5, 13], [5, 13, 13], [13, 13, 1]];
+//! let yb = ndarray::array![13, 13, 1, 0];
+//! let t = model.trace(&xb, &yb)?;
+//! // Every intermediate and its gradient, as the notebook's `cmp` checks them.
+//! assert_eq!((t.emb.shape(), t.d_emb.shape()), (&[4, 3, 10][..], &[4, 3, 10][..]));
+//! assert_eq!(t.d_embcat.shape(), &[4, 30]);
+//! assert_eq!(t.grads.C.shape(), &[27, 10]);
+//! # Ok::<(), backprop::ShapeError>(())
+//! ```
 //!
 //! Expressions use Python's precedence: postfix (`.T`, `.t()`, `.pow(k)`, `.sum()`,
 //! `.mean()`, `.sum(axis)`, `.mean(axis)`, `[:, k]`, `.relu()` and the other functions as
@@ -284,6 +343,7 @@ pub struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     pub use backprop_runtime::fused::*;
+    pub use backprop_runtime::index::*;
     pub use backprop_runtime::kernels::*;
     pub use backprop_runtime::loss::{bce, bce_logits, cross_entropy};
     pub use backprop_runtime::shape::{fixed, free, named, Dims};

@@ -112,6 +112,11 @@ pub enum ExprKind {
     Pick(Box<Expr>, Box<Expr>),
     /// `x.shape[k]`: the length of axis `k`, a number.
     Dim(Box<Expr>, usize),
+    /// `C[X]`: the rows of a table at integer indices of any shape, an embedding.
+    Gather(Box<Expr>, Box<Expr>),
+    /// `e.view(n, -1)`, `e.reshape(...)`: the same elements in another shape, each length
+    /// a number, a named dim, `x.shape[k]` or `-1` for the one inferred.
+    Reshape(Box<Expr>, Vec<Expr>),
 }
 
 impl Expr {
@@ -140,11 +145,15 @@ impl Expr {
             | ExprKind::Reduce(_, a, _, _)
             | ExprKind::Column(a, _)
             | ExprKind::Dim(a, _) => a.visit(f),
-            ExprKind::Binary(_, a, b) | ExprKind::Pick(a, b) => {
+            ExprKind::Binary(_, a, b) | ExprKind::Pick(a, b) | ExprKind::Gather(a, b) => {
                 a.visit(f);
                 b.visit(f);
             }
             ExprKind::Call(_, args) => args.iter().for_each(|a| a.visit(f)),
+            ExprKind::Reshape(a, lengths) => {
+                a.visit(f);
+                lengths.iter().for_each(|l| l.visit(f));
+            }
         }
     }
 
@@ -285,6 +294,23 @@ impl Expr {
             ExprKind::Dim(e, k) => {
                 wrap(f, e, 5)?;
                 write!(f, ".shape[{k}]")
+            }
+            ExprKind::Gather(e, indices) => {
+                wrap(f, e, 5)?;
+                f.write_str("[")?;
+                indices.write(f, depth)?;
+                f.write_str("]")
+            }
+            ExprKind::Reshape(e, lengths) => {
+                wrap(f, e, 5)?;
+                f.write_str(".view(")?;
+                for (i, l) in lengths.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    l.write(f, depth)?;
+                }
+                f.write_str(")")
             }
         }
     }

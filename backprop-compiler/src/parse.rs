@@ -280,6 +280,18 @@ fn postfix_rest(input: ParseStream, mut e: Expr) -> Result<Expr> {
                 e = Expr::new(ExprKind::Pick(Box::new(e), Box::new(labels)), span);
                 continue;
             }
+            // `C[X]`: the rows of `C` at the indices `X`.
+            if !content.peek(Token![:]) {
+                let indices = expr(&content)?;
+                if !content.is_empty() {
+                    return Err(content.error(
+                        "expected `]`; the indexing supported is rows at indices `C[X]`, a column `[:, k]` and a label per row `[range(n), labels]`",
+                    ));
+                }
+                let span = bracket.span.join();
+                e = Expr::new(ExprKind::Gather(Box::new(e), Box::new(indices)), span);
+                continue;
+            }
             content.parse::<Token![:]>()?;
             content.parse::<Token![,]>()?;
             let lit: syn::LitInt = content.parse()?;
@@ -339,8 +351,9 @@ fn method_call(input: ParseStream, recv: Expr, method: Ident) -> Result<Expr> {
         .collect();
     let kind = match (name.as_str(), args.as_slice()) {
         ("t", []) => ExprKind::Transpose(Box::new(recv)),
+        ("view" | "reshape", [_, ..]) => ExprKind::Reshape(Box::new(recv), args),
         ("pow", [k]) => ExprKind::Pow(Box::new(recv), number(k, "an exponent")?),
-        ("t" | "pow", _) => {
+        ("t" | "pow" | "view" | "reshape", _) => {
             return Err(syn::Error::new(
                 span,
                 format!("wrong number of arguments to `.{name}()`"),
@@ -455,7 +468,21 @@ fn primary(input: ParseStream) -> Result<Expr> {
         }
         Ok(inner)
     } else if look.peek(Ident) {
-        let name: Ident = input.parse()?;
+        let mut name: Ident = input.parse()?;
+        // `torch.tanh(h)`, `np.exp(z)`: the function, as the notebooks call it.
+        if NAMESPACES.contains(&name.to_string().as_str())
+            && input.peek(Token![.])
+            && input.peek2(Ident)
+        {
+            input.parse::<Token![.]>()?;
+            name = input.parse()?;
+            if !input.peek(token::Paren) {
+                return Err(syn::Error::new(
+                    name.span(),
+                    format!("expected `{name}(...)`, a call"),
+                ));
+            }
+        }
         if input.peek(token::Paren) {
             call_rest(input, name)
         } else {
@@ -479,6 +506,9 @@ fn primary(input: ParseStream) -> Result<Expr> {
         Err(look.error())
     }
 }
+
+/// The module names a notebook calls functions through, which name no tensor here.
+const NAMESPACES: &[&str] = &["torch", "np"];
 
 fn call_rest(input: ParseStream, name: Ident) -> Result<Expr> {
     let content;

@@ -154,6 +154,19 @@ impl Ranks {
                 self.walk(a, Some(2));
                 Some(1)
             }
+            // A table's rows at indices: the indices' axes, then a row's. A table nothing
+            // else ranks is a matrix of rows (an embedding).
+            ExprKind::Gather(table, indices) => {
+                let rt = self.operand(table, Some(2))?;
+                let want = expect.and_then(|r| (r + 1).checked_sub(rt));
+                let ri = self.walk(indices, want)?;
+                (ri + rt).checked_sub(1)
+            }
+            // The lengths are numbers and dims, not tensors.
+            ExprKind::Reshape(a, lengths) => {
+                self.walk(a, None);
+                Some(lengths.len())
+            }
         }
     }
 
@@ -235,6 +248,16 @@ impl Ranks {
         for name in self.names.values_mut() {
             if let Name::Var(role, slot @ None) = name {
                 *slot = Some(if *role == Role::Param { 0 } else { 1 });
+                self.changed = true;
+            }
+        }
+    }
+
+    /// The convention for indices nothing gives a rank: one per example (`[n]`).
+    pub fn default_indices(&mut self, indices: &[String]) {
+        for n in indices {
+            if let Some(Name::Var(_, slot @ None)) = self.names.get_mut(n) {
+                *slot = Some(1);
                 self.changed = true;
             }
         }

@@ -66,6 +66,39 @@ pub enum ShapeError {
         /// The expression that uses the labels.
         site: String,
     },
+    /// An index past the rows of the table it picks from (`C[X]`).
+    #[error("{context}: `{tensor}` holds the index {index} at {}, but the table has {rows} rows (`{site}`)", Dims(position))]
+    Index {
+        /// The model and method, as `Model::method`, or the kernel.
+        context: String,
+        /// The tensor of indices.
+        tensor: String,
+        /// The index out of range.
+        index: usize,
+        /// Where it is in the tensor of indices.
+        position: Vec<usize>,
+        /// How many rows the table has.
+        rows: usize,
+        /// The expression that picks the rows.
+        site: String,
+    },
+    /// A `view` or `reshape` to a shape with another number of elements.
+    #[error(
+        "{context}: `{site}` cannot hold the {count} elements of `{tensor}` {}",
+        Dims(from)
+    )]
+    Reshape {
+        /// The model and method, as `Model::method`.
+        context: String,
+        /// The expression reshaped.
+        tensor: String,
+        /// Its shape.
+        from: Vec<usize>,
+        /// Its number of elements.
+        count: usize,
+        /// The reshape expression.
+        site: String,
+    },
     /// Two operands of a kernel that cannot be combined.
     #[error("`{op}`: shapes {} and {} do not fit", Dims(lhs), Dims(rhs))]
     Operands {

@@ -29,6 +29,7 @@ mod float;
 pub mod fused;
 mod gemm;
 mod gradcheck;
+pub mod index;
 pub mod init;
 #[doc(hidden)]
 pub mod kernels;

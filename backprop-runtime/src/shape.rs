@@ -5,6 +5,8 @@
 //! `x` and the rows of `w1` in `x @ w1`); a check binds a class to the first length it sees
 //! and compares every later one.
 
+use ndarray::Dimension;
+
 use crate::ShapeError;
 
 /// One axis of a tensor: its class of equal dims, and what the model says of it.
@@ -184,19 +186,19 @@ impl<const K: usize> Dims<K> {
         }
     }
 
-    /// Checks that every label is a class of a tensor whose classes are in class `class`;
-    /// passes when the class is not bound yet.
+    /// Checks that every label is a class of a tensor whose classes are the axis `axis`;
+    /// passes when its length is not bound yet.
     ///
     /// # Errors
     /// [`ShapeError::Label`] naming the first label out of range.
     pub fn check_labels<'l>(
         &self,
-        class: usize,
+        axis: AxisSpec,
         labels: impl IntoIterator<Item = &'l usize>,
         tensor: &'static str,
         site: &'static str,
     ) -> Result<(), ShapeError> {
-        let Some(classes) = self.values.get(class).copied().flatten() else {
+        let Some(classes) = self.length(axis) else {
             return Ok(());
         };
         match labels.into_iter().find(|&&l| l >= classes) {
@@ -209,6 +211,128 @@ impl<const K: usize> Dims<K> {
             }),
             None => Ok(()),
         }
+    }
+
+    /// Checks that every index picks a row of a table whose rows are the axis `axis`
+    /// (`C[X]`); passes when its length is not bound yet.
+    ///
+    /// # Errors
+    /// [`ShapeError::Index`] naming the first index out of range and its position.
+    ///
+    /// ```
+    /// use backprop_runtime::shape::{free, Dims};
+    /// let mut dims = Dims::<1>::new("Mlp::forward");
+    /// dims.declared("C", &[free(0)], "C[X]", &[27]).unwrap();
+    /// let x = ndarray::array![[1, 5], [30, 0]];
+    /// let err = dims.check_indices(free(0), x.view(), "X", "C[X]").unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "Mlp::forward: `X` holds the index 30 at [1, 0], but the table has 27 rows (`C[X]`)"
+    /// );
+    /// ```
+    pub fn check_indices<D: Dimension>(
+        &self,
+        axis: AxisSpec,
+        indices: ndarray::ArrayView<'_, usize, D>,
+        tensor: &'static str,
+        site: &'static str,
+    ) -> Result<(), ShapeError> {
+        let Some(rows) = self.length(axis) else {
+            return Ok(());
+        };
+        let indices = indices.into_dyn();
+        match indices.indexed_iter().find(|(_, &i)| i >= rows) {
+            Some((position, &index)) => Err(ShapeError::Index {
+                context: self.context.to_string(),
+                tensor: tensor.to_string(),
+                index,
+                position: position.slice().to_vec(),
+                rows,
+                site: site.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks that a tensor of axes `from` has as many elements as the shape `to` it is
+    /// viewed as, binding the class of the axis `to[inferred]` (a `-1`) to the length
+    /// that makes them equal; passes when a class it needs is not bound yet.
+    ///
+    /// # Errors
+    /// [`ShapeError::Reshape`] when no length makes them equal.
+    ///
+    /// ```
+    /// use backprop_runtime::shape::{fixed, free, Dims};
+    /// let (from, to) = ([free(0), fixed(1, 3), fixed(2, 10)], [free(0), free(3)]);
+    /// let mut dims = Dims::<4>::new("Mlp::forward");
+    /// dims.declared("emb", &from, "C[X]", &[32, 3, 10]).unwrap();
+    /// dims.reshape(&from, &to, Some(1), "emb", "emb.view(n, -1)").unwrap();
+    /// assert_eq!(dims.lengths(), [32, 0, 0, 30]);
+    /// let err = dims.reshape(&from, &[fixed(1, 7), free(3)], None, "emb", "emb.view(7, 30)");
+    /// assert_eq!(
+    ///     err.unwrap_err().to_string(),
+    ///     "Mlp::forward: `emb.view(7, 30)` cannot hold the 960 elements of `emb` [32, 3, 10]"
+    /// );
+    /// ```
+    pub fn reshape(
+        &mut self,
+        from: &[AxisSpec],
+        to: &[AxisSpec],
+        inferred: Option<usize>,
+        tensor: &'static str,
+        site: &'static str,
+    ) -> Result<(), ShapeError> {
+        let length = |axis: &AxisSpec| {
+            axis.fixed
+                .or(self.values.get(axis.class).copied().flatten())
+        };
+        let Some(lengths) = from.iter().map(length).collect::<Option<Vec<usize>>>() else {
+            return Ok(());
+        };
+        let count = lengths.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
+        let others = to
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != inferred)
+            .map(|(_, axis)| length(axis))
+            .try_fold(Some(1usize), |a, b| {
+                Some(a.zip(b).and_then(|(a, b)| a.checked_mul(b)))
+            });
+        let (Some(count), Some(Some(others))) = (count, others) else {
+            return Ok(());
+        };
+        let fits = match inferred.and_then(|i| to.get(i)) {
+            Some(axis) if others > 0 && count % others == 0 => {
+                let want = count / others;
+                match length(axis) {
+                    Some(len) => len == want,
+                    None => {
+                        if let Some(slot) = self.values.get_mut(axis.class) {
+                            *slot = Some(want);
+                        }
+                        true
+                    }
+                }
+            }
+            Some(_) => false,
+            None => others == count,
+        };
+        if fits {
+            return Ok(());
+        }
+        Err(ShapeError::Reshape {
+            context: self.context.to_string(),
+            tensor: tensor.to_string(),
+            from: lengths,
+            count,
+            site: site.to_string(),
+        })
+    }
+
+    /// The length of `axis`: the model's number, or its class's once bound.
+    fn length(&self, axis: AxisSpec) -> Option<usize> {
+        axis.fixed
+            .or(self.values.get(axis.class).copied().flatten())
     }
 
     fn describe(&self, axes: &[AxisSpec]) -> String {

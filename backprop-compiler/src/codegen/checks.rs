@@ -10,10 +10,24 @@ use quote::quote;
 
 use super::{array_ty, ident, view_ty, Codegen, Graphed};
 use crate::ast::Role;
-use crate::ir::{NodeId, Var};
+use crate::ir::{DimId, NodeId, Var};
 use crate::ops::emit::{num, rt};
-use crate::ops::{Arith, Linalg, Loss, Op, Reduce};
+use crate::ops::{Arith, Index, Linalg, Loss, Op, Reduce};
 use crate::print::Printer;
+
+/// The run-time description of the axis `d`: its class, and its declared length or name.
+fn axis_spec(gr: &Graphed<'_>, d: DimId) -> TokenStream {
+    let (rt, dims) = (rt(), &gr.lowered.graph.dims);
+    let class = num(gr.class(d));
+    match (dims.known(d), dims.label(d)) {
+        (Some(n), _) => {
+            let n = num(n);
+            quote!(#rt::fixed(#class, #n))
+        }
+        (None, Some(l)) => quote!(#rt::named(#class, #l)),
+        (None, None) => quote!(#rt::free(#class)),
+    }
+}
 
 /// What a model's `init` takes besides the seed.
 pub enum InitDims {
@@ -49,17 +63,7 @@ impl Codegen<'_> {
                 let classes = dimmed.iter().map(|&d| num(gr.class(d)));
                 return quote!(#dims.tensor(#name, &[#(#classes),*], #site, #shape)?;);
             }
-            let axes = dimmed.iter().map(|&d| {
-                let class = num(gr.class(d));
-                match (g.dims.known(d), g.dims.label(d)) {
-                    (Some(n), _) => {
-                        let n = num(n);
-                        quote!(#rt::fixed(#class, #n))
-                    }
-                    (None, Some(l)) => quote!(#rt::named(#class, #l)),
-                    (None, None) => quote!(#rt::free(#class)),
-                }
-            });
+            let axes = dimmed.iter().map(|&d| axis_spec(gr, d));
             quote!(#dims.declared(#name, &[#(#axes),*], #site, #shape)?;)
         };
         // A scalar is a number: there is no shape to check.
@@ -131,6 +135,37 @@ impl Codegen<'_> {
                 let (tensor, site) = (printer.show(arg), site());
                 lines.push(quote!(#dims.check_column(#class, #col, #tensor, #site)?;));
             }
+            // `C[X]`: every index a row of the table.
+            if let (Op::Index(Index::Gather), &[table, indices]) = (node.op, &node.args[..]) {
+                let Op::Var(v) = *g.op(indices) else { continue };
+                let var = &g.vars[v];
+                let rows = axis_spec(gr, g.shape(table)[0]);
+                let f = ident(&var.name, var.span);
+                let name = var.name.trim_start_matches("r#");
+                let site = site();
+                lines.push(quote! {
+                    if let #rt::Some(#f) = #f {
+                        #dims.check_indices(#rows, #f.view(), #name, #site)?;
+                    }
+                });
+            }
+            // `e.view(..)`: as many elements, the length of a `-1` bound.
+            if let (Op::Index(Index::Reshape(axes)), &[a]) = (node.op, &node.args[..]) {
+                let spec =
+                    |dims: &[DimId]| dims.iter().map(|&d| axis_spec(gr, d)).collect::<Vec<_>>();
+                let (from, to) = (spec(g.shape(a)), spec(axes.dims()));
+                let inferred = match axes.inferred() {
+                    Some(i) => {
+                        let i = num(i);
+                        quote!(#rt::Some(#i))
+                    }
+                    None => quote!(#rt::None),
+                };
+                let (tensor, site) = (printer.show(a), site());
+                lines.push(quote! {
+                    #dims.reshape(&[#(#from),*], &[#(#to),*], #inferred, #tensor, #site)?;
+                });
+            }
             // `cross_entropy(logits, labels)`, and `nll`'s one-hot rows of its log-probabilities.
             let labelled = match (node.op, &node.args[..]) {
                 (Op::Loss(Loss::CrossEntropy), &[logits, labels])
@@ -140,12 +175,12 @@ impl Codegen<'_> {
             if let Some((logits, labels)) = labelled {
                 let Op::Var(v) = *g.op(labels) else { continue };
                 let var = &g.vars[v];
-                let class = num(gr.class(g.shape(logits)[1]));
+                let classes = axis_spec(gr, g.shape(logits)[1]);
                 let f = ident(&var.name, var.span);
                 let (name, site) = (var.name.trim_start_matches("r#"), site());
                 lines.push(quote! {
                     if let #rt::Some(#f) = #f {
-                        #dims.check_labels(#class, #f.iter(), #name, #site)?;
+                        #dims.check_labels(#classes, #f.iter(), #name, #site)?;
                     }
                 });
             }

@@ -220,6 +220,13 @@ impl<'a> Codegen<'a> {
             .collect()
     }
 
+    /// The inputs that have a gradient: not integer indices.
+    fn differentiable_inputs(&self) -> Vec<&'a Var> {
+        let mut inputs = self.vars(Role::Input);
+        inputs.retain(|v| !v.labels);
+        inputs
+    }
+
     /// The `let` bindings and the outputs that are not `let`s, in order.
     fn named_values(&self, gr: &Graphed<'_>) -> Vec<(String, NodeId)> {
         let mut all: Vec<(String, NodeId)> = gr
@@ -262,7 +269,7 @@ impl<'a> Codegen<'a> {
             grad_fields.push(phantom);
         }
         let input_fields = fields(
-            &self.vars(Role::Input),
+            &self.differentiable_inputs(),
             "The loss's gradient with respect to the input",
         );
         let trace_fields = self.trace_fields();
@@ -297,23 +304,44 @@ impl<'a> Codegen<'a> {
         // A line per attribute, as `///` comments are.
         let doc = doc.lines().map(|l| format!(" {l}"));
         let separator = (!attrs.is_empty()).then(|| quote!(#[doc = ""]));
+        // Names as the notebooks write them (`W1`, `Xb`) are the model's, kept as written.
+        let lowered = &self.c.lowered;
+        let lets = lowered.lets.iter().map(|(n, _)| n.to_string());
+        let uppercase = lowered
+            .graph
+            .vars
+            .iter()
+            .map(|v| v.name.clone())
+            .chain(lets);
+        let case = uppercase
+            .into_iter()
+            .any(|n| n.chars().any(char::is_uppercase))
+            .then(|| quote!(#[allow(non_snake_case)]));
+        let prefixed = |item: TokenStream| match item.is_empty() {
+            true => item,
+            false => quote!(#case #item),
+        };
+        let (workspace, dims_struct) = (prefixed(workspace), prefixed(dims_struct));
         let items = quote! {
             #(#attrs)*
             #separator
             #(#[doc = #doc])*
             #[derive(Debug, Clone, PartialEq)]
+            #case
             #vis struct #name<A = f32> {
                 #(#param_fields,)*
             }
 
             #[doc = #grads_doc]
             #[derive(Debug, Clone, PartialEq, Default)]
+            #case
             #vis struct #grads<A = f32> {
                 #(#grad_fields,)*
             }
 
             #[doc = #inputs_doc]
             #[derive(Debug, Clone, PartialEq)]
+            #case
             #vis struct #input_grads<A = f32> {
                 #(#input_fields,)*
                 #[doc(hidden)]
@@ -322,6 +350,7 @@ impl<'a> Codegen<'a> {
 
             #[doc = #trace_doc]
             #[derive(Debug, Clone, PartialEq)]
+            #case
             #vis struct #trace<A = f32> {
                 #(#trace_fields,)*
             }
@@ -330,6 +359,7 @@ impl<'a> Codegen<'a> {
 
             #dims_struct
 
+            #case
             const _: () = {
                 use ::backprop::__private as #rt;
 
@@ -416,7 +446,7 @@ fn graphed<'a>(
     let of = |role: Role| -> Vec<NodeId> {
         g.vars
             .iter()
-            .filter(|v| v.role == role)
+            .filter(|v| v.role == role && !v.labels)
             .filter_map(|v| grad(v.node))
             .collect()
     };

@@ -166,6 +166,7 @@ fn view_name(g: &Graph, n: NodeId, named: &HashMap<NodeId, Ident>) -> String {
         | Op::Map(_)
         | Op::Linalg(_)
         | Op::Reduce(_)
+        | Op::Index(_)
         | Op::Lanes(_)
         | Op::Loss(_) => base,
     }

@@ -1,7 +1,7 @@
 //! The runtime's traits on the model, by which optimizers, savers and the training loop
 //! see it: `Tensors` on the model and its gradients and `Parameters` on the model, for
 //! every model, and `Supervised` for a model with one input and one target that are not
-//! scalars, with one output, each one
+//! scalars, with one output, and whose input is of the element type, each one
 //! line of the runtime's macros.
 
 use proc_macro2::TokenStream;
@@ -28,6 +28,7 @@ impl Codegen<'_> {
             // The training loop batches rows: a scalar input, target or output has none.
             ([x], [y])
                 if !gr.lowered.tuple
+                    && !x.labels
                     && [x.node, y.node, gr.lowered.outputs[0].1]
                         .iter()
                         .all(|&n| g.rank(n) > 0) =>

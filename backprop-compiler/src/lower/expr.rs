@@ -10,6 +10,7 @@ use syn::{Error, Ident, Result};
 use crate::ast::{BinOp, Brief, DimSpec, Expr, ExprKind, Reduce as Reduction, Role};
 use crate::check::{call_form, CallForm, Errors};
 use crate::ir::{DimId, Graph, NodeId};
+use crate::ops::index::{Axes, Index, MAX_RANK};
 use crate::ops::lanes::Lanes;
 use crate::ops::norm::deviation;
 use crate::ops::shape::Fault;
@@ -130,7 +131,7 @@ impl Lower {
                 }
             }
             ExprKind::Dim(a, k) => {
-                let na = self.expr(a)?;
+                let na = self.shaped(a)?;
                 let rank = self.graph.rank(na);
                 if *k >= rank {
                     return Err(Error::new(
@@ -162,6 +163,37 @@ impl Lower {
                     )
                 });
             }
+            ExprKind::Gather(table, indices) => {
+                let ExprKind::Name(name) = &indices.kind else {
+                    return Err(Error::new(
+                        indices.span,
+                        "rows are picked by an input of integer indices, as in `C[X]`",
+                    ));
+                };
+                let (nt, ni) = (self.expr(table)?, self.labels_or_name(name)?);
+                self.site(e, &[table, indices]);
+                let is_indices =
+                    matches!(self.graph.op(ni), Op::Var(v) if self.graph.vars[*v].labels);
+                if !is_indices || self.graph.rank(ni) == 0 {
+                    return Err(Error::new(
+                        indices.span,
+                        format!("`{e}` picks rows of `{table}` by integer indices, a tensor of at least one axis; `{indices}` is not"),
+                    ));
+                }
+                if self.graph.rank(nt) == 0 {
+                    return Err(Error::new(
+                        table.span,
+                        format!("`{e}` picks rows, but `{table}` is a number"),
+                    ));
+                }
+                self.graph.apply(Op::Index(Index::Gather), &[nt, ni])
+            }
+            ExprKind::Reshape(a, lengths) => {
+                let na = self.expr(a)?;
+                self.site(e, &[a]);
+                let axes = self.lengths(e, na, lengths)?;
+                self.graph.apply(Op::Index(Index::Reshape(axes)), &[na])
+            }
             ExprKind::Column(a, k) => {
                 let na = self.expr(a)?;
                 self.site(e, &[a]);
@@ -180,9 +212,114 @@ impl Lower {
         node.map_err(|f| Error::new(e.span, self.describe(f, e)))
     }
 
+    /// The axes of `e`, a reshape of `a` to `lengths`: each a number, a named dim, a length
+    /// `x.shape[k]`, or one `-1` for the length that keeps the number of elements.
+    fn lengths(&mut self, e: &Expr, a: NodeId, lengths: &[Expr]) -> Result<Axes> {
+        let mut axes = Vec::new();
+        let mut inferred = None;
+        for (i, l) in lengths.iter().enumerate() {
+            let dim = match (&l.kind, l.literal()) {
+                (_, Some(v)) if v == -1.0 && inferred.is_none() => {
+                    inferred = Some(i);
+                    DimId(0)
+                }
+                (_, Some(v)) if v >= 1.0 && v.fract() == 0.0 && v < 1e15 => {
+                    self.graph.dims.fresh(Some(v as usize), None)
+                }
+                (ExprKind::Name(n), _) if self.labels.contains_key(&n.to_string()) => {
+                    self.labels[&n.to_string()]
+                }
+                (ExprKind::Dim(of, k), _) => {
+                    let node = self.shaped(of)?;
+                    match self.graph.shape(node).get(*k) {
+                        Some(&d) => d,
+                        None => {
+                            return Err(Error::new(
+                                l.span,
+                                format!("`{of}` has rank {}, so it has no axis {k}", self.graph.rank(node)),
+                            ))
+                        }
+                    }
+                }
+                _ => {
+                    return Err(Error::new(
+                        l.span,
+                        "a length of `view` is a whole number, a named dim, `x.shape[k]`, or one `-1` for the length inferred",
+                    ))
+                }
+            };
+            axes.push(dim);
+        }
+        let dims = &mut self.graph.dims;
+        let from = self.graph.nodes[a.0].shape.clone();
+        if let Some(i) = inferred {
+            let known = |shape: &[DimId]| {
+                shape
+                    .iter()
+                    .try_fold(1usize, |p, &d| p.checked_mul(dims.known(d)?))
+            };
+            let others: Vec<DimId> = axes
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, &d)| d)
+                .collect();
+            let length = match (known(&from), known(&others)) {
+                (Some(total), Some(rest)) if rest > 0 && total % rest == 0 => Some(total / rest),
+                (Some(_), Some(_)) => {
+                    return Err(Error::new(
+                        e.span,
+                        format!(
+                            "`{e}` cannot hold the elements of a tensor {}: {} does not divide into axes of {}",
+                            dims.describe_shape(&from),
+                            known(&from).unwrap_or(0),
+                            dims.describe_shape(&others),
+                        ),
+                    ))
+                }
+                _ => None,
+            };
+            axes[i] = dims.fresh(length, None);
+        }
+        let count = |shape: &[DimId]| {
+            shape
+                .iter()
+                .try_fold(1usize, |p, &d| p.checked_mul(dims.known(d)?))
+        };
+        if let (Some(x), Some(y)) = (count(&from), count(&axes)) {
+            if x != y {
+                return Err(Error::new(
+                    e.span,
+                    format!(
+                        "`{e}` cannot hold the {x} elements of a tensor {}: {} has {y}",
+                        dims.describe_shape(&from),
+                        dims.describe_shape(&axes),
+                    ),
+                ));
+            }
+        }
+        Axes::new(&axes, inferred)
+            .ok_or_else(|| Error::new(e.span, format!("a tensor has at most {MAX_RANK} axes")))
+    }
+
+    /// `e`'s node where only its shape is read (`e.shape[k]`): indices and labels too.
+    fn shaped(&mut self, e: &Expr) -> Result<NodeId> {
+        match &e.kind {
+            ExprKind::Name(n) => self.labels_or_name(n),
+            _ => self.expr(e),
+        }
+    }
+
     fn name(&mut self, n: &Ident) -> Result<NodeId> {
         let node = self.labels_or_name(n)?;
         if let Op::Var(i) = self.graph.op(node) {
+            let var = &self.graph.vars[*i];
+            if var.labels && var.role == Role::Input {
+                return Err(Error::new(
+                    n.span(),
+                    format!("`{n}` holds integer indices; it can only pick rows, as in `C[{n}]`"),
+                ));
+            }
             if self.graph.vars[*i].labels {
                 return Err(Error::new(
                     n.span(),

@@ -39,6 +39,20 @@ pub fn label_names(e: &Expr) -> Vec<Ident> {
     names
 }
 
+/// The names `e` indexes rows by (`C[X]`): integer indices, not tensors of the model's
+/// type.
+pub fn index_names(e: &Expr) -> Vec<Ident> {
+    let mut names = Vec::new();
+    e.visit(&mut |e| {
+        if let ExprKind::Gather(_, indices) = &e.kind {
+            if let ExprKind::Name(n) = &indices.kind {
+                names.push(n.clone());
+            }
+        }
+    });
+    names
+}
+
 /// A model as a graph, with the nodes the generated code names.
 pub struct Lowered {
     pub graph: Graph,
@@ -175,10 +189,21 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         }
     }
     errors.finish()?;
+    // The names that index rows (`C[X]`): integers, inputs unless declared otherwise.
+    let indices: Vec<String> = model
+        .lets
+        .iter()
+        .map(|l| &l.value)
+        .chain(&model.output)
+        .chain([&loss_expr])
+        .flat_map(index_names)
+        .map(|n| n.to_string())
+        .collect();
     let mut names: HashMap<String, Name> = HashMap::new();
     for (n, _) in &order {
         let (role, rank) = match decls.get(n) {
             Some(d) => (d.role, d.shape.as_ref().map(Vec::len)),
+            None if indices.contains(n) => (Role::Input, None),
             None => (default_role(n), None),
         };
         names.insert(n.clone(), Name::Var(role, rank));
@@ -210,6 +235,8 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         r.walk(&loss_expr, Some(0));
     };
     ranks.fixpoint(&mut pass);
+    ranks.default_indices(&indices);
+    ranks.fixpoint(&mut pass);
     if elementwise_only(model, &loss_expr, &ranks) {
         ranks.default_elementwise();
         ranks.fixpoint(&mut pass);
@@ -240,6 +267,7 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
             continue;
         };
         let is_labels = labels.contains(n);
+        let is_indices = indices.contains(n);
         // Labels are one per row, whatever else misuses them (that use is reported).
         let rank = if is_labels { 1 } else { rank };
         let shape = lower.leaf_shape(decls.get(n).and_then(|d| d.shape.as_deref()), rank);
@@ -248,8 +276,15 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
                 *span,
                 format!("`{n}` holds class labels, so it must be a target; declare it with `target {n};`"),
             ));
+        } else if is_indices && role == Role::Param {
+            errors.push(Error::new(
+                *span,
+                format!("`{n}` holds integer indices, so it must be an input; declare it with `input {n}: [n, k];`"),
+            ));
         }
-        let node = lower.graph.var(n.clone(), role, is_labels, *span, shape);
+        let node = lower
+            .graph
+            .var(n.clone(), role, is_labels || is_indices, *span, shape);
         lower.env.insert(n.clone(), node);
     }
     errors.finish()?;

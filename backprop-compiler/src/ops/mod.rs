@@ -10,6 +10,7 @@
 //! - [`arith`]: `-a`, `a^k`, `a + b` and `a * b`, with NumPy's broadcasting;
 //! - [`linalg`]: matrix products, outer products and transposes;
 //! - [`reduce`]: sums and their adjoints, element counts, column selects;
+//! - [`index`]: rows of a table at integer indices (an embedding) and reshapes;
 //! - [`lanes`]: softmax and log-softmax along an axis;
 //! - [`loss`]: the losses the language names;
 //! - [`norm`]: `batch_norm` and `layer_norm`, sugar over the others.
@@ -22,6 +23,7 @@ pub mod emit;
 #[cfg(test)]
 pub mod eval;
 pub mod function;
+pub mod index;
 pub mod lanes;
 pub mod linalg;
 pub mod loss;
@@ -40,6 +42,7 @@ use vjp::Vjp;
 
 pub use arith::Arith;
 pub use function::{Func, Map};
+pub use index::Index;
 pub use lanes::Lanes;
 pub use linalg::Linalg;
 pub use loss::Loss;
@@ -70,6 +73,7 @@ pub enum Op {
     Map(Map),
     Linalg(Linalg),
     Reduce(Reduce),
+    Index(Index),
     Lanes(Lanes),
     Loss(Loss),
 }
@@ -81,6 +85,9 @@ pub enum Reads {
     /// The first: the gradient that an adjoint spreads over or scatters into the second's
     /// shape, the labels a one-hot encoding reads.
     First,
+    /// The first two: the gradient that an adjoint scatters into the third's shape, and
+    /// the indices it scatters by.
+    FirstTwo,
     /// None: an element count.
     Shape,
 }
@@ -150,6 +157,7 @@ impl Op {
             Op::Map(f) => Some(f),
             Op::Linalg(f) => Some(f),
             Op::Reduce(f) => Some(f),
+            Op::Index(f) => Some(f),
             Op::Lanes(f) => Some(f),
             Op::Loss(f) => Some(f),
         }
@@ -180,6 +188,7 @@ impl Op {
         match self.family().map_or(Reads::All, Family::reads) {
             Reads::All => args,
             Reads::First => args.get(..1).unwrap_or(args),
+            Reads::FirstTwo => args.get(..2).unwrap_or(args),
             Reads::Shape => &[],
         }
     }

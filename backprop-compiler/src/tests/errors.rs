@@ -168,7 +168,9 @@ fn grammar_errors() {
         first("x.pow(y); loss mse"),
         "expected a number as an exponent"
     );
-    assert!(first("x[0, :]; loss mse").starts_with("expected `:`"));
+    assert!(first("x[0, :]; loss mse")
+        .starts_with("expected `]`; the indexing supported is rows at indices `C[X]`"));
+    assert!(first("x[:, y]; loss mse").starts_with("expected integer literal"));
     assert_eq!(
         first("\"a\" * x; loss mse"),
         "expected a number; literals in a model are numeric"

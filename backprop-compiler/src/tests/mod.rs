@@ -7,11 +7,13 @@ mod fuzz;
 mod prop;
 mod symbolic;
 
-use ndarray::ArrayD;
+use std::collections::HashMap;
+
+use ndarray::{ArrayD, IxDyn};
 
 use crate::expand::{analyze, Compiled};
-use crate::ir::{Graph, NodeId};
-use crate::ops::Op;
+use crate::ir::{DimId, Graph, NodeId};
+use crate::ops::{Index, Op};
 use crate::print::Printer;
 
 pub fn compile(src: &str) -> Compiled {
@@ -37,14 +39,45 @@ fn parse_and_analyze(src: &str) -> syn::Result<Compiled> {
 /// Values of nodes `0..=upto`, the model's tensors given in `vars`.
 pub fn run(graph: &Graph, vars: &[ArrayD<f64>], upto: NodeId) -> Vec<ArrayD<f64>> {
     let mut values: Vec<ArrayD<f64>> = Vec::with_capacity(upto.0 + 1);
+    // The length of each class of dims, as the values so far have them.
+    let mut lengths: HashMap<DimId, usize> = HashMap::new();
     for node in &graph.nodes[..=upto.0] {
         let value = match node.op {
             Op::Var(k) => vars[k].clone(),
+            // A reshape is given its lengths as the shape of a second argument.
+            Op::Index(Index::Reshape(axes)) => {
+                let a = &values[node.args[0].0];
+                let length = |d: DimId| {
+                    graph
+                        .dims
+                        .known(d)
+                        .or(lengths.get(&graph.dims.find(d)).copied())
+                };
+                let known: Vec<Option<usize>> = axes
+                    .dims()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| {
+                        if Some(i) == axes.inferred() {
+                            None
+                        } else {
+                            length(d)
+                        }
+                    })
+                    .collect();
+                let rest: usize = known.iter().flatten().product();
+                let shape: Vec<usize> = known.iter().map(|l| l.unwrap_or(a.len() / rest)).collect();
+                let like = ArrayD::zeros(IxDyn(&shape));
+                node.op.eval(&[a, &like])
+            }
             _ => {
                 let args: Vec<&ArrayD<f64>> = node.args.iter().map(|a| &values[a.0]).collect();
                 node.op.eval(&args)
             }
         };
+        for (&d, &len) in node.shape.iter().zip(value.shape()) {
+            lengths.insert(graph.dims.find(d), len);
+        }
         values.push(value);
     }
     values

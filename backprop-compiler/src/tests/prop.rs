@@ -25,7 +25,12 @@ struct Gen {
     declare: bool,
     params: Vec<(String, Vec<usize>)>,
     hidden: Option<usize>,
+    /// Whether the model picks rows by the indices `i1: [n]` and `i2: [n, 2]`.
+    indices: [bool; 2],
 }
+
+/// The rows of the tables that indices pick from.
+const VOCAB: usize = 4;
 
 impl Gen {
     fn param(&mut self, shape: Vec<usize>) -> String {
@@ -55,7 +60,7 @@ impl Gen {
             };
         }
         let d = depth - 1;
-        let choice = self.rng.random_range(0..21);
+        let choice = self.rng.random_range(0..23);
         match choice {
             0 => {
                 let m = self.dim();
@@ -170,6 +175,41 @@ impl Gen {
                     _ => format!("({a} * {b}.amin(0, keepdim=True))"),
                 }
             }
+            21 => {
+                // The rows of a table at integer indices (an embedding), of rank 2 or 3.
+                match self.rng.random_range(0..4) {
+                    0 => {
+                        self.indices[0] = true;
+                        let t = self.param(vec![VOCAB, c]);
+                        format!("{t}[i1]")
+                    }
+                    1 => {
+                        self.indices[1] = true;
+                        let t = self.param(vec![VOCAB, c]);
+                        format!("{t}[i2].sum(1)")
+                    }
+                    2 if c % 2 == 0 => {
+                        self.indices[1] = true;
+                        let t = self.param(vec![VOCAB, c / 2]);
+                        format!("{t}[i2].view({}, -1)", self.n)
+                    }
+                    _ => {
+                        self.indices[1] = true;
+                        let t = self.param(vec![VOCAB, 2 * c]);
+                        let a = self.matrix(c, d);
+                        format!("({a} * {t}[i2].reshape(i2.shape[0], 2, 2, {c}).mean(1).amax(1))")
+                    }
+                }
+            }
+            22 => {
+                // The same elements in another shape, back and forth.
+                let (a, n) = (self.matrix(c, d), self.n);
+                match self.rng.random_range(0..3) {
+                    0 => format!("{a}.view(-1).view({n}, {c})"),
+                    1 => format!("{a}.reshape({c}, -1).T"),
+                    _ => format!("{a}.view(x.shape[0], 1, {c}).sum(1)"),
+                }
+            }
             _ => {
                 let a = self.matrix(c, d);
                 format!("{a}.T.T")
@@ -245,6 +285,7 @@ fn model(seed: u64) -> (String, Vec<(String, ArrayD<f64>)>) {
         declare,
         params: Vec::new(),
         hidden: None,
+        indices: [false; 2],
     };
     let mut lets = String::new();
     if rng.random_bool(0.5) {
@@ -298,6 +339,12 @@ fn model(seed: u64) -> (String, Vec<(String, ArrayD<f64>)>) {
         shape_text(&[n, d1]),
         shape_text(&y_shape)
     );
+    // Indices are inputs when declared, and when not (`i1`), from their use.
+    for (used, (name, shape)) in g.indices.iter().zip([("i1", vec![n]), ("i2", vec![n, 2])]) {
+        if *used && (declare || name == "i2" || rng.random_bool(0.5)) {
+            decls += &format!(" input {name}: {};", shape_text(&shape));
+        }
+    }
     if declare && !g.params.is_empty() {
         let ps: Vec<String> = g
             .params
@@ -321,6 +368,11 @@ fn model(seed: u64) -> (String, Vec<(String, ArrayD<f64>)>) {
     ];
     for (p, s) in &g.params {
         values.push((p.clone(), random_array(&mut rng, s, -1.0, 1.0)));
+    }
+    for (name, shape) in [("i1", vec![n]), ("i2", vec![n, 2])] {
+        let mut i = random_array(&mut rng, &shape, 0.0, VOCAB as f64);
+        i.mapv_inplace(f64::floor);
+        values.push((name.to_string(), i));
     }
     (src, values)
 }
@@ -347,6 +399,10 @@ fn random_models_match_finite_differences() {
         ".max(1",
         ".var(0",
         ".amin(0",
+        "[i1]",
+        "[i2]",
+        ".view(",
+        ".reshape(",
         "let h",
     ];
     let mut functions = vec![0; function::FUNCTIONS.len()];
@@ -446,7 +502,7 @@ fn check(
     }
     let mut checked = 0;
     for (k, var) in graph.vars.iter().enumerate() {
-        if var.role == Role::Target {
+        if var.role == Role::Target || var.labels {
             continue;
         }
         let symbolic = match adjoint[var.node.0] {
