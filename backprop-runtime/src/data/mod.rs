@@ -1,10 +1,12 @@
-//! Data: batches, the MNIST IDX reader and the digits shipped with the crate.
+//! Data: batches, the MNIST IDX reader, and the digits and first names shipped with the
+//! crate.
 //!
 //! [`read_idx_images`] and [`read_idx_labels`] parse MNIST's IDX files of unsigned bytes
 //! (uncompressed), [`load_idx_images`] and [`load_idx_labels`] read them from a path, and
 //! [`Digits`] pairs images with their classes. Two small sets come with the crate, parsed
 //! from IDX bytes compiled in: [`mnist_5k`] (5000 MNIST images, 28 × 28) and
-//! [`uci_digits`] (1797 UCI images, 8 × 8).
+//! [`uci_digits`] (1797 UCI images, 8 × 8). [`names`] gives 5163 first names of the 1990
+//! US Census, for character-level language models.
 //!
 //! An IDX file is a big-endian header, then the elements in row-major order. The header
 //! is a magic number, `0x00 0x00 <data type> <number of dims>`, then each dim as a `u32`.
@@ -26,10 +28,12 @@
 mod digits;
 mod error;
 mod idx;
+mod names;
 
 pub use digits::{mnist_5k, uci_digits, Digits};
 pub use error::{DataError, IdxKind};
 pub use idx::{load_idx_images, load_idx_labels, read_idx_images, read_idx_labels};
+pub use names::names;
 
 mod batch;
 
