@@ -381,3 +381,57 @@ fn the_example_learns_names_well_below_a_uniform_guess() {
     let plausible = names.iter().filter(|n| (2..=10).contains(&n.len())).count();
     assert!(plausible >= 14, "{names:?}");
 }
+
+#[test]
+fn the_derivation_reads_as_the_notebooks_hand_derivation() {
+    let text = Ninja::DERIVATION;
+    // One line per intermediate, in the order the notebook derives them.
+    let order = [
+        "logprobs",
+        "probs",
+        "counts_sum_inv",
+        "counts_sum",
+        "counts",
+        "norm_logits",
+        "logit_maxes",
+        "logits",
+        "h",
+        "hpreact",
+        "bnraw",
+        "bnvar_inv",
+        "bnvar",
+        "bndiff2",
+        "bndiff",
+        "bnmeani",
+        "hprebn",
+        "embcat",
+        "emb",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|name| {
+            let line = format!("\n  δ{name} = ");
+            text.find(&line)
+                .unwrap_or_else(|| panic!("no line for δ{name}:\n{text}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+    // Each over the names before it, as the notebook writes them.
+    for line in [
+        "δlogprobs = −(1 / N) · onehot(Yb)",
+        "δprobs = δlogprobs / probs ",
+        "δcounts_sum_inv = Σ_cols (δprobs ⊙ counts) ",
+        "δcounts = δprobs ⊙ counts_sum_inv + expand(δcounts_sum) ",
+        "δlogits = δnorm_logits + δlogit_maxes at argmax logits ",
+        "δbnvar = -0.5 · δbnvar_inv ⊙ (bnvar + 0.00001)^-1.5 ",
+        "δbndiff2 = expand(δbnvar / (N − 1))",
+        "δbndiff = δbnraw ⊙ bnvar_inv + 2 · δbndiff2 ⊙ bndiff ",
+        "δbnmeani = −Σ_rows δbndiff ",
+        "δhprebn = δbndiff + expand(δbnmeani / N) ",
+        "δemb = δembcat reshaped as emb",
+        "∂L/∂C = scatter_add(δemb, Xb)",
+        "N = Xb.shape[0]",
+    ] {
+        assert!(text.contains(line), "no `{line}` in\n{text}");
+    }
+}

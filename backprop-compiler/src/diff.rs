@@ -5,6 +5,7 @@
 use crate::ir::{Graph, NodeId, Rule};
 use crate::ops::shape::Fault;
 use crate::ops::vjp::Vjp;
+use crate::ops::{Op, Reduce};
 
 /// Which nodes a differentiation serves: those on a path to one of `wrt`, and among them
 /// those whose own gradient must be exact (not skipped over by a rule's shortcut).
@@ -43,6 +44,7 @@ pub fn gradients(
         needs,
         keep: keep.to_vec(),
     };
+    let named: std::collections::HashSet<NodeId> = graph.named.iter().copied().collect();
     let mut adjoint: Vec<Option<NodeId>> = vec![None; len];
     if scope.wants(loss) {
         adjoint[loss.0] = Some(graph.cst(1.0));
@@ -50,6 +52,14 @@ pub fn gradients(
     for i in (0..len).rev() {
         let Some(g) = adjoint[i] else { continue };
         let node = NodeId(i);
+        // A named value's gradient is complete here; what is built from it keeps its name,
+        // unless it is a number spread over the value's shape (`1` for `out.sum()`), which
+        // folds into what uses it.
+        let spread = matches!(graph.op(g), Op::Reduce(Reduce::Unsum { .. }))
+            && graph.rank(graph.args(g)[0]) == 0;
+        if named.contains(&node) && !spread && graph.konst(g).is_none() {
+            graph.opaque.insert(g);
+        }
         // The op is copied out, so that its family's rule may add to the graph.
         let op = *graph.op(node);
         let Some(family) = op.family() else { continue };

@@ -120,6 +120,9 @@ pub struct Graph {
     /// Nodes the user named (`let`s and `out`), where rewrites that look through a chain
     /// of nodes stop, so that derivatives read in the user's names.
     pub named: Vec<NodeId>,
+    /// The gradients of the named values, which rewrites do not look into, so that the
+    /// gradients computed from them read in their names (`δbndiff2 = expand(δbnvar / (n − 1))`).
+    pub opaque: std::collections::HashSet<NodeId>,
     /// Whether the numerical stability rewrites apply (`log(sigmoid(z))` as
     /// `-softplus(-z)`, ...); off for the graph that `trace` follows step by step.
     pub stable: bool,

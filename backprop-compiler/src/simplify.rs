@@ -30,12 +30,14 @@ const RULES: &[Rewrite] = &[
     merge_consts,
     scale_neg,
     hoist_const,
+    unsum_scalar,
     unsum_mul,
     neg_neg,
     neg_scaled,
     pow_one,
     transpose_transpose,
     count_through,
+    count_of_tensor,
 ];
 
 /// A simpler node equal to `op(args)`, if a rule applies.
@@ -268,6 +270,29 @@ fn unsum_mul(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, 
     Ok(None)
 }
 
+/// unsum_scalar: a scalar spread over a shape, then spread again, is the scalar spread
+/// over the last shape
+fn unsum_scalar(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Reduce(Reduce::Unsum { .. }), &[inner, like]) = (op, args) else {
+        return Ok(None);
+    };
+    let Some(n) = visible(g, inner) else {
+        return Ok(None);
+    };
+    let Op::Reduce(Reduce::Unsum { axis: None, .. }) = *g.op(n) else {
+        return Ok(None);
+    };
+    let s = g.args(n)[0];
+    if g.rank(s) != 0 {
+        return Ok(None);
+    }
+    let spread = Op::Reduce(Reduce::Unsum {
+        axis: None,
+        keep: false,
+    });
+    Ok(Some(g.apply(spread, &[s, like])?))
+}
+
 /// neg_neg: -(-a) = a
 fn neg_neg(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
     let (&Op::Arith(Arith::Neg), &[a]) = (op, args) else {
@@ -328,11 +353,41 @@ fn count_through(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeI
     }
 }
 
+/// count_of_tensor: the length of an axis is that of the first tensor the model takes
+/// with that dim (`n` of `logprobs[range(n), Yb].mean()` is `Xb.shape[0]`), so that one
+/// length has one name in the derivation
+fn count_of_tensor(g: &mut Graph, op: &Op, args: &[NodeId]) -> Result<Option<NodeId>, Fault> {
+    let (&Op::Reduce(Reduce::Count(axis)), &[e]) = (op, args) else {
+        return Ok(None);
+    };
+    if matches!(g.op(e), Op::Var(_)) {
+        return Ok(None);
+    }
+    let dim = match (axis, g.shape(e).as_slice()) {
+        (Some(k), shape) => shape.get(usize::from(k)).copied(),
+        (None, &[d]) => Some(d),
+        (None, _) => None,
+    };
+    let Some(dim) = dim.map(|d| g.dims.find(d)) else {
+        return Ok(None);
+    };
+    let found = g.vars.iter().find_map(|v| {
+        let shape = g.shape(v.node);
+        let j = shape.iter().position(|&d| g.dims.find(d) == dim)?;
+        Some((v.node, j as u8))
+    });
+    match found {
+        Some((v, j)) => Ok(Some(g.apply(Op::Reduce(Reduce::Count(Some(j))), &[v])?)),
+        None => Ok(None),
+    }
+}
+
 /// `n`, unless it is a named value of the graph `trace` follows: there a named value is
 /// opaque, since looking through it (as `(a.T).T = a` would for `let a = z.T`) would take
-/// it off the loss's path and zero the gradient `trace` reports for it.
+/// it off the loss's path and zero the gradient `trace` reports for it; or the gradient of
+/// a named value, which the gradients after it use by name.
 fn visible(g: &Graph, n: NodeId) -> Option<NodeId> {
-    (g.stable || !g.named.contains(&n)).then_some(n)
+    ((g.stable || !g.named.contains(&n)) && !g.opaque.contains(&n)).then_some(n)
 }
 
 /// The arithmetic op of a visible node and its arguments.

@@ -113,9 +113,11 @@ impl Family for Arith {
                 format!("{{{}}}^{{{}}}", p.operand(a, 5), number(k.get()))
             }
             (Arith::Pow(k), _) => format!("{}^{}", p.operand(a, 5), number(k.get())),
-            (Arith::Add, _) => match negated(p, b) {
-                Some(inner) => format!("{} {minus} {}", p.operand(a, 1), p.operand(inner, 2)),
-                None => format!("{} + {}", p.operand(a, 1), p.operand(b, 1)),
+            (Arith::Add, _) => match (negated(p, b), g.konst(b)) {
+                (Some(inner), _) => format!("{} {minus} {}", p.operand(a, 1), p.operand(inner, 2)),
+                // `n - 1`, not `n + -1`.
+                (None, Some(c)) if c < 0.0 => format!("{} {minus} {}", p.operand(a, 1), number(-c)),
+                (None, _) => format!("{} + {}", p.operand(a, 1), p.operand(b, 1)),
             },
             (Arith::Mul, _) => match (reciprocal(p, a), reciprocal(p, b)) {
                 (_, Some(den)) => p.divide(a, den),
