@@ -49,7 +49,9 @@
 //!   passed as a `usize` array and checked against the number of classes; `nll` takes
 //!   log-probabilities (`log_softmax(z)`) and the same labels, as PyTorch's `nll_loss`.
 //!   A matrix's rows are also picked by such labels as a notebook picks them,
-//!   `-logprobs[range(n), labels].mean()`: each row's element at its label.
+//!   `-logprobs[range(n), labels].mean()`: each row's element at its label; or as a
+//!   column, as PyTorch's `logprobs.gather(1, labels.view(-1, 1))` (also
+//!   `labels.unsqueeze(1)`, or `labels` itself).
 //! - `C[X]` picks rows of a table by integer indices, an embedding: for `C: [27, 10]`
 //!   and `input X: [n, 3]`, `C[X]` is `[n, 3, 10]`, the indices' axes then a row's. The
 //!   indices are an input of `usize` of any rank (an undeclared name used so is an input,

@@ -108,8 +108,9 @@ pub enum ExprKind {
     /// whether the axis stays with length 1.
     Reduce(Reduce, Box<Expr>, Option<i64>, bool),
     Column(Box<Expr>, usize),
-    /// `logprobs[range(n), labels]`: each row's element at its integer label.
-    Pick(Box<Expr>, Box<Expr>),
+    /// `logprobs[range(n), labels]`: each row's element at its integer label; with `true`,
+    /// `logprobs.gather(1, labels)`, a column of them.
+    Pick(Box<Expr>, Box<Expr>, bool),
     /// `x.shape[k]`: the length of axis `k`, a number.
     Dim(Box<Expr>, usize),
     /// `C[X]`: the rows of a table at integer indices of any shape, an embedding.
@@ -145,7 +146,7 @@ impl Expr {
             | ExprKind::Reduce(_, a, _, _)
             | ExprKind::Column(a, _)
             | ExprKind::Dim(a, _) => a.visit(f),
-            ExprKind::Binary(_, a, b) | ExprKind::Pick(a, b) | ExprKind::Gather(a, b) => {
+            ExprKind::Binary(_, a, b) | ExprKind::Pick(a, b, _) | ExprKind::Gather(a, b) => {
                 a.visit(f);
                 b.visit(f);
             }
@@ -287,9 +288,13 @@ impl Expr {
                 wrap(f, e, 5)?;
                 write!(f, "[:, {k}]")
             }
-            ExprKind::Pick(e, labels) => {
+            ExprKind::Pick(e, labels, false) => {
                 wrap(f, e, 5)?;
                 write!(f, "[range(n), {labels}]")
+            }
+            ExprKind::Pick(e, labels, true) => {
+                wrap(f, e, 5)?;
+                write!(f, ".gather(1, {labels})")
             }
             ExprKind::Dim(e, k) => {
                 wrap(f, e, 5)?;

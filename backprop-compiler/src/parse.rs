@@ -277,7 +277,7 @@ fn postfix_rest(input: ParseStream, mut e: Expr) -> Result<Expr> {
                     return Err(content.error("expected `]`"));
                 }
                 let span = bracket.span.join();
-                e = Expr::new(ExprKind::Pick(Box::new(e), Box::new(labels)), span);
+                e = Expr::new(ExprKind::Pick(Box::new(e), Box::new(labels), false), span);
                 continue;
             }
             // `C[X]`: the rows of `C` at the indices `X`.
@@ -352,8 +352,21 @@ fn method_call(input: ParseStream, recv: Expr, method: Ident) -> Result<Expr> {
     let kind = match (name.as_str(), args.as_slice()) {
         ("t", []) => ExprKind::Transpose(Box::new(recv)),
         ("view" | "reshape", [_, ..]) => ExprKind::Reshape(Box::new(recv), args),
+        // `logprobs.gather(1, labels.view(-1, 1))`: each row's element at its label.
+        ("gather", [axis, labels]) => match axis.literal() {
+            Some(v) if v == 1.0 || v == -1.0 => {
+                let labels = column_of(labels.clone());
+                ExprKind::Pick(Box::new(recv), Box::new(labels), true)
+            }
+            _ => {
+                return Err(syn::Error::new(
+                    axis.span,
+                    "`gather` picks along the columns, axis 1: `logprobs.gather(1, labels.view(-1, 1))`",
+                ))
+            }
+        },
         ("pow", [k]) => ExprKind::Pow(Box::new(recv), number(k, "an exponent")?),
-        ("t" | "pow" | "view" | "reshape", _) => {
+        ("t" | "pow" | "view" | "reshape" | "gather", _) => {
             return Err(syn::Error::new(
                 span,
                 format!("wrong number of arguments to `.{name}()`"),
@@ -366,6 +379,25 @@ fn method_call(input: ParseStream, recv: Expr, method: Ident) -> Result<Expr> {
         }
     };
     Ok(Expr::new(kind, span))
+}
+
+/// The labels `gather` takes, as a column the way PyTorch needs them:
+/// `labels.view(-1, 1)`, `labels.reshape(-1, 1)` and `labels.unsqueeze(1)` are `labels`.
+fn column_of(e: Expr) -> Expr {
+    let is = |e: &Expr, v: f64| e.literal() == Some(v);
+    match e.kind {
+        ExprKind::Reshape(inner, lengths) if matches!(lengths.as_slice(), [a, b] if is(a, -1.0) && is(b, 1.0)) => {
+            column_of(*inner)
+        }
+        ExprKind::Call(f, args)
+            if f == "unsqueeze"
+                && matches!(args.as_slice(), [_, axis] if is(axis, 1.0) || is(axis, -1.0)) =>
+        {
+            let inner = args.into_iter().next();
+            inner.map_or_else(|| Expr::new(ExprKind::Lit(0.0), f.span()), column_of)
+        }
+        kind => Expr::new(kind, e.span),
+    }
 }
 
 /// The arguments of a reduction as PyTorch spells them: an optional axis, positional or

@@ -145,10 +145,13 @@ impl Ranks {
                 Some(0)
             }
             // Rows of scores and one label per row: one number per row.
-            ExprKind::Pick(a, labels) => {
+            ExprKind::Pick(a, labels, keep) => {
                 self.walk(a, Some(2));
-                self.walk(labels, Some(1));
-                Some(1)
+                match crate::lower::labels_name(labels) {
+                    Some(n) => drop(self.name(&n.to_string(), Some(1))),
+                    None => drop(self.walk(labels, Some(1))),
+                }
+                Some(if *keep { 2 } else { 1 })
             }
             ExprKind::Column(a, _) => {
                 self.walk(a, Some(2));

@@ -142,16 +142,16 @@ impl Lower {
                 let axis = Some(*k as u8);
                 self.graph.apply(Op::Reduce(Reduce::Count(axis)), &[na])
             }
-            ExprKind::Pick(a, labels) => {
-                let ExprKind::Name(name) = &labels.kind else {
+            ExprKind::Pick(a, labels, keep) => {
+                let Some(name) = super::labels_name(labels) else {
                     return Err(Error::new(
                         labels.span,
-                        "rows are picked by a target of integer class labels, as in `logprobs[range(n), y]`",
+                        "rows are picked by a target of integer class labels, as in `logprobs[range(n), y]` or `logprobs.gather(1, y.view(-1, 1))`",
                     ));
                 };
                 let (na, nl) = (self.expr(a)?, self.labels_or_name(name)?);
                 self.site(e, &[a, labels]);
-                return loss::pick(&mut self.graph, na, nl).map_err(|_| {
+                return loss::pick(&mut self.graph, na, nl, *keep).map_err(|_| {
                     let dims = &self.graph.dims;
                     Error::new(
                         e.span,

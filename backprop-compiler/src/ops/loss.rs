@@ -99,7 +99,7 @@ pub const SPELLINGS: &[NamedLoss] = &[
         name: "nll",
         labels: true,
         build: |g, log_p, labels| {
-            let picked = pick(g, log_p, labels)?;
+            let picked = pick(g, log_p, labels, false)?;
             let mean = mean(g, picked)?;
             g.neg(mean)
         },
@@ -113,13 +113,13 @@ pub fn named(name: &str) -> Option<Named> {
 
 /// Each row's element of `rows` at its label, `rows[range(n), labels]`: the sum along the
 /// row of the row times its label's one-hot row, so that the gradient reaches only the
-/// picked elements.
-pub fn pick(g: &mut Graph, rows: NodeId, labels: NodeId) -> Result<NodeId, Fault> {
+/// picked elements; `keep` keeps the row axis with length 1, as `rows.gather(1, labels)`.
+pub fn pick(g: &mut Graph, rows: NodeId, labels: NodeId, keep: bool) -> Result<NodeId, Fault> {
     let hot = g.apply(Op::Loss(Loss::OneHot), &[labels, rows])?;
     let picked = g.mul(hot, rows)?;
     let along = Reduce::Sum {
         axis: Some(1),
-        keep: false,
+        keep,
     };
     g.apply(Op::Reduce(along), &[picked])
 }

@@ -319,7 +319,8 @@ fn model(seed: u64) -> (String, Vec<(String, ArrayD<f64>)>) {
                 "loss cross_entropy",
                 "loss -log_softmax(out)[range(n), y].mean()",
                 "loss nll(log_softmax(out, 1), y)",
-            ][rng.random_range(0..3)],
+                "loss -log_softmax(out).gather(1, y.view(-1, 1)).mean()",
+            ][rng.random_range(0..4)],
             vec![n],
             (0.0, c as f64),
         ),
@@ -330,7 +331,7 @@ fn model(seed: u64) -> (String, Vec<(String, ArrayD<f64>)>) {
             (-1.0, 1.0),
         ),
     };
-    let labels = ["cross_entropy", "[range(n), y]", "nll("]
+    let labels = ["cross_entropy", "[range(n), y]", "nll(", ".gather(1, y"]
         .iter()
         .any(|l| loss.contains(l));
     let mut decls = format!(
@@ -396,6 +397,7 @@ fn random_models_match_finite_differences() {
         "keepdims=True",
         "[range(n), y]",
         "nll(",
+        ".gather(1, y",
         ".max(1",
         ".var(0",
         ".amin(0",

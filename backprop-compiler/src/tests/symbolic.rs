@@ -272,3 +272,26 @@ fn named_losses_compose_with_penalties() {
         "scatter(sign(out[:, 1] - y) / x.shape[0], out, column=1) + scatter(2 * (out[:, 0] - y) / x.shape[0], out, column=0)"
     );
 }
+
+#[test]
+fn gather_picks_a_column_of_labelled_elements() {
+    // PyTorch's `gather(1, labels)` with the labels as a column: the same picked elements
+    // as `[range(n), labels]`, kept as a column.
+    let picked =
+        "input x: [n, 3]; target y; log_softmax(x @ w); loss -log_softmax(out)[range(n), y].mean()";
+    let want = derivative(picked, "w");
+    for labels in ["y.view(-1, 1)", "y.reshape(-1, 1)", "y.unsqueeze(1)", "y"] {
+        let src = format!("input x: [n, 3]; target y; log_softmax(x @ w); loss -log_softmax(out).gather(1, {labels}).mean()");
+        assert_eq!(derivative(&src, "w"), want, "{src}");
+        assert!(
+            lowered(&src).contains("sum(1, keepdim)"),
+            "{}",
+            lowered(&src)
+        );
+    }
+    let errs = super::errors("input x: [n, 3]; target y; x @ w; loss -out.gather(0, y).mean()");
+    assert!(
+        errs[0].starts_with("`gather` picks along the columns"),
+        "{errs:?}"
+    );
+}
