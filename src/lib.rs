@@ -136,8 +136,10 @@
 //! and `softmax(e, axis)` and `log_softmax(e, axis)` along an axis (the last by default);
 //! `batch_norm(x, gain, bias)` and `layer_norm(x, gain, bias)` (an optional fourth argument
 //! is `eps`, `1e-5` by default), PyTorch's `F.batch_norm` in training mode (each column by
-//! the batch's mean and biased variance) and `F.layer_norm` over the last axis, whose
-//! gradients are those of the formula written out.
+//! the batch's mean and biased variance) and `F.layer_norm` over the last axis: a gain and
+//! a bias over `norm_rows(x)`, whose gradient is its closed form, as the derivation shows
+//! it: `(g − Σ_rows g / n − x̂ ⊙ Σ_rows (g ⊙ x̂) / n) ⊙ (1/std_rows(x))` for `g` the
+//! gradient of the normalised `x̂`, equal to that of the formula written out.
 //!
 //! The classic numerical traps are rewritten on the expression graph, also through
 //! transposes, column selects and `let`s: `log(sigmoid(z))` is computed as
@@ -348,6 +350,7 @@ pub mod __private {
     pub use backprop_runtime::index::*;
     pub use backprop_runtime::kernels::*;
     pub use backprop_runtime::loss::{bce, bce_logits, cross_entropy};
+    pub use backprop_runtime::norm::{inv_std, inv_std_into, standardize, standardize_into};
     pub use backprop_runtime::shape::{fixed, free, named, Dims};
     pub use backprop_runtime::{
         __supervised as supervised, __tensors as tensors, init, params, scalar, Float, ShapeError,

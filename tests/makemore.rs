@@ -76,7 +76,8 @@ backprop::model! {
     input Xb: [n, 3];
     target Yb;
     param C: [27, 10], W1: [30, 64], b1: [64], W2: [64, 27], b2: [27], bngain: [64], bnbias: [64];
-    let h = tanh(batch_norm(C[Xb].reshape(-1, 30) @ W1 + b1, bngain, bnbias, 1e-5));
+    let hprebn = C[Xb].reshape(-1, 30) @ W1 + b1;
+    let h = tanh(batch_norm(hprebn, bngain, bnbias, 1e-5));
     h @ W2 + b2;
     loss cross_entropy(out, Yb)
 }
@@ -433,5 +434,16 @@ fn the_derivation_reads_as_the_notebooks_hand_derivation() {
         "N = Xb.shape[0]",
     ] {
         assert!(text.contains(line), "no `{line}` in\n{text}");
+    }
+    // `batch_norm`'s gradient in its closed form: the gradient less its mean and less
+    // the normalised input times their mean product, over the deviation.
+    let text = Library::DERIVATION;
+    for part in [
+        "z1 = norm_rows(hprebn) ⊙ bngain + bnbias",
+        "δhprebn = (δz1 ⊙ bngain − Σ_rows (δz1 ⊙ bngain) / M − norm_rows(hprebn) ⊙ Σ_rows (δz1 ⊙ bngain ⊙ norm_rows(hprebn)) / M) ⊙ (1/std_rows(hprebn))",
+        "[norm', product rule]",
+        "∂L/∂bngain = Σ_rows (δz1 ⊙ norm_rows(hprebn))",
+    ] {
+        assert!(text.contains(part), "no `{part}` in\n{text}");
     }
 }

@@ -49,9 +49,15 @@ pub fn call_form<'e>(f: &Ident, args: &'e [Expr]) -> Result<CallForm<'e>> {
         Callable::Norm(kind) => match args {
             [x, gain, bias] => Ok(CallForm::Norm(kind, [x, gain, bias], 1e-5)),
             [x, gain, bias, eps] => {
-                let eps = eps.literal().ok_or_else(|| {
-                    Error::new(eps.span, format!("the eps of `{name}` is a number"))
-                })?;
+                let eps = eps
+                    .literal()
+                    .filter(|v| v.is_finite() && *v >= 0.0)
+                    .ok_or_else(|| {
+                        Error::new(
+                            eps.span,
+                            format!("the eps of `{name}` is a number, 0 or more"),
+                        )
+                    })?;
                 Ok(CallForm::Norm(kind, [x, gain, bias], eps))
             }
             _ => Err(arity("a tensor, a gain, a bias and an optional eps")),

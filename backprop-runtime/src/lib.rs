@@ -35,6 +35,7 @@ pub mod init;
 pub mod kernels;
 #[doc(hidden)]
 pub mod loss;
+pub mod norm;
 pub mod optim;
 pub mod params;
 mod pool;

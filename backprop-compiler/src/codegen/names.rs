@@ -167,6 +167,7 @@ fn view_name(g: &Graph, n: NodeId, named: &HashMap<NodeId, Ident>) -> String {
         | Op::Linalg(_)
         | Op::Reduce(_)
         | Op::Index(_)
+        | Op::Normalize(_)
         | Op::Lanes(_)
         | Op::Loss(_) => base,
     }

@@ -13,7 +13,8 @@
 //! - [`index`]: rows of a table at integer indices (an embedding) and reshapes;
 //! - [`lanes`]: softmax and log-softmax along an axis;
 //! - [`loss`]: the losses the language names;
-//! - [`norm`]: `batch_norm` and `layer_norm`, sugar over the others.
+//! - [`norm`]: `batch_norm` and `layer_norm`, a gain and a bias over a standardisation
+//!   whose derivative is its closed form.
 //!
 //! Sugar (`a - b`, `a / b`, `mean`, `mse`) is lowered to these primitives by `lower.rs`
 //! through the families' own builders.
@@ -74,6 +75,7 @@ pub enum Op {
     Linalg(Linalg),
     Reduce(Reduce),
     Index(Index),
+    Normalize(norm::Normalize),
     Lanes(Lanes),
     Loss(Loss),
 }
@@ -158,6 +160,7 @@ impl Op {
             Op::Linalg(f) => Some(f),
             Op::Reduce(f) => Some(f),
             Op::Index(f) => Some(f),
+            Op::Normalize(f) => Some(f),
             Op::Lanes(f) => Some(f),
             Op::Loss(f) => Some(f),
         }

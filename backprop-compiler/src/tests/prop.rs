@@ -164,7 +164,13 @@ impl Gen {
             20 => {
                 // Reductions that keep their axis, broadcast back as NumPy does.
                 let (a, b) = (self.matrix(c, d), self.matrix(c, d));
-                match self.rng.random_range(0..7) {
+                match self.rng.random_range(0..9) {
+                    // The normalisations, whose gradient is their closed form.
+                    7 | 8 => {
+                        let (gain, bias) = (self.param(vec![c]), self.param(vec![c]));
+                        let f = ["batch_norm", "layer_norm"][self.rng.random_range(0..2)];
+                        format!("({a} * {f}({b}, {gain}, {bias}, 0.1))")
+                    }
                     0 => format!("({a} - {b}.mean(0, keepdim=True))"),
                     1 => format!("({a} / (({b} * {b}).sum(1, keepdim=True) + 1))"),
                     2 => format!("({a} * {b}.sum(dim=-1, keepdims=True))"),
@@ -401,6 +407,8 @@ fn random_models_match_finite_differences() {
         ".max(1",
         ".var(0",
         ".amin(0",
+        "batch_norm(",
+        "layer_norm(",
         "[i1]",
         "[i2]",
         ".view(",
