@@ -17,39 +17,12 @@ mod example;
 
 use backprop::Float;
 use common::{assert_close, assert_scalar_close, Golden};
+// The notebook's network, its forward pass line for line, is the example's: the network
+// it trains is the one checked here.
+use example::Ninja;
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 
 const JSON: &str = include_str!("data/makemore.json");
-
-backprop::model! {
-    /// The notebook's forward pass line for line: `let` before each line, `tanh` for
-    /// `torch.tanh` (both are accepted), the batch size `n` from `Xb`'s declared shape.
-    pub struct Ninja;
-    input Xb: [n, 3];
-    target Yb;
-    param C: [27, 10], W1: [30, 64], b1: [64], W2: [64, 27], b2: [27], bngain: [1, 64], bnbias: [1, 64];
-    let emb = C[Xb];
-    let embcat = emb.view(emb.shape[0], -1);
-    let hprebn = embcat @ W1 + b1;
-    let bnmeani = 1/n*hprebn.sum(0, keepdim=True);
-    let bndiff = hprebn - bnmeani;
-    let bndiff2 = bndiff**2;
-    let bnvar = 1/(n-1)*(bndiff2).sum(0, keepdim=True);
-    let bnvar_inv = (bnvar + 1e-5)**-0.5;
-    let bnraw = bndiff * bnvar_inv;
-    let hpreact = bngain * bnraw + bnbias;
-    let h = torch.tanh(hpreact);
-    let logits = h @ W2 + b2;
-    let logit_maxes = logits.max(1, keepdim=True).values;
-    let norm_logits = logits - logit_maxes;
-    let counts = norm_logits.exp();
-    let counts_sum = counts.sum(1, keepdims=True);
-    let counts_sum_inv = counts_sum**-1;
-    let probs = counts * counts_sum_inv;
-    let logprobs = probs.log();
-    logits;
-    loss -logprobs[range(n), Yb].mean()
-}
 
 backprop::model! {
     /// The same network with the library's `batch_norm` (batch statistics, biased
