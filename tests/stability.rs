@@ -173,3 +173,27 @@ fn naive_formulas_overflow() {
     let f32_softplus = (1.0 + 100f32.exp()).ln();
     assert!(f32_softplus.is_infinite());
 }
+
+backprop::model! {
+    /// Constants whose products overflow an `f64` when folded: the model compiles and the
+    /// arithmetic overflows as IEEE 754 says, at run time.
+    struct Overflowing;
+    input x: [n, 1];
+    param w: [1, 1];
+    x @ w;
+    loss ((out - y) * 1e160).pow(2).mean() + (out * 1.7976931348623157e308).sum()
+}
+
+#[test]
+fn constants_that_overflow_when_folded_compile_and_overflow_at_run_time() {
+    let m = Overflowing::<f64>::new(ndarray::array![[1.0]]).unwrap();
+    let (x, y) = (ndarray::array![[2.0]], ndarray::array![[1.0]]);
+    let (loss, grads) = m.grad(&x, &y).unwrap();
+    assert_eq!(loss, f64::INFINITY);
+    assert_eq!(grads.w[[0, 0]], f64::INFINITY);
+    // A small difference is squared within range and the sum's term stays finite.
+    let (loss, _) = m
+        .grad(&ndarray::array![[1e-200]], &ndarray::array![[0.0]])
+        .unwrap();
+    assert!(loss.is_finite(), "{loss}");
+}

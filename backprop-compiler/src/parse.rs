@@ -533,6 +533,12 @@ fn primary(input: ParseStream) -> Result<Expr> {
                 ))
             }
         };
+        if !value.is_finite() {
+            return Err(syn::Error::new(
+                lit.span(),
+                "this number is larger than the largest `f64` (about 1.8e308)",
+            ));
+        }
         Ok(Expr::new(ExprKind::Lit(value), lit.span()))
     } else {
         Err(look.error())

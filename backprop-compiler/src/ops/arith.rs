@@ -2,7 +2,7 @@
 //! NumPy's broadcasting, whose gradients are summed back over the broadcast axes.
 //! Subtraction and division are sugar over these (`a + (-b)`, `a * b^-1`).
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::TokenStream;
 use quote::quote;
 
 use crate::ir::{Dims, NodeId, Rule, Shape};
@@ -178,7 +178,7 @@ impl Family for Arith {
                 Operand::new(quote!(A::one() / #r), 2)
             }
             Arith::Pow(k) => {
-                let (rt, t, k) = (rt(), &a.tokens, Literal::f64_unsuffixed(k.get()));
+                let (rt, t, k) = (rt(), &a.tokens, crate::ops::emit::float(k.get()));
                 Operand::atom(quote!(#rt::scalar::pow(#t, #k)))
             }
             // a + (-b) is a - b, exactly.

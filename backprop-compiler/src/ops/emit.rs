@@ -20,8 +20,22 @@ pub fn num(n: usize) -> Literal {
 
 /// A constant of the model's element type: `A::cst(0.5)`.
 pub fn constant(v: f64) -> TokenStream {
-    let lit = Literal::f64_unsuffixed(v);
-    quote!(A::cst(#lit))
+    let v = float(v);
+    quote!(A::cst(#v))
+}
+
+/// An `f64` as Rust writes it: `0.5`, or `f64::INFINITY` and the others that have no
+/// literal (a folded constant can overflow).
+pub fn float(v: f64) -> TokenStream {
+    match v {
+        v if v.is_finite() => {
+            let lit = Literal::f64_unsuffixed(v);
+            quote!(#lit)
+        }
+        v if v == f64::INFINITY => quote!(::core::primitive::f64::INFINITY),
+        v if v == f64::NEG_INFINITY => quote!(::core::primitive::f64::NEG_INFINITY),
+        _ => quote!(::core::primitive::f64::NAN),
+    }
 }
 
 /// A value an op reads.

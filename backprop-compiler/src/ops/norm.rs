@@ -7,7 +7,7 @@
 //! person derives for it (`(g − mean g − x̂ ⊙ mean(g ⊙ x̂)) / std`), not that of the
 //! arithmetic it stands for.
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::TokenStream;
 use quote::quote;
 
 use crate::ir::{Dims, Graph, NodeId, Rule, Shape, Symbol};
@@ -211,7 +211,7 @@ impl Family for Normalize {
         let (rt, a) = (rt(), cx.view(0));
         let (axis, eps) = (
             num(usize::from(self.axis())),
-            Literal::f64_unsuffixed(self.eps()),
+            crate::ops::emit::float(self.eps()),
         );
         match (self, form) {
             (Normalize::Standardize { .. }, Form::Alloc) => {

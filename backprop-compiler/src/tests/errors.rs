@@ -168,6 +168,10 @@ fn grammar_errors() {
         first("x.pow(y); loss mse"),
         "expected a number as an exponent"
     );
+    assert_eq!(
+        first("(x @ w) * 1e400; loss mse"),
+        "this number is larger than the largest `f64` (about 1.8e308)"
+    );
     assert!(first("x[0, :]; loss mse")
         .starts_with("expected `]`; the indexing supported is rows at indices `C[X]`"));
     assert!(first("x[:, y]; loss mse").starts_with("expected integer literal"));
