@@ -177,6 +177,30 @@ fn lesson_parameters_inputs_and_targets() {
         message(m.grad(&zeros(10, 784), &Array1::zeros(9))),
         "Lesson::grad: `y` must be [10] (`out[:, 0] - y`), got [9]"
     );
-    // Empty batches are shapes like any other: no panic, and PyTorch's NaN mean.
-    assert!(m.loss(&zeros(0, 784), &Array1::zeros(0)).unwrap().is_nan());
+    // An empty batch is an error, not a NaN mean (see below).
+    assert_eq!(
+        message(m.loss(&zeros(0, 784), &Array1::zeros(0))),
+        "Lesson::loss: `x` is empty, [0, 784]; a batch has at least one example (`x @ w1`)"
+    );
+}
+
+#[test]
+fn a_batch_of_no_rows_is_an_error_naming_the_input() {
+    let m = Lesson::<f64>::init(0, [3, 4], [4], [4, 1], [1]).unwrap();
+    let (x, y) = (Array2::<f64>::zeros((0, 3)), Array1::<f64>::zeros(0));
+    let want = "`x` is empty, [0, 3]; a batch has at least one example (`x @ w1`)";
+    let err = m.forward(&x).unwrap_err();
+    assert_eq!(err.to_string(), format!("Lesson::forward: {want}"));
+    let err = m.grad(&x, &y).unwrap_err();
+    assert_eq!(err.to_string(), format!("Lesson::grad: {want}"));
+    let mut ws = m.workspace();
+    let err = m.grad_in(&mut ws, &x, &y).unwrap_err();
+    assert_eq!(err.to_string(), format!("Lesson::grad_in: {want}"));
+    // The target too, when the input has rows.
+    let x = Array2::<f64>::zeros((2, 3));
+    let err = m.loss(&x, &Array1::zeros(0)).unwrap_err();
+    assert!(
+        err.to_string().contains("Lesson::loss: `y` must be [2]"),
+        "{err}"
+    );
 }

@@ -66,6 +66,21 @@ pub enum ShapeError {
         /// The expression that uses the labels.
         site: String,
     },
+    /// An input or target with no elements: a batch of no rows.
+    #[error(
+        "{context}: `{tensor}` is empty, {}; a batch has at least one example (`{site}`)",
+        Dims(actual)
+    )]
+    Empty {
+        /// The model and method, as `Model::method`.
+        context: String,
+        /// The tensor's name in the model.
+        tensor: String,
+        /// The shape it was given.
+        actual: Vec<usize>,
+        /// The expression where the tensor is first used.
+        site: String,
+    },
     /// An index past the rows of the table it picks from (`C[X]`).
     #[error("{context}: `{tensor}` holds the index {index} at {}, but the table has {rows} rows (`{site}`)", Dims(position))]
     Index {

@@ -329,6 +329,34 @@ impl<const K: usize> Dims<K> {
         })
     }
 
+    /// Checks that an input or target of shape `actual` has elements: a mean over a batch
+    /// of none would be NaN.
+    ///
+    /// # Errors
+    /// [`ShapeError::Empty`] naming the tensor and its shape.
+    ///
+    /// ```
+    /// use backprop_runtime::shape::Dims;
+    /// let dims = Dims::<1>::new("Mlp::forward");
+    /// assert!(dims.nonempty("x", "x @ w1", &[2, 3]).is_ok());
+    /// let err = dims.nonempty("x", "x @ w1", &[0, 3]).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "Mlp::forward: `x` is empty, [0, 3]; a batch has at least one example (`x @ w1`)"
+    /// );
+    /// ```
+    pub fn nonempty(&self, tensor: &str, site: &str, actual: &[usize]) -> Result<(), ShapeError> {
+        if actual.iter().all(|&len| len > 0) {
+            return Ok(());
+        }
+        Err(ShapeError::Empty {
+            context: self.context.to_string(),
+            tensor: tensor.to_string(),
+            actual: actual.to_vec(),
+            site: site.to_string(),
+        })
+    }
+
     /// The length of `axis`: the model's number, or its class's once bound.
     fn length(&self, axis: AxisSpec) -> Option<usize> {
         axis.fixed

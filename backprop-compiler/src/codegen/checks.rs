@@ -15,6 +15,15 @@ use crate::ops::emit::{num, rt};
 use crate::ops::{Arith, Index, Linalg, Loss, Op, Reduce};
 use crate::print::Printer;
 
+/// The expression where `v` is first used, or its name, for messages.
+fn site_of(v: &Var) -> String {
+    if v.site.is_empty() {
+        v.name.clone()
+    } else {
+        v.site.clone()
+    }
+}
+
 /// The run-time description of the axis `d`: its class, and its declared length or name.
 fn axis_spec(gr: &Graphed<'_>, d: DimId) -> TokenStream {
     let (rt, dims) = (rt(), &gr.lowered.graph.dims);
@@ -49,12 +58,7 @@ impl Codegen<'_> {
         let k = num(gr.k);
         // A tensor whose axes are all free is checked by their classes alone.
         let check = |v: &Var, shape: TokenStream| {
-            let name = v.name.trim_start_matches("r#");
-            let site = if v.site.is_empty() {
-                v.name.clone()
-            } else {
-                v.site.clone()
-            };
+            let (name, site) = (v.name.trim_start_matches("r#"), site_of(v));
             let dimmed = g.shape(v.node);
             let free = dimmed
                 .iter()
@@ -98,7 +102,13 @@ impl Codegen<'_> {
             let ty = view_ty(g.rank(v.node), v.labels);
             args.push(quote!(#f: #rt::Option<&#ty>));
             let line = check(v, quote!(#f.shape()));
-            lines.push(quote!(if let #rt::Some(#f) = #f { #line }));
+            let (name, site) = (v.name.trim_start_matches("r#"), site_of(v));
+            lines.push(quote! {
+                if let #rt::Some(#f) = #f {
+                    #line
+                    #dims.nonempty(#name, #site, #f.shape())?;
+                }
+            });
         }
         lines.extend(self.selections(gr));
         let name = gr.check_name(&self.h);
