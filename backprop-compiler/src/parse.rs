@@ -389,13 +389,11 @@ fn column_of(e: Expr) -> Expr {
         ExprKind::Reshape(inner, lengths) if matches!(lengths.as_slice(), [a, b] if is(a, -1.0) && is(b, 1.0)) => {
             column_of(*inner)
         }
-        ExprKind::Call(f, args)
-            if f == "unsqueeze"
-                && matches!(args.as_slice(), [_, axis] if is(axis, 1.0) || is(axis, -1.0)) =>
-        {
-            let inner = args.into_iter().next();
-            inner.map_or_else(|| Expr::new(ExprKind::Lit(0.0), f.span()), column_of)
-        }
+        ExprKind::Call(f, args) if f == "unsqueeze" => match <[Expr; 2]>::try_from(args) {
+            Ok([inner, axis]) if is(&axis, 1.0) || is(&axis, -1.0) => column_of(inner),
+            Ok(pair) => Expr::new(ExprKind::Call(f, pair.into()), e.span),
+            Err(args) => Expr::new(ExprKind::Call(f, args), e.span),
+        },
         kind => Expr::new(kind, e.span),
     }
 }

@@ -147,10 +147,7 @@ impl Ranks {
             // Rows of scores and one label per row: one number per row.
             ExprKind::Pick(a, labels, keep) => {
                 self.walk(a, Some(2));
-                match crate::lower::labels_name(labels) {
-                    Some(n) => drop(self.name(&n.to_string(), Some(1))),
-                    None => drop(self.walk(labels, Some(1))),
-                }
+                self.walk(labels, Some(1));
                 Some(if *keep { 2 } else { 1 })
             }
             ExprKind::Column(a, _) => {

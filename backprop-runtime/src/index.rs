@@ -27,14 +27,23 @@ fn operands(op: &'static str, lhs: &[usize], rhs: &[usize]) -> ShapeError {
     }
 }
 
+/// The first index not within `rows`, and its position.
+pub(crate) fn out_of_range(
+    indices: &ArrayViewD<'_, usize>,
+    rows: usize,
+) -> Option<(usize, Vec<usize>)> {
+    let (position, &index) = indices.indexed_iter().find(|(_, &i)| i >= rows)?;
+    Some((index, position.slice().to_vec()))
+}
+
 /// Every index within `rows`, or the error naming the first that is not and its position.
 fn check(indices: &ArrayViewD<'_, usize>, rows: usize) -> Result<(), ShapeError> {
-    match indices.indexed_iter().find(|(_, &i)| i >= rows) {
-        Some((position, &index)) => Err(ShapeError::Index {
+    match out_of_range(indices, rows) {
+        Some((index, position)) => Err(ShapeError::Index {
             context: "gather".into(),
             tensor: "indices".into(),
             index,
-            position: position.slice().to_vec(),
+            position,
             rows,
             site: "table[indices]".into(),
         }),

@@ -240,13 +240,12 @@ impl<const K: usize> Dims<K> {
         let Some(rows) = self.length(axis) else {
             return Ok(());
         };
-        let indices = indices.into_dyn();
-        match indices.indexed_iter().find(|(_, &i)| i >= rows) {
-            Some((position, &index)) => Err(ShapeError::Index {
+        match crate::index::out_of_range(&indices.into_dyn(), rows) {
+            Some((index, position)) => Err(ShapeError::Index {
                 context: self.context.to_string(),
                 tensor: tensor.to_string(),
                 index,
-                position: position.slice().to_vec(),
+                position,
                 rows,
                 site: site.to_string(),
             }),

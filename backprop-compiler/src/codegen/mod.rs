@@ -306,17 +306,10 @@ impl<'a> Codegen<'a> {
         let separator = (!attrs.is_empty()).then(|| quote!(#[doc = ""]));
         // Names as the notebooks write them (`W1`, `Xb`) are the model's, kept as written.
         let lowered = &self.c.lowered;
-        let lets = lowered.lets.iter().map(|(n, _)| n.to_string());
-        let uppercase = lowered
-            .graph
-            .vars
-            .iter()
-            .map(|v| v.name.clone())
-            .chain(lets);
-        let case = uppercase
-            .into_iter()
-            .any(|n| n.chars().any(char::is_uppercase))
-            .then(|| quote!(#[allow(non_snake_case)]));
+        let upper = |n: &str| n.chars().any(char::is_uppercase);
+        let case = (lowered.graph.vars.iter().any(|v| upper(&v.name))
+            || lowered.lets.iter().any(|(n, _)| upper(&n.to_string())))
+        .then(|| quote!(#[allow(non_snake_case)]));
         let prefixed = |item: TokenStream| match item.is_empty() {
             true => item,
             false => quote!(#case #item),

@@ -17,7 +17,7 @@ use super::body::{Body, Missing, Owned, Reads, Storage};
 use super::plan::{read_args, Kind};
 use super::{array_ty, ident, view_ty, Codegen, Graphed};
 use crate::ast::Role;
-use crate::ir::{NodeId, Var};
+use crate::ir::NodeId;
 use crate::ops::emit::{num, rt, Array};
 
 /// A stage's place in the pipeline.
@@ -200,8 +200,13 @@ impl Codegen<'_> {
         let grad = |n: NodeId| gr.adjoint.get(n.0).copied().flatten();
         let mut fields = Vec::new();
         let tensors = |role: Role, fields: &mut Vec<(Ident, Field)>| -> Result<(), Missing> {
-            let wanted = |v: &Var| v.role == role && !(role == Role::Input && v.labels);
-            for (i, v) in g.vars.iter().enumerate().filter(|(_, v)| wanted(v)) {
+            // Integer labels and indices have no gradient.
+            for (i, v) in g
+                .vars
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.role == role && !v.labels)
+            {
                 let value = match grad(v.node) {
                     Some(d) => Field::Owned(body.owned(d)?),
                     None if g.rank(v.node) == 0 => Field::Expr(quote!(A::zero())),

@@ -10,7 +10,7 @@ use syn::{Error, Ident, Result};
 use crate::ast::{BinOp, Brief, DimSpec, Expr, ExprKind, Reduce as Reduction, Role};
 use crate::check::{call_form, CallForm, Errors};
 use crate::ir::{DimId, Graph, NodeId};
-use crate::ops::index::{Axes, Index, MAX_RANK};
+use crate::ops::index::{count, Axes, Index, MAX_RANK};
 use crate::ops::lanes::Lanes;
 use crate::ops::norm::deviation;
 use crate::ops::shape::Fault;
@@ -143,7 +143,7 @@ impl Lower {
                 self.graph.apply(Op::Reduce(Reduce::Count(axis)), &[na])
             }
             ExprKind::Pick(a, labels, keep) => {
-                let Some(name) = super::labels_name(labels) else {
+                let ExprKind::Name(name) = &labels.kind else {
                     return Err(Error::new(
                         labels.span,
                         "rows are picked by a target of integer class labels, as in `logprobs[range(n), y]` or `logprobs.gather(1, y.view(-1, 1))`",
@@ -192,7 +192,21 @@ impl Lower {
                 let na = self.expr(a)?;
                 self.site(e, &[a]);
                 let axes = self.lengths(e, na, lengths)?;
-                self.graph.apply(Op::Index(Index::Reshape(axes)), &[na])
+                let built = self.graph.apply(Op::Index(Index::Reshape(axes)), &[na]);
+                return built.map_err(|_| {
+                    let dims = &self.graph.dims;
+                    let from = self.graph.shape(na);
+                    Error::new(
+                        e.span,
+                        format!(
+                            "`{e}` cannot hold the {} elements of a tensor {}: {} has {}",
+                            count(from, dims).unwrap_or(0),
+                            dims.describe_shape(from),
+                            dims.describe_shape(axes.dims()),
+                            count(axes.dims(), dims).unwrap_or(0),
+                        ),
+                    )
+                });
             }
             ExprKind::Column(a, k) => {
                 let na = self.expr(a)?;
@@ -250,29 +264,23 @@ impl Lower {
             };
             axes.push(dim);
         }
-        let dims = &mut self.graph.dims;
         let from = self.graph.nodes[a.0].shape.clone();
         if let Some(i) = inferred {
-            let known = |shape: &[DimId]| {
-                shape
-                    .iter()
-                    .try_fold(1usize, |p, &d| p.checked_mul(dims.known(d)?))
-            };
+            let dims = &mut self.graph.dims;
             let others: Vec<DimId> = axes
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
                 .map(|(_, &d)| d)
                 .collect();
-            let length = match (known(&from), known(&others)) {
+            let length = match (count(&from, dims), count(&others, dims)) {
                 (Some(total), Some(rest)) if rest > 0 && total % rest == 0 => Some(total / rest),
-                (Some(_), Some(_)) => {
+                (Some(total), Some(_)) => {
                     return Err(Error::new(
                         e.span,
                         format!(
-                            "`{e}` cannot hold the elements of a tensor {}: {} does not divide into axes of {}",
+                            "`{e}` cannot hold the elements of a tensor {}: {total} does not divide into axes of {}",
                             dims.describe_shape(&from),
-                            known(&from).unwrap_or(0),
                             dims.describe_shape(&others),
                         ),
                     ))
@@ -280,23 +288,6 @@ impl Lower {
                 _ => None,
             };
             axes[i] = dims.fresh(length, None);
-        }
-        let count = |shape: &[DimId]| {
-            shape
-                .iter()
-                .try_fold(1usize, |p, &d| p.checked_mul(dims.known(d)?))
-        };
-        if let (Some(x), Some(y)) = (count(&from), count(&axes)) {
-            if x != y {
-                return Err(Error::new(
-                    e.span,
-                    format!(
-                        "`{e}` cannot hold the {x} elements of a tensor {}: {} has {y}",
-                        dims.describe_shape(&from),
-                        dims.describe_shape(&axes),
-                    ),
-                ));
-            }
         }
         Axes::new(&axes, inferred)
             .ok_or_else(|| Error::new(e.span, format!("a tensor has at most {MAX_RANK} axes")))
@@ -320,7 +311,7 @@ impl Lower {
                     format!("`{n}` holds integer indices; it can only pick rows, as in `C[{n}]`"),
                 ));
             }
-            if self.graph.vars[*i].labels {
+            if var.labels {
                 return Err(Error::new(
                     n.span(),
                     format!("`{n}` holds integer class labels; it can only be the labels of `cross_entropy` or `nll`, or pick, as in `logprobs[range(n), {n}]`"),

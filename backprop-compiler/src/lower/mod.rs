@@ -25,7 +25,7 @@ pub fn label_names(e: &Expr) -> Vec<Ident> {
     let mut names = Vec::new();
     e.visit(&mut |e| {
         if let ExprKind::Pick(_, labels, _) = &e.kind {
-            if let Some(n) = labels_name(labels) {
+            if let ExprKind::Name(n) = &labels.kind {
                 names.push(n.clone());
             }
         }
@@ -37,14 +37,6 @@ pub fn label_names(e: &Expr) -> Vec<Ident> {
         }
     });
     names
-}
-
-/// The name of the labels a pick takes.
-pub fn labels_name(e: &Expr) -> Option<&Ident> {
-    match &e.kind {
-        ExprKind::Name(n) => Some(n),
-        _ => None,
-    }
 }
 
 /// The names `e` indexes rows by (`C[X]`): integer indices, not tensors of the model's

@@ -61,7 +61,7 @@ pub enum Index {
 }
 
 /// The number of elements of `shape` when every dim is known.
-fn count(shape: &[DimId], dims: &Dims) -> Option<usize> {
+pub fn count(shape: &[DimId], dims: &Dims) -> Option<usize> {
     shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(dims.known(d)?))
