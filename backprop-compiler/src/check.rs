@@ -16,6 +16,50 @@ use crate::ops::{self, lanes, loss, Callable, Func};
 /// Names a `let` cannot take: the output's, and those of the trace's own fields.
 pub const RESERVED_BINDINGS: &[&str] = &["out", "loss", "grads", "inputs"];
 
+/// The prelude's enum variants: a binding of one of these names is a pattern that matches
+/// the variant instead of a new name, so no tensor, `let` or dim can be called so.
+const PRELUDE_VARIANTS: &[(&str, &str)] = &[
+    ("Some", "Option::Some"),
+    ("None", "Option::None"),
+    ("Ok", "Result::Ok"),
+    ("Err", "Result::Err"),
+];
+
+/// The types the generated code names without a path, which a model of the same name
+/// would shadow: its element type parameter and the primitive types.
+const TYPES_IN_SCOPE: &[&str] = &[
+    "A", "bool", "char", "str", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32",
+    "u64", "u128", "usize", "f16", "f32", "f64", "f128",
+];
+
+/// A tensor's, `let`'s or dim's name that cannot be bound in Rust.
+pub fn bindable(name: &str, span: Span) -> Result<()> {
+    match PRELUDE_VARIANTS.iter().find(|(n, _)| *n == name) {
+        Some((_, variant)) => Err(Error::new(
+            span,
+            format!(
+                "`{name}` is the prelude's `{variant}`, which a binding of that name would match instead of binding; name it otherwise"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The model's struct name, unless the generated code names a type of that name.
+pub fn model_name(name: &Ident) -> Result<()> {
+    let text = name.to_string();
+    let reason = match text.as_str() {
+        "A" => "the element type parameter of the generated types (`Model<A = f32>`)",
+        ops::emit::RUNTIME => "the name the generated code gives `backprop`'s runtime",
+        n if TYPES_IN_SCOPE.contains(&n) => "a primitive type, which the generated code names",
+        _ => return Ok(()),
+    };
+    Err(Error::new(
+        name.span(),
+        format!("`{text}` is {reason}; name the model otherwise"),
+    ))
+}
+
 /// A call, checked against its callable's spelling and arity.
 pub enum CallForm<'e> {
     /// A function of one tensor, with its number (0 for a function that takes none).
@@ -203,8 +247,17 @@ pub fn undefined_in_loss(
 
 pub fn declarations<'m>(model: &'m Model, errors: &mut Errors) -> HashMap<String, &'m Decl> {
     let mut decls: HashMap<String, &Decl> = HashMap::new();
+    let outputs = output_names(model);
     for d in &model.decls {
         let name = d.name.to_string();
+        if name == "out" || outputs.contains(&name) {
+            errors.push(Error::new(
+                d.name.span(),
+                format!(
+                    "`{name}` names the model's output in the loss; name this tensor otherwise"
+                ),
+            ));
+        }
         if decls.insert(name.clone(), d).is_some() {
             errors.push(Error::new(
                 d.name.span(),

@@ -256,14 +256,14 @@ macro_rules! __tensors {
             fn visit_with_grads(
                 &mut self,
                 _grads: &$grads<A>,
-                _f: &mut dyn FnMut(
+                _f: &mut dyn ::core::ops::FnMut(
                     &'static str,
                     $crate::__ndarray::ArrayViewMutD<'_, A>,
                     $crate::__ndarray::ArrayViewD<'_, A>,
                 ),
             ) {
                 $(_f(
-                    $crate::params::field_name(stringify!($field)),
+                    $crate::params::field_name(::core::stringify!($field)),
                     $crate::params::Field::tensor_mut(&mut self.$field),
                     $crate::params::Field::tensor(&_grads.$field),
                 );)*
@@ -272,19 +272,19 @@ macro_rules! __tensors {
     };
     (@tensors $ty:ident; $($field:ident),*) => {
         impl<A: $crate::Float> $crate::params::Tensors<A> for $ty<A> {
-            fn visit(&self, _f: &mut dyn FnMut(&'static str, $crate::__ndarray::ArrayViewD<'_, A>)) {
+            fn visit(&self, _f: &mut dyn ::core::ops::FnMut(&'static str, $crate::__ndarray::ArrayViewD<'_, A>)) {
                 $(_f(
-                    $crate::params::field_name(stringify!($field)),
+                    $crate::params::field_name(::core::stringify!($field)),
                     $crate::params::Field::tensor(&self.$field),
                 );)*
             }
 
             fn visit_mut(
                 &mut self,
-                _f: &mut dyn FnMut(&'static str, $crate::__ndarray::ArrayViewMutD<'_, A>),
+                _f: &mut dyn ::core::ops::FnMut(&'static str, $crate::__ndarray::ArrayViewMutD<'_, A>),
             ) {
                 $(_f(
-                    $crate::params::field_name(stringify!($field)),
+                    $crate::params::field_name(::core::stringify!($field)),
                     $crate::params::Field::tensor_mut(&mut self.$field),
                 );)*
             }

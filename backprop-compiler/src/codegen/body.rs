@@ -22,8 +22,9 @@ use crate::ops::Op;
 pub enum Storage {
     /// Locals of the function, each a new array.
     Locals,
-    /// The workspace `ws`: its arrays, and the parameters' gradients in `ws.grads`.
-    Workspace(Ident),
+    /// The workspace `ws` and the name of its field of the parameters' gradients
+    /// (`ws.grads`): its arrays, and the gradients in that field.
+    Workspace(Ident, Ident),
 }
 
 /// What the code written so far reads.
@@ -115,12 +116,12 @@ impl<'a> Body<'a> {
             });
         }
         let place = match (&self.storage, &self.plan.kind[host.0]) {
-            (Storage::Workspace(ws), Kind::Stored(Place::Grad(i))) => {
+            (Storage::Workspace(ws, grads), Kind::Stored(Place::Grad(i))) => {
                 let v = &self.g.vars[*i];
                 let f = super::ident(&v.name, v.span);
-                quote!(#ws.grads.#f)
+                quote!(#ws.#grads.#f)
             }
-            (Storage::Workspace(ws), _) => quote!(#ws.#name),
+            (Storage::Workspace(ws, _), _) => quote!(#ws.#name),
             (Storage::Locals, _) => quote!(#name),
         };
         Ok(Array {
@@ -262,7 +263,7 @@ impl<'a> Body<'a> {
             let host = self.plan.alias(n);
             let into = match (&self.storage, host) {
                 (Storage::Locals, None) => None,
-                (Storage::Workspace(_), _) | (Storage::Locals, Some(_)) => {
+                (Storage::Workspace(..), _) | (Storage::Locals, Some(_)) => {
                     let place = self.array(n)?.place;
                     Some(quote!(#place.view_mut()))
                 }
@@ -296,7 +297,7 @@ impl<'a> Body<'a> {
                 let value = self.code(n, &Form::Alloc)?;
                 Ok(quote!(let #mutable #name = #value;))
             }
-            Storage::Workspace(_) => {
+            Storage::Workspace(..) => {
                 let place = self.array(n)?.place;
                 self.code(n, &Form::Into(quote!(#place.view_mut())))
             }

@@ -44,7 +44,7 @@ impl Codegen<'_> {
             &gr.lowered.graph,
             &gr.ws_plan,
             &gr.names,
-            Storage::Workspace(self.h.ws.clone()),
+            Storage::Workspace(self.h.ws.clone(), self.h.grads.clone()),
             &self.h.dims,
             &gr.classes,
             vars,

@@ -9,7 +9,7 @@ use proc_macro2::Span;
 use syn::{Error, Ident, Result};
 
 use crate::ast::{BinOp, Decl, DimSpec, Expr, ExprKind, Loss, Model, Role};
-use crate::check::{declarations, forms, suggest, undefined_in_loss, Errors};
+use crate::check::{bindable, declarations, forms, model_name, suggest, undefined_in_loss, Errors};
 use crate::ir::{Graph, NodeId};
 use crate::ops::{loss, Op, Reduce};
 use crate::rank::{Name, Ranks};
@@ -180,13 +180,27 @@ pub fn lower(model: &Model, stable: bool) -> Result<Lowered> {
         .lets
         .iter()
         .map(|l| (l.name.to_string(), l.name.span()));
-    for (n, span) in order.iter().cloned().chain(bound) {
+    let mut seen = std::collections::HashSet::new();
+    let dims = model
+        .decls
+        .iter()
+        .flat_map(|d| d.shape.iter().flatten())
+        .filter_map(|d| match d {
+            DimSpec::Sym(s) => Some((s.to_string(), s.span())),
+            DimSpec::Num(_) => None,
+        })
+        .filter(|(n, _)| seen.insert(n.clone()));
+    for (n, span) in order.iter().cloned().chain(bound).chain(dims) {
         if n.starts_with("__") {
             errors.push(Error::new(
                 span,
                 format!("`{n}` is reserved: names starting with `__` are the generated code's"),
             ));
         }
+        errors.take(bindable(&n, span));
+    }
+    if let Some(name) = &model.name {
+        errors.take(model_name(name));
     }
     errors.finish()?;
     // The names that index rows (`C[X]`): integers, inputs unless declared otherwise.

@@ -7,10 +7,14 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
-/// The path through which generated code reaches the runtime, `::backprop::__private`,
-/// as the generated code imports it.
+/// The name through which generated code reaches the runtime, `::backprop::__private`,
+/// as the generated code imports it; no model can take it.
+pub const RUNTIME: &str = "rt";
+
+/// [`RUNTIME`] as a path.
 pub fn rt() -> TokenStream {
-    quote!(rt)
+    let rt = proc_macro2::Ident::new(RUNTIME, proc_macro2::Span::call_site());
+    quote!(#rt)
 }
 
 /// A count or an index, written without a suffix: `2`, not `2usize`.
