@@ -51,7 +51,7 @@ fn init_follows_pytorch_linear_default() {
     let err = Lesson::<f64>::init(7, [784, 50], [49], [50, 1], [1]).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "Lesson::new: `b1` must be [50] (`x @ w1 + b1`), got [49]"
+        "Lesson::init: `b1` must be [50] (`x @ w1 + b1`), got [49]"
     );
 }
 

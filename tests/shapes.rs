@@ -204,3 +204,44 @@ fn a_batch_of_no_rows_is_an_error_naming_the_input() {
         "{err}"
     );
 }
+
+#[test]
+fn init_checks_the_shapes_before_it_allocates() {
+    // A bias that does not fit is refused before anything is drawn, however large.
+    let err = Lesson::<f32>::init(0, [3, 4], [1 << 40], [4, 1], [1]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Lesson::init: `b1` must be [4] (`x @ w1 + b1`), got [1099511627776]"
+    );
+    let err = Lesson::<f32>::init(0, [3, 4], [600_000_000], [4, 1], [1]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("Lesson::init: `b1` must be [4]"),
+        "{err}"
+    );
+    // Shapes that fit together but not in memory: more bytes than a usize counts, more
+    // than an allocation may hold, more than the machine can address.
+    let err = Lesson::<f32>::init(0, [usize::MAX, 2], [2], [2, 1], [1]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Lesson::init: `w1` of shape [{}, 2] does not fit in memory (2^64 bytes or more)",
+            usize::MAX
+        )
+    );
+    let err = Lesson::<f64>::init(0, [1 << 60, 1], [1], [1, 1], [1]).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("more than an allocation may hold)"),
+        "{err}"
+    );
+    let err = Lesson::<f32>::init(0, [1 << 45, 4], [4], [4, 1], [1]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Lesson::init: `w1` of shape [35184372088832, 4] does not fit in memory \
+         (562949953421312 bytes, which could not be allocated)"
+    );
+    // What fits is drawn as before.
+    let m = Lesson::<f64>::init(0, [3, 4], [4], [4, 1], [1]).unwrap();
+    assert_eq!(m.w1.dim(), (3, 4));
+}

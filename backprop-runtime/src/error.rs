@@ -81,6 +81,22 @@ pub enum ShapeError {
         /// The expression where the tensor is first used.
         site: String,
     },
+    /// A tensor too large to allocate: more elements than memory can address, or more
+    /// bytes than the allocator could give.
+    #[error(
+        "{context}: `{tensor}` of shape {} does not fit in memory ({bytes})",
+        Dims(actual)
+    )]
+    TooLarge {
+        /// The model and method, as `Model::method`.
+        context: String,
+        /// The tensor's name in the model.
+        tensor: String,
+        /// The shape asked for.
+        actual: Vec<usize>,
+        /// The size asked for, in bytes, or that it overflows.
+        bytes: String,
+    },
     /// An index past the rows of the table it picks from (`C[X]`).
     #[error("{context}: `{tensor}` holds the index {index} at {}, but the table has {rows} rows (`{site}`)", Dims(position))]
     Index {

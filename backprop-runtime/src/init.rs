@@ -1,10 +1,10 @@
 //! Seeded parameter initialisers, reproducible across platforms (ChaCha8).
 
-use ndarray::{Array, ShapeBuilder};
+use ndarray::{Array, Dimension, IntoDimension, ShapeBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::Float;
+use crate::{Float, ShapeError};
 
 /// A seeded source of initial parameter values.
 ///
@@ -52,6 +52,64 @@ impl Init {
             1.0 / (fan_in as f64).sqrt()
         };
         self.uniform(shape, bound)
+    }
+
+    /// [`Init::linear`] for the parameter `tensor` of `context` (`Model::init`), without
+    /// aborting: a shape whose bytes overflow or that the allocator cannot give is an
+    /// error, found before any value is drawn.
+    ///
+    /// ```
+    /// use backprop_runtime::init::Init;
+    /// let w: ndarray::Array2<f32> = Init::new(1).try_linear([2, 3], 2, "w", "M::init").unwrap();
+    /// assert_eq!(w, Init::new(1).linear::<f32, _>([2, 3], 2));
+    /// let huge = Init::new(1).try_linear::<f32, _>([1 << 40, 1 << 30], 2, "w", "M::init");
+    /// assert_eq!(
+    ///     huge.unwrap_err().to_string(),
+    ///     "M::init: `w` of shape [1099511627776, 1073741824] does not fit in memory (2^64 bytes or more)"
+    /// );
+    /// ```
+    ///
+    /// # Errors
+    /// [`ShapeError::TooLarge`] naming the tensor and its shape.
+    pub fn try_linear<A: Float, Sh: IntoDimension>(
+        &mut self,
+        shape: Sh,
+        fan_in: usize,
+        tensor: &str,
+        context: &str,
+    ) -> Result<Array<A, Sh::Dim>, ShapeError> {
+        let dim = shape.into_dimension();
+        let too_large = |bytes: String| ShapeError::TooLarge {
+            context: context.to_string(),
+            tensor: tensor.to_string(),
+            actual: dim.slice().to_vec(),
+            bytes,
+        };
+        let bytes = dim
+            .slice()
+            .iter()
+            .try_fold(1usize, |n, &len| n.checked_mul(len))
+            .and_then(|n| n.checked_mul(std::mem::size_of::<A>()))
+            .ok_or_else(|| too_large("2^64 bytes or more".to_string()))?;
+        if bytes > isize::MAX as usize {
+            return Err(too_large(format!(
+                "{bytes} bytes, more than an allocation may hold"
+            )));
+        }
+        let mut values: Vec<A> = Vec::new();
+        values
+            .try_reserve_exact(dim.size())
+            .map_err(|_| too_large(format!("{bytes} bytes, which could not be allocated")))?;
+        let bound = if fan_in == 0 {
+            0.0
+        } else {
+            1.0 / (fan_in as f64).sqrt()
+        };
+        values.extend((0..dim.size()).map(|_| {
+            let u: f64 = self.rng.random();
+            A::cst((2.0 * u - 1.0) * bound)
+        }));
+        Ok(Array::from_shape_vec(dim, values).expect("as many values as the shape holds"))
     }
 
     /// One number, drawn as [`Init::linear`] draws each element: the initial value of a

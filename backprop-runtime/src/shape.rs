@@ -47,6 +47,25 @@ pub const fn named(class: usize, label: &'static str) -> AxisSpec {
     }
 }
 
+/// An axis as the checks take it: the class of an axis the model leaves free (a
+/// `usize`), or an [`AxisSpec`].
+pub trait Axis: Copy {
+    /// The axis it describes.
+    fn spec(self) -> AxisSpec;
+}
+
+impl Axis for usize {
+    fn spec(self) -> AxisSpec {
+        free(self)
+    }
+}
+
+impl Axis for AxisSpec {
+    fn spec(self) -> AxisSpec {
+        self
+    }
+}
+
 /// A tensor the model takes: its name, its axes and where it is first used.
 #[derive(Debug, Clone, Copy)]
 pub struct TensorSpec {
@@ -100,16 +119,59 @@ impl<const K: usize> Dims<K> {
         site: &str,
         actual: &[usize],
     ) -> Result<(), ShapeError> {
+        self.axes(name, classes, site, actual)
+    }
+
+    /// Checks an input or target the method was given, if it was: its shape against
+    /// `axes` (classes of free axes, or [`AxisSpec`]s), as [`Dims::declared`] does, and
+    /// that it has elements, as [`Dims::nonempty`] does.
+    ///
+    /// # Errors
+    /// [`ShapeError::Dims`] or [`ShapeError::Empty`], naming the tensor.
+    ///
+    /// ```
+    /// use backprop_runtime::shape::Dims;
+    /// let mut dims = Dims::<2>::new("Mlp::forward");
+    /// let x = ndarray::Array2::<f32>::zeros([0, 3]);
+    /// assert!(dims.given("x", &[0, 1], "x @ w1", None::<&ndarray::Array2<f32>>).is_ok());
+    /// let err = dims.given("x", &[0, 1], "x @ w1", Some(&x)).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "Mlp::forward: `x` is empty, [0, 3]; a batch has at least one example (`x @ w1`)"
+    /// );
+    /// ```
+    pub fn given<X: Axis, S: ndarray::RawData, D: Dimension>(
+        &mut self,
+        name: &str,
+        axes: &[X],
+        site: &str,
+        tensor: Option<&ndarray::ArrayBase<S, D>>,
+    ) -> Result<(), ShapeError> {
+        let Some(tensor) = tensor else {
+            return Ok(());
+        };
+        self.axes(name, axes, site, tensor.shape())?;
+        self.nonempty(name, site, tensor.shape())
+    }
+
+    /// [`Dims::declared`] for axes of either kind, without allocating for up to 8.
+    fn axes<X: Axis>(
+        &mut self,
+        name: &str,
+        given: &[X],
+        site: &str,
+        actual: &[usize],
+    ) -> Result<(), ShapeError> {
         let mut axes = [free(0); 8];
-        match axes.get_mut(..classes.len()) {
+        match axes.get_mut(..given.len()) {
             Some(some) => {
-                for (axis, &class) in some.iter_mut().zip(classes) {
-                    *axis = free(class);
+                for (axis, &g) in some.iter_mut().zip(given) {
+                    *axis = g.spec();
                 }
                 self.declared(name, some, site, actual)
             }
             None => {
-                let axes: Vec<AxisSpec> = classes.iter().map(|&c| free(c)).collect();
+                let axes: Vec<AxisSpec> = given.iter().map(|&g| g.spec()).collect();
                 self.declared(name, &axes, site, actual)
             }
         }

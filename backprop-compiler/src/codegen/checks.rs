@@ -57,18 +57,17 @@ impl Codegen<'_> {
         let (dims, method) = (&self.h.dims, &self.h.method);
         let k = num(gr.k);
         // A tensor whose axes are all free is checked by their classes alone.
-        let check = |v: &Var, shape: TokenStream| {
-            let (name, site) = (v.name.trim_start_matches("r#"), site_of(v));
+        let axes = |v: &Var| {
             let dimmed = g.shape(v.node);
             let free = dimmed
                 .iter()
                 .all(|&d| g.dims.known(d).is_none() && g.dims.label(d).is_none());
             if free {
                 let classes = dimmed.iter().map(|&d| num(gr.class(d)));
-                return quote!(#dims.tensor(#name, &[#(#classes),*], #site, #shape)?;);
+                return (true, quote!(&[#(#classes),*]));
             }
             let axes = dimmed.iter().map(|&d| axis_spec(gr, d));
-            quote!(#dims.declared(#name, &[#(#axes),*], #site, #shape)?;)
+            (false, quote!(&[#(#axes),*]))
         };
         // A scalar is a number: there is no shape to check.
         let params: Vec<&Var> = self
@@ -76,51 +75,84 @@ impl Codegen<'_> {
             .into_iter()
             .filter(|v| g.rank(v.node) > 0)
             .collect();
-        let fields: Vec<_> = params.iter().map(|v| ident(&v.name, v.span)).collect();
-        let model = &self.name;
-        let rest = (params.len() < self.params().len()).then(|| quote!(..));
-        let pattern = match (fields.is_empty(), rest) {
-            (true, _) => quote!(_: &#model<A>),
-            (false, None) => quote!(#model { #(#fields),* }: &#model<A>),
-            (false, Some(rest)) => quote!(#model { #(#fields,)* #rest }: &#model<A>),
-        };
+        let shapes = &self.h.shapes;
+        let p = num(params.len());
         let mut lines: Vec<TokenStream> = params
             .iter()
-            .map(|v| {
-                let f = ident(&v.name, v.span);
-                check(v, quote!(#f.shape()))
+            .enumerate()
+            .map(|(i, v)| {
+                let (name, site) = (v.name.trim_start_matches("r#"), site_of(v));
+                let i = num(i);
+                match axes(v) {
+                    (true, axes) => quote!(#dims.tensor(#name, #axes, #site, #shapes[#i])?;),
+                    (false, axes) => quote!(#dims.declared(#name, #axes, #site, #shapes[#i])?;),
+                }
             })
             .collect();
-        let mut args = vec![pattern, quote!(#method: &'static str)];
-        let given: Vec<&Var> = [Role::Input, Role::Target]
-            .iter()
-            .flat_map(|&r| g.vars.iter().filter(move |v| v.role == r))
-            .filter(|v| g.rank(v.node) > 0)
-            .collect();
-        for v in &given {
+        let mut args = vec![
+            quote!(#shapes: [&[usize]; #p]),
+            quote!(#method: &'static str),
+        ];
+        let given = [Role::Input, Role::Target]
+            .into_iter()
+            .flat_map(|r| g.vars.iter().filter(move |v| v.role == r))
+            .filter(|v| g.rank(v.node) > 0);
+        // An input or target is checked when the method takes it.
+        for v in given {
             let f = ident(&v.name, v.span);
             let ty = view_ty(g.rank(v.node), v.labels);
             args.push(quote!(#f: #rt::Option<&#ty>));
-            let line = check(v, quote!(#f.shape()));
             let (name, site) = (v.name.trim_start_matches("r#"), site_of(v));
-            lines.push(quote! {
-                if let #rt::Some(#f) = #f {
-                    #line
-                    #dims.nonempty(#name, #site, #f.shape())?;
-                }
-            });
+            let (_, axes) = axes(v);
+            lines.push(quote!(#dims.given(#name, #axes, #site, #f)?;));
         }
         lines.extend(self.selections(gr));
         let name = gr.check_name(&self.h);
         let allow = (args.len() > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
+        // Generic over the element type only for the inputs and targets it takes.
+        let generic = self.check_generic(gr).then(|| quote!(<A: #rt::Float>));
         quote! {
-            /// The length of every class of dims, after checking the shapes of the
-            /// parameters and of the inputs and targets given against the model's.
+            /// The length of every class of dims, after checking the parameters' shapes
+            /// (in `new`'s order) and the inputs and targets given against the model's.
             #allow
-            fn #name<A: #rt::Float>(#(#args),*) -> #rt::Result<[usize; #k]> {
+            fn #name #generic(#(#args),*) -> #rt::Result<[usize; #k]> {
                 let mut #dims = #rt::Dims::<#k>::new(#method);
                 #(#lines)*
                 #rt::Ok(#dims.lengths())
+            }
+        }
+    }
+
+    /// Whether `gr`'s check takes a tensor of the element type, and so is generic over it.
+    fn check_generic(&self, gr: &Graphed<'_>) -> bool {
+        let g = &gr.lowered.graph;
+        g.vars.iter().any(|v| {
+            matches!(v.role, Role::Input | Role::Target) && g.rank(v.node) > 0 && !v.labels
+        })
+    }
+
+    /// `shapes(model)`: the shapes of the parameters that are not numbers, in `new`'s
+    /// order, as the checks take them.
+    pub(super) fn shapes_fn(&self) -> TokenStream {
+        let rt = rt();
+        let params: Vec<_> = self
+            .params()
+            .into_iter()
+            .filter(|v| self.stable.lowered.graph.rank(v.node) > 0)
+            .map(|v| ident(&v.name, v.span))
+            .collect();
+        let (model, shapes) = (&self.name, &self.h.shapes);
+        let p = num(params.len());
+        let rest = (params.len() < self.params().len()).then(|| quote!(..));
+        let pattern = match (params.is_empty(), rest) {
+            (true, _) => quote!(_: &#model<A>),
+            (false, None) => quote!(#model { #(#params),* }: &#model<A>),
+            (false, Some(rest)) => quote!(#model { #(#params,)* #rest }: &#model<A>),
+        };
+        quote! {
+            /// The shapes of the parameters that are not numbers, in `new`'s order.
+            fn #shapes<A: #rt::Float>(#pattern) -> [&[usize]; #p] {
+                [#(#params.shape()),*]
             }
         }
     }
@@ -220,9 +252,9 @@ impl Codegen<'_> {
                 });
             }
         }
-        let check = gr.check_name(&self.h);
+        let (check, shapes) = (gr.check_name(&self.h), &self.h.shapes);
         let dims = &self.h.dims;
-        let call = quote!(#check(self, #context, #(#args),*)?;);
+        let call = quote!(#check(#shapes(self), #context, #(#args),*)?;);
         if bind {
             quote!(let #dims = #call)
         } else {
@@ -245,7 +277,9 @@ impl Codegen<'_> {
         let given = self.init_dims(gr);
         let mut shapes = Vec::new();
         let mut draws = Vec::new();
+        let mut sized = Vec::new();
         let mut known = TokenStream::new();
+        let init_context = self.method_context("init");
         for ((v, f), fan_in) in params.iter().zip(&names).zip(&fan_ins) {
             let rng = &self.h.rng;
             let rank = g.rank(v.node);
@@ -253,7 +287,9 @@ impl Codegen<'_> {
                 draws.push(quote!(#rng.scalar(#fan_in)));
                 continue;
             }
-            draws.push(quote!(#rng.linear(#f, #fan_in)));
+            let name = v.name.trim_start_matches("r#");
+            draws.push(quote!(#rng.try_linear(#f, #fan_in, #name, #init_context)?));
+            sized.push(f.clone());
             let r = num(rank);
             match &given {
                 InitDims::Shapes => shapes.push(quote!(#f: [usize; #r])),
@@ -280,13 +316,16 @@ impl Codegen<'_> {
             .is_empty()
             .then(|| quote!(__element: ::core::marker::PhantomData));
         let (model, seed, rng) = (&self.h.model, &self.h.seed, &self.h.rng);
-        let check = gr.check_name(&self.h);
+        let (check, shapes_fn) = (gr.check_name(&self.h), &self.h.shapes);
         let context = self.method_context("new");
         let nones = [Role::Input, Role::Target]
             .into_iter()
             .flat_map(|r| g.vars.iter().filter(move |v| v.role == r))
             .filter(|v| g.rank(v.node) > 0)
-            .map(|_| quote!(#rt::None));
+            .map(|_| quote!(#rt::None))
+            .collect::<Vec<_>>();
+        // No tensor is given to `init`'s check to tell its element type.
+        let turbofish = self.check_generic(gr).then(|| quote!(::<A>));
         // The order of the arguments, which nothing else in a call shows.
         let order: Vec<String> = params
             .iter()
@@ -310,7 +349,8 @@ impl Codegen<'_> {
             "{shapes_doc} drawn from a generator seeded with `seed`, as\n\
              PyTorch's `nn.Linear` initialises them: uniform in `±1/sqrt(fan_in)` for a weight\n\
              and for the bias added to its product, uniform in `±1` for other parameters.\n\
-             # Errors\n`ShapeError` when the shapes do not fit together."
+             # Errors\n`ShapeError` when the shapes do not fit together or do not fit in memory,\n\
+             before anything is drawn."
         ));
         // A model of many parameters takes them all.
         let allow = |n: usize| (n > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
@@ -320,7 +360,7 @@ impl Codegen<'_> {
             #allow_new
             pub fn new(#(#names: #types),*) -> #rt::Result<Self> {
                 let #model = Self { #(#names,)* #phantom };
-                #check(&#model, #context, #(#nones),*)?;
+                #check #turbofish(#shapes_fn(&#model), #context, #(#nones),*)?;
                 #rt::Ok(#model)
             }
 
@@ -328,6 +368,7 @@ impl Codegen<'_> {
             #allow_init
             pub fn init(#seed: u64, #(#shapes),*) -> #rt::Result<Self> {
                 #known
+                #check #turbofish([#(&#sized),*], #init_context, #(#nones),*)?;
                 let mut #rng = #rt::init::Init::new(#seed);
                 Self::new(#(#draws),*)
             }

@@ -47,6 +47,7 @@ pub struct Helpers {
     pub trace: Ident,
     pub update: Ident,
     pub check: Ident,
+    pub shapes: Ident,
     pub check_trace: Ident,
     pub backward_in: Ident,
     stages: Vec<(Step, Ident)>,
@@ -76,6 +77,7 @@ impl Helpers {
             trace: claim("trace"),
             update: claim("update"),
             check: claim("check"),
+            shapes: claim("shapes"),
             check_trace: claim("check_as_written"),
             backward_in: claim("backward_in"),
             stages: steps.iter().map(|&(s, n)| (s, claim(n))).collect(),
@@ -262,16 +264,18 @@ impl<'a> Codegen<'a> {
         let params = self.params();
         let mut param_fields = fields(&params, "Parameter");
         let mut grad_fields = fields(&params, "The loss's gradient with respect to");
-        // A model without parameters still has an element type.
-        if params.is_empty() {
-            let phantom = quote!(#[doc(hidden)] pub __element: ::core::marker::PhantomData<A>);
-            param_fields.push(phantom.clone());
-            grad_fields.push(phantom);
-        }
-        let input_fields = fields(
+        let mut input_fields = fields(
             &self.differentiable_inputs(),
             "The loss's gradient with respect to the input",
         );
+        // A struct without a field of the element type still has it: a model without
+        // parameters, inputs that are all labels.
+        let phantom = quote!(#[doc(hidden)] pub __element: ::core::marker::PhantomData<A>);
+        for fields in [&mut param_fields, &mut grad_fields, &mut input_fields] {
+            if fields.is_empty() {
+                fields.push(phantom.clone());
+            }
+        }
         let trace_fields = self.trace_fields();
         let workspace = self.workspace_struct(&self.stable)?;
         let dims_struct = self.dims_struct();
@@ -287,6 +291,7 @@ impl<'a> Codegen<'a> {
             None => (TokenStream::new(), TokenStream::new()),
         };
         let check = self.check_fn(&self.stable);
+        let shapes = self.shapes_fn();
         let (ws_methods, ws_fn) = self.workspace_methods(&self.stable)?;
         let traits = self.trait_impls(&self.stable);
         let grads_doc = format!(" Gradients of [`{name}`]'s loss, one per parameter.");
@@ -337,8 +342,6 @@ impl<'a> Codegen<'a> {
             #case
             #vis struct #input_grads<A = f32> {
                 #(#input_fields,)*
-                #[doc(hidden)]
-                pub __element: ::core::marker::PhantomData<A>,
             }
 
             #[doc = #trace_doc]
@@ -365,6 +368,7 @@ impl<'a> Codegen<'a> {
                     #ws_methods
                 }
 
+                #shapes
                 #check
                 #stage_fns
                 #trace_fns

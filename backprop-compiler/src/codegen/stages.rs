@@ -226,7 +226,7 @@ impl Codegen<'_> {
             }
             Build::InputGrads => {
                 tensors(Role::Input, &mut fields)?;
-                (self.input_grads_ty.clone(), true)
+                (self.input_grads_ty.clone(), fields.is_empty())
             }
             Build::Trace(given) => {
                 for (name, node) in self.named_values(gr) {
