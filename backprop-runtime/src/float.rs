@@ -35,12 +35,12 @@ pub trait Float:
         b: &ndarray::ArrayView2<'_, Self>,
         out: &mut ndarray::ArrayViewMut2<'_, Self>,
         scale: crate::gemm::Scale<Self>,
-        parts: usize,
+        threads: usize,
     ) -> bool;
-    /// Runs `f` on this thread's scratch buffer of at least `len` elements, kept between
-    /// calls so that products that need one allocate only the first time.
+    /// Runs `f` on `len` elements of this thread's scratch buffer number `slot` (0 to 3),
+    /// kept between calls so that products that need one allocate only the first time.
     #[doc(hidden)]
-    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+    fn with_scratch<R>(slot: usize, len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
 }
 
 /// The hidden methods through which kernels reach the matrix-product library and the
@@ -52,24 +52,27 @@ macro_rules! backend {
             b: &ndarray::ArrayView2<'_, Self>,
             out: &mut ndarray::ArrayViewMut2<'_, Self>,
             scale: crate::gemm::Scale<Self>,
-            parts: usize,
+            threads: usize,
         ) -> bool {
-            crate::gemm::faer_gemm(a, b, out, scale, parts)
+            crate::gemm::faer_gemm(a, b, out, scale, threads)
         }
 
-        fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+        fn with_scratch<R>(slot: usize, len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
             thread_local! {
-                static SCRATCH: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
+                static SCRATCH: [std::cell::RefCell<Vec<$t>>; 4] =
+                    const { [const { std::cell::RefCell::new(Vec::new()) }; 4] };
             }
-            SCRATCH.with(|cell| match cell.try_borrow_mut() {
-                Ok(mut buf) => {
-                    if buf.len() < len {
-                        buf.resize(len, 0.0);
+            SCRATCH.with(
+                |cells| match cells.get(slot).map(|cell| cell.try_borrow_mut()) {
+                    Some(Ok(mut buf)) => {
+                        if buf.len() < len {
+                            buf.resize(len, 0.0);
+                        }
+                        f(&mut buf[..len])
                     }
-                    f(&mut buf[..len])
-                }
-                Err(_) => f(&mut vec![0.0; len]),
-            })
+                    _ => f(&mut vec![0.0; len]),
+                },
+            )
         }
     };
 }

@@ -29,6 +29,12 @@ static THREADS: AtomicUsize = AtomicUsize::new(0);
 /// Sets the number of threads large matrix products use (at least 1). By default it is
 /// the `BACKPROP_THREADS` environment variable, else the machine's available parallelism.
 ///
+/// Results do not depend on it: every product splits its sums at points set by its
+/// shape, never by the thread count, so the same program on the same inputs gives the
+/// same bits on 1 thread or 16, on a laptop or a server of the same instruction set
+/// (a machine with other vector instructions, AVX2 against AVX-512, may round
+/// differently).
+///
 /// ```
 /// backprop_runtime::set_threads(1);
 /// assert_eq!(backprop_runtime::threads(), 1);
@@ -105,26 +111,83 @@ pub(crate) fn gemm_scaled<A: Float>(
     if m * k * n <= SMALL {
         return small(a, b, out, scale);
     }
-    let parts = if m * k * n >= PARALLEL {
-        threads().min(MAX_PARTS).min(m.max(n) / WIDE).max(1)
+    let threads = if m * k * n >= PARALLEL {
+        threads().min(MAX_PARTS)
     } else {
         1
     };
-    if !A::faer_gemm(&a, &b, &mut out, scale, parts) {
+    if A::faer_gemm(&a, &b, &mut out, scale, threads) {
+        return;
+    }
+    // A strided operand or output: copied into this thread's scratch, laid out row by
+    // row, so that the product is the same sums as for contiguous ones and allocates
+    // nothing after the first.
+    let done = dense(a, LHS, |a| {
+        dense(b, RHS, |b| {
+            if A::faer_gemm(&a, &b, &mut out, scale, threads) {
+                return true;
+            }
+            A::with_scratch(OUT, m * n, |tmp| {
+                let Ok(mut product) = ArrayViewMut2::from_shape((m, n), tmp) else {
+                    return false;
+                };
+                let replace = Scale::replace();
+                let done = A::faer_gemm(&a, &b, &mut product, replace, threads);
+                out.zip_mut_with(&product, |o, &p| *o = scale.apply(*o, p));
+                done
+            })
+        })
+    });
+    if !done {
         let beta = if scale.add { A::one() } else { A::zero() };
         ndarray::linalg::general_mat_mul(scale.alpha, &a, &b, beta, &mut out);
     }
 }
 
-/// `out = alpha * a @ b` (or `+=`) through `faer`, split into `parts` bands of rows (or
-/// of columns, when `out` is wider than tall) run on the pool's threads, when all three
-/// are contiguous with non-negative strides; false, having done nothing, otherwise.
+/// This thread's scratch buffers: the split sum's half, and copies of strided operands
+/// and outputs.
+const SUM: usize = 0;
+const LHS: usize = 1;
+const RHS: usize = 2;
+const OUT: usize = 3;
+
+/// `f` of `v`, or, when `v` is not contiguous, of its copy in scratch buffer `slot`.
+fn dense<A: Float>(
+    v: ArrayView2<'_, A>,
+    slot: usize,
+    f: impl FnOnce(ArrayView2<'_, A>) -> bool,
+) -> bool {
+    if mat_ref(&v).is_some() {
+        return f(v);
+    }
+    A::with_scratch(slot, v.len(), |buf| {
+        match ArrayViewMut2::from_shape(v.raw_dim(), buf) {
+            Ok(mut copy) => {
+                copy.assign(&v);
+                f(copy.view())
+            }
+            Err(_) => false,
+        }
+    })
+}
+
+/// Whether the product of `[m, k] @ [k, n]` sums its inner axis in two halves, added at
+/// the end: decided by the shape alone, so that its bits do not depend on the threads.
+fn split_sum(m: usize, k: usize, n: usize) -> bool {
+    m * k * n >= PARALLEL && m.max(n) >= 2 * WIDE && k >= 8 * m.max(n)
+}
+
+/// `out = alpha * a @ b` (or `+=`) through `faer` on up to `threads` of the pool's
+/// threads, when all three are contiguous with non-negative strides; false, having done
+/// nothing, otherwise. A long inner sum ([`split_sum`]) is split in two at a point set by
+/// the shape; any other product, into bands of rows (or of columns, when `out` is wider
+/// than tall), each element of which is the same sum, in the same order, as without bands.
 pub(crate) fn faer_gemm<T: Float + faer::traits::ComplexField>(
     a: &ArrayView2<'_, T>,
     b: &ArrayView2<'_, T>,
     out: &mut ArrayViewMut2<'_, T>,
     scale: Scale<T>,
-    parts: usize,
+    threads: usize,
 ) -> bool {
     let (Some(fa), Some(fb)) = (mat_ref(a), mat_ref(b)) else {
         return false;
@@ -138,12 +201,13 @@ pub(crate) fn faer_gemm<T: Float + faer::traits::ComplexField>(
     let product = |(x, y, dst, acc): Part<'_, T>| {
         faer::linalg::matmul::matmul(dst, acc, x, y, scale.alpha, Par::Seq);
     };
-    if parts == 2 && k >= 8 * m.max(n) {
-        // Long and thin (`x^T @ dz` over a large batch): each thread sums half of the
-        // products, the caller's half into its scratch, added to `out` at the end.
-        // The scratch half replaces, the other meets `out` as `scale` says.
+    if split_sum(m, k, n) {
+        // Long and thin (`x^T @ dz` over a large batch): each half of the products is
+        // summed on its own thread (both on this one when it is alone), the first into
+        // this thread's scratch, added to `out` at the end. The scratch half replaces,
+        // the other meets `out` as `scale` says.
         let half = (k / 2).next_multiple_of(16).min(k);
-        return T::with_scratch(m * n, |scratch| {
+        return T::with_scratch(SUM, m * n, |scratch| {
             {
                 let Some(dst) = mat_mut(out) else {
                     return false;
@@ -163,7 +227,7 @@ pub(crate) fn faer_gemm<T: Float + faer::traits::ComplexField>(
                         accum,
                     ))),
                 ];
-                run_parts(&halves, 2, &product);
+                run_parts(&halves, 2, threads, &product);
             }
             if let Ok(mine) =
                 ndarray::ArrayView2::from_shape(ndarray::ShapeBuilder::f((m, n)), &*scratch)
@@ -176,13 +240,14 @@ pub(crate) fn faer_gemm<T: Float + faer::traits::ComplexField>(
     let Some(mut dst) = mat_mut(out) else {
         return false;
     };
+    let along_rows = m >= n;
+    let len = if along_rows { m } else { n };
+    let parts = threads.min(len / WIDE);
     if parts <= 1 {
         product((fa, fb, dst, accum));
         return true;
     }
     // Bands of a multiple of 16 rows or columns, the width of the kernels' tiles.
-    let along_rows = m >= n;
-    let len = if along_rows { m } else { n };
     let band = len.div_ceil(parts).next_multiple_of(16);
     let slots: [Mutex<Option<Part<'_, T>>>; MAX_PARTS] = [const { Mutex::new(None) }; MAX_PARTS];
     let mut start = 0;
@@ -207,7 +272,7 @@ pub(crate) fn faer_gemm<T: Float + faer::traits::ComplexField>(
         start += size;
         count += 1;
     }
-    run_parts(&slots, count, &product);
+    run_parts(&slots, count, threads, &product);
     true
 }
 
@@ -218,13 +283,15 @@ type Product<'f, T> = dyn Fn(Part<'_, T>) + Sync + 'f;
 /// product replaces that part or is added to it.
 type Part<'a, T> = (MatRef<'a, T>, MatRef<'a, T>, MatMut<'a, T>, Accum);
 
-/// Runs the first `count` parts on the pool, each taken out of its slot by one thread.
+/// Runs the first `count` parts, each taken out of its slot by one thread: on the pool,
+/// or one after another on this thread when it is the only one.
 fn run_parts<T: Float>(
     slots: &[Mutex<Option<Part<'_, T>>>],
     count: usize,
+    threads: usize,
     product: &Product<'_, T>,
 ) {
-    crate::pool::run(count, &|i| {
+    let part = |i: usize| {
         let part = slots.get(i).and_then(|s| {
             s.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -233,7 +300,12 @@ fn run_parts<T: Float>(
         if let Some(part) = part {
             product(part);
         }
-    });
+    };
+    if threads <= 1 {
+        (0..count).for_each(part);
+    } else {
+        crate::pool::run(count, &part);
+    }
 }
 
 /// Whether a matrix of `shape` and `strides` is laid out row by row (`Some(true)`) or
