@@ -1,13 +1,17 @@
 //! A training loop through the workspace path allocates nothing after its first step:
 //! counted by a global allocator, on every thread, over steps 2 to 100 of the Nugues
-//! network (W2) and of the fastai network on a 256-row batch (W3b).
+//! network (W2), of the fastai network on a 256-row batch (W3b), contiguous and as a
+//! strided view, and of `Train::fit` over data that leaves a short last batch.
 //!
 //! One test in this file, so that no other test allocates while it counts.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use ndarray::{array, Array1, Array2};
+use backprop::optim::{OptimError, Optimizer, Sgd};
+use backprop::params::Parameters;
+use backprop::train::Train;
+use ndarray::{array, s, Array1, Array2};
 
 struct Counting;
 
@@ -89,4 +93,83 @@ fn training_steps_after_the_first_allocate_nothing() {
     let (allocations, first, last) = count(|| fastai.step(&mut ws, &x, &y, 1e-3).unwrap());
     assert_eq!(allocations, 0, "W3b: allocations in steps 2..=100");
     assert!(last < first, "W3b trains: loss {first} -> {last}");
+
+    // The same rows as every other column of a wider array: the same bits, no allocation.
+    let wide = Array2::from_shape_fn((rows, 2 * 784), |(i, j)| x[[i, j / 2]]);
+    let strided = wide.slice(s![.., ..;2]);
+    assert_eq!(strided, x);
+    let mut plain = Fastai::<f32>::init(4, [784, 50], [50], [50, 1], [1]).unwrap();
+    let mut again = plain.clone();
+    let (mut ws, mut ws_strided) = (plain.workspace(), again.workspace());
+    for _ in 0..3 {
+        let want = plain.step(&mut ws, &x, &y, 1e-3).unwrap();
+        let got = again.step(&mut ws_strided, strided, &y, 1e-3).unwrap();
+        assert_eq!(got.to_bits(), want.to_bits(), "a strided view's loss");
+    }
+    assert_eq!(again, plain, "a strided view's parameters");
+    let (allocations, first, last) =
+        count(|| again.step(&mut ws_strided, strided, &y, 1e-3).unwrap());
+    assert_eq!(allocations, 0, "W3b, strided: allocations in steps 2..=100");
+    assert!(last < first, "W3b, strided, trains: loss {first} -> {last}");
+
+    // 250 rows in batches of 32: seven full batches and one of 26, every epoch; 100 steps
+    // are 12 epochs and a half.
+    let x = x.slice(s![..250, ..]);
+    let y = y.slice(s![..250]);
+    let mut model = Fastai::<f32>::init(4, [784, 50], [50], [50, 1], [1]).unwrap();
+    let mut sgd = Counted {
+        sgd: Sgd::new(1e-3).unwrap(),
+        steps: 0,
+    };
+    let history = Train::new(13, 32)
+        .progress(false)
+        .fit(&mut model, &mut sgd, x, y)
+        .unwrap();
+    assert_eq!(history.losses.len(), 13 * 8);
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst);
+    assert_eq!(allocations, 0, "Train::fit: allocations in steps 2..=100");
+    let (first, last) = (history.epochs[0].loss, history.epochs[12].loss);
+    assert!(
+        last < first,
+        "Train::fit trains: epoch loss {first} -> {last}"
+    );
+}
+
+/// SGD, counting the allocations from the end of its first update to the end of its
+/// 100th: steps 2 to 100 of a training loop.
+struct Counted {
+    sgd: Sgd<f32>,
+    steps: usize,
+}
+
+impl Optimizer<f32> for Counted {
+    fn step<M: Parameters<f32>>(
+        &mut self,
+        model: &mut M,
+        grads: &M::Grads,
+    ) -> Result<(), OptimError> {
+        let stepped = self.sgd.step(model, grads);
+        self.steps += 1;
+        match self.steps {
+            1 => {
+                ALLOCATIONS.store(0, Ordering::SeqCst);
+                COUNTING.store(true, Ordering::SeqCst);
+            }
+            100 => COUNTING.store(false, Ordering::SeqCst),
+            _ => {}
+        }
+        stepped
+    }
+
+    fn lr(&self) -> f64 {
+        self.sgd.lr()
+    }
+
+    fn set_lr(&mut self, lr: f64) -> Result<(), OptimError> {
+        self.sgd.set_lr(lr)
+    }
+
+    fn reset(&mut self) {
+        self.sgd.reset();
+    }
 }

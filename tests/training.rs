@@ -209,6 +209,25 @@ fn training_checks_rows_and_batches_before_it_starts() {
         matches!(&err, TrainError::Shape(_)) && err.to_string().contains("`x` must be [n, 3]"),
         "{err}"
     );
+    // A run whose history of losses could not be allocated is refused before its first
+    // step, instead of aborting: 2^40 epochs of 3 batches, and usize::MAX epochs.
+    let err = Train::new(1 << 40, 4)
+        .fit(&mut m, sgd, x.view(), y.view())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "1099511627776 epochs of 3 batches: the history of their losses would not fit in memory"
+    );
+    let err = Train::new(usize::MAX, 8)
+        .fit(&mut m, sgd, x.view(), y.view())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        TrainError::TooLong {
+            epochs: usize::MAX,
+            batches: 2
+        }
+    );
     assert_eq!(m, before);
 }
 

@@ -133,6 +133,16 @@ pub enum TrainError {
         /// The targets' shape.
         targets: Vec<usize>,
     },
+    /// The run's history (a loss per step) would not fit in memory.
+    #[error(
+        "{epochs} epochs of {batches} batches: the history of their losses would not fit in memory"
+    )]
+    TooLong {
+        /// The epochs asked for.
+        epochs: usize,
+        /// The batches of an epoch.
+        batches: usize,
+    },
     /// An epoch would have no batch.
     #[error("no batch to train on: {rows} rows in batches of {batch_size}")]
     NoBatch {
@@ -318,26 +328,61 @@ impl Train {
                 batch_size: self.batch_size,
             });
         }
-        let bar = self.bar(batches.rows() * self.epochs);
-        let mut ws = model.workspace();
-        let mut xb: Array<A, M::Input> = x.slice_axis(Axis(0), (0..0).into()).to_owned();
-        let mut yb: Array<M::Label, M::Target> = y.slice_axis(Axis(0), (0..0).into()).to_owned();
         let mut history = History {
-            losses: Vec::with_capacity(batches.len() * self.epochs),
-            epochs: Vec::with_capacity(self.epochs),
+            losses: Vec::new(),
+            epochs: Vec::new(),
         };
+        // The whole history is allocated before the first step, or the run refused.
+        let steps = batches.len().checked_mul(self.epochs);
+        let reserved = steps.is_some_and(|steps| {
+            history.losses.try_reserve_exact(steps).is_ok()
+                && history.epochs.try_reserve_exact(self.epochs).is_ok()
+        });
+        if !reserved {
+            return Err(TrainError::TooLong {
+                epochs: self.epochs,
+                batches: batches.len(),
+            });
+        }
+        let bar = self.bar(batches.rows().saturating_mul(self.epochs));
+        // One workspace and one pair of batch buffers for the full batches, another for a
+        // shorter last one, so that neither is resized from one batch to the next.
+        let empty = |model: &M| {
+            let xb: Array<A, M::Input> = x.slice_axis(Axis(0), (0..0).into()).to_owned();
+            let yb: Array<M::Label, M::Target> = y.slice_axis(Axis(0), (0..0).into()).to_owned();
+            (model.workspace(), xb, yb)
+        };
+        let mut full = empty(model);
+        let mut last = empty(model);
+        // Both are sized before the first step: a gradient of the first rows, as many as
+        // the short batch has, sizes the second.
+        let short = batches.rows() % self.batch_size;
+        if short > 0 && self.epochs > 0 {
+            let rows: Vec<usize> = (0..short).collect();
+            let (ws, xb, yb) = &mut last;
+            gather(x.view(), &rows, xb);
+            gather(y.view(), &rows, yb);
+            model.grad_in(ws, xb.view(), yb.view())?;
+        }
         let mut step = 0;
         let mut shown = Instant::now();
         let mut done = 0u64;
         for epoch in 1..=self.epochs {
-            bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
+            if !bar.is_hidden() {
+                bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
+            }
             let start = Instant::now();
             let (mut sum, mut seen) = (0.0, 0usize);
             for (b, idx) in batches.epoch().enumerate() {
                 step += 1;
-                gather(x.view(), idx, &mut xb);
-                gather(y.view(), idx, &mut yb);
-                let (loss, grads) = model.grad_in(&mut ws, xb.view(), yb.view())?;
+                let (ws, xb, yb) = if idx.len() == self.batch_size {
+                    &mut full
+                } else {
+                    &mut last
+                };
+                gather(x.view(), idx, xb);
+                gather(y.view(), idx, yb);
+                let (loss, grads) = model.grad_in(ws, xb.view(), yb.view())?;
                 let loss = loss.as_f64();
                 let at = (step, epoch, b + 1);
                 if let Some(bad) = grads.first_non_finite() {
@@ -359,7 +404,7 @@ impl Train {
                 sum += loss * idx.len() as f64;
                 seen += idx.len();
                 done += idx.len() as u64;
-                if shown.elapsed() > Duration::from_millis(100) {
+                if !bar.is_hidden() && shown.elapsed() > Duration::from_millis(100) {
                     shown = Instant::now();
                     bar.set_position(done);
                     bar.set_message(format!("{:.4}", sum / seen as f64));
@@ -381,8 +426,10 @@ impl Train {
                 seconds,
                 throughput: seen as f64 / seconds.max(f64::MIN_POSITIVE),
             };
-            bar.set_position(done);
-            bar.set_message(format!("{:.4}", summary.loss));
+            if !bar.is_hidden() {
+                bar.set_position(done);
+                bar.set_message(format!("{:.4}", summary.loss));
+            }
             if let Some(line) = after_epoch(model, &summary) {
                 if bar.is_hidden() {
                     if self.progress {
