@@ -9,7 +9,7 @@ mod digits;
 mod seed000;
 
 use backprop::data::mnist_5k;
-use backprop::optim::Sgd;
+use backprop::optim::{OptimError, Optimizer, Sgd};
 use backprop::params::{Parameters, Supervised, Tensors};
 use backprop::train::{Train, TrainError};
 use ndarray::{array, s, Array2};
@@ -166,6 +166,80 @@ fn a_nan_in_a_batch_stops_training_at_its_step_naming_the_parameter() {
             TrainError::NonFiniteGradient {
                 step: 2,
                 parameter: "w1",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn an_update_that_overflows_stops_training_before_it_with_the_model_unchanged() {
+    // Targets a thousand times larger make gradients of about a thousand; a learning rate
+    // of 1e306 takes the first update past the largest f64.
+    let (x, y) = rows(20);
+    let y = y * 1e3;
+    let mut m = mlp();
+    let before = m.clone();
+    let train = Train::new(2, 10).in_order().progress(false);
+    let err = train
+        .fit(&mut m, &mut Sgd::new(1e306).unwrap(), x.view(), y.view())
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            TrainError::NonFiniteUpdate {
+                step: 1,
+                epoch: 1,
+                batch: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("step 1 (epoch 1, batch 1): Sgd::step: the update would make `"),
+        "{err}"
+    );
+    assert_eq!(m, before, "the model is as it was before the step");
+
+    // An optimizer of one's own that does not check is caught right after its step.
+    struct Poison(usize);
+    impl Optimizer<f64> for Poison {
+        fn step<M: Parameters<f64>>(
+            &mut self,
+            model: &mut M,
+            _: &M::Grads,
+        ) -> Result<(), OptimError> {
+            self.0 += 1;
+            if self.0 == 3 {
+                model.visit_mut(&mut |name, mut t| {
+                    if name == "b2" {
+                        t[[1]] = f64::NAN;
+                    }
+                });
+            }
+            Ok(())
+        }
+        fn lr(&self) -> f64 {
+            0.0
+        }
+        fn set_lr(&mut self, _: f64) -> Result<(), OptimError> {
+            Ok(())
+        }
+        fn reset(&mut self) {}
+    }
+    let (x, y) = rows(40);
+    let err = train
+        .fit(&mut mlp(), &mut Poison(0), x.view(), y.view())
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            TrainError::NonFiniteParameter {
+                step: 3,
+                parameter: "b2",
                 ..
             }
         ),

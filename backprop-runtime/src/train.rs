@@ -187,7 +187,21 @@ pub enum TrainError {
         /// The loss.
         loss: f64,
     },
-    /// A parameter became NaN or infinite in an update.
+    /// The optimizer refused an update that would have made a parameter, or its state,
+    /// NaN or infinite: the model is as it was before that step.
+    #[error("step {step} (epoch {epoch}, batch {batch}): {source}")]
+    NonFiniteUpdate {
+        /// The step, from 1, counted over all epochs.
+        step: usize,
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The batch within the epoch, from 1.
+        batch: usize,
+        /// The optimizer's [`OptimError::NonFinite`].
+        source: Box<OptimError>,
+    },
+    /// A parameter became NaN or infinite in an update of an optimizer that does not
+    /// refuse one (see [`Optimizer::checks_finite`]), found right after it.
     #[error(
         "step {step}: the update made `{parameter}` {value} at {index:?}; the learning rate is likely too large"
     )]
@@ -268,8 +282,9 @@ impl Train {
     ///
     /// [`TrainError`]: a shape the model cannot take, rows that do not pair up, a
     /// refused update, or a non-finite loss, gradient or parameter, naming the step and
-    /// the parameter. On a non-finite loss or gradient the model is left as it was before
-    /// that step.
+    /// the parameter. On a non-finite loss or gradient, or an update this crate's
+    /// optimizers refuse because it would make a parameter non-finite, the model is left
+    /// as it was before that step.
     pub fn fit<A, M, O>(
         &self,
         model: &mut M,
@@ -364,6 +379,7 @@ impl Train {
             gather(y.view(), &rows, yb);
             model.grad_in(ws, xb.view(), yb.view())?;
         }
+        let checked = !optimizer.checks_finite();
         let mut step = 0;
         let mut shown = Instant::now();
         let mut done = 0u64;
@@ -399,7 +415,28 @@ impl Train {
                         loss,
                     });
                 }
-                optimizer.step(model, grads)?;
+                optimizer.step(model, grads).map_err(|e| match e {
+                    OptimError::NonFinite { .. } => {
+                        let (step, epoch, batch) = at;
+                        TrainError::NonFiniteUpdate {
+                            step,
+                            epoch,
+                            batch,
+                            source: Box::new(e),
+                        }
+                    }
+                    e => e.into(),
+                })?;
+                // An optimizer that does not refuse such an update is checked after it.
+                if let Some(bad) = checked.then(|| model.first_non_finite()).flatten() {
+                    bar.abandon();
+                    return Err(TrainError::NonFiniteParameter {
+                        step,
+                        parameter: bad.tensor,
+                        index: bad.index,
+                        value: bad.value,
+                    });
+                }
                 history.losses.push(loss);
                 sum += loss * idx.len() as f64;
                 seen += idx.len();
@@ -409,15 +446,6 @@ impl Train {
                     bar.set_position(done);
                     bar.set_message(format!("{:.4}", sum / seen as f64));
                 }
-            }
-            if let Some(bad) = model.first_non_finite() {
-                bar.abandon();
-                return Err(TrainError::NonFiniteParameter {
-                    step,
-                    parameter: bad.tensor,
-                    index: bad.index,
-                    value: bad.value,
-                });
             }
             let seconds = start.elapsed().as_secs_f64();
             let summary = Epoch {

@@ -1,5 +1,7 @@
-//! The optimizers' refusals: shapes that do not fit change nothing, invalid
-//! hyper-parameters are refused, and steps after the first allocate nothing.
+//! The optimizers' refusals: shapes that do not fit change nothing, updates that would
+//! make a parameter or its state NaN or infinite change nothing, invalid hyper-parameters
+//! (in `f64` and in the model's element type) are refused, and steps after the first
+//! allocate nothing.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -309,6 +311,163 @@ fn set_lr_refuses_invalid_rates_and_keeps_the_old_one() {
     let mut adamw = AdamW::<f64>::new(0.1).unwrap();
     invalid(adamw.set_lr(f64::NEG_INFINITY), "lr");
     assert_eq!(adamw.lr(), 0.1);
+}
+
+/// `b`'s last element at the largest `f64`, pushed further by its gradient: its update
+/// overflows, after `w`'s would have been fine (`w` is visited first, and must not move).
+fn overflowing_update(model: &mut Tiny<f64>, grads: &mut Tiny<f64>) {
+    model.b[2] = f64::MAX;
+    grads.b[2] = -f64::MAX;
+}
+
+/// A gradient so large that its square, Adam's second moment, overflows.
+fn overflowing_moment(_: &mut Tiny<f64>, grads: &mut Tiny<f64>) {
+    grads.b[2] = 1e300;
+}
+
+fn is_non_finite(buffer: Option<&'static str>, value: f64) -> impl Fn(&OptimError) {
+    move |err| match err {
+        OptimError::NonFinite {
+            parameter,
+            buffer: b,
+            index,
+            value: v,
+            ..
+        } => {
+            assert_eq!((*parameter, *b, &index[..]), ("b", buffer, &[2][..]));
+            assert!(v.is_infinite() && v.signum() == value.signum(), "{v}");
+            let what = match buffer {
+                Some(buffer) => format!("`b`'s `{buffer}`"),
+                None => "`b`".to_string(),
+            };
+            assert!(
+                err.to_string().contains(&format!(
+                    "would make {what} {v} at [2]; nothing was changed"
+                )),
+                "{err}"
+            );
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[test]
+fn an_update_that_would_not_be_finite_changes_nothing() {
+    let momentum = SgdConfig {
+        lr: 0.1,
+        momentum: 0.9,
+        ..SgdConfig::default()
+    };
+    refuses(
+        sgd(SgdConfig {
+            lr: 0.1,
+            ..SgdConfig::default()
+        }),
+        overflowing_update,
+        is_non_finite(None, f64::INFINITY),
+    );
+    refuses(
+        sgd(momentum),
+        overflowing_update,
+        is_non_finite(None, f64::INFINITY),
+    );
+    let adam_config = AdamConfig {
+        lr: 0.1,
+        ..AdamConfig::default()
+    };
+    refuses(
+        adam(adam_config),
+        overflowing_moment,
+        is_non_finite(Some("exp_avg_sq"), f64::INFINITY),
+    );
+    let amsgrad = AdamConfig {
+        amsgrad: true,
+        ..adam_config
+    };
+    refuses(
+        adam(amsgrad),
+        overflowing_moment,
+        is_non_finite(Some("exp_avg_sq"), f64::INFINITY),
+    );
+    let adamw_config = AdamWConfig {
+        lr: 0.1,
+        ..AdamWConfig::default()
+    };
+    refuses(
+        adamw(adamw_config),
+        overflowing_moment,
+        is_non_finite(Some("exp_avg_sq"), f64::INFINITY),
+    );
+}
+
+/// Adam without `eps` and a unit whose gradient is 0 from the start: `0 / 0` on the first
+/// step, refused before any parameter or state exists.
+#[test]
+fn adam_without_eps_refuses_a_dead_unit_before_it_is_nan() {
+    let mut opt = adam(AdamConfig {
+        lr: 0.1,
+        eps: 0.0,
+        ..AdamConfig::default()
+    });
+    let mut model = Tiny::new();
+    let mut grads = model.grads();
+    grads.w[[1, 0]] = 0.0;
+    let before = model.clone();
+    let err = opt.step(&mut model, &grads).unwrap_err();
+    match &err {
+        OptimError::NonFinite {
+            parameter,
+            buffer,
+            index,
+            value,
+            ..
+        } => {
+            assert_eq!((*parameter, *buffer, &index[..]), ("w", None, &[1, 0][..]));
+            assert!(value.is_nan());
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "Adam::step: the update would make `w` NaN at [1, 0]; nothing was changed; check the learning rate, the gradients' scale and eps"
+    );
+    assert_eq!(model, before);
+    assert!(opt.state("w").is_none() && opt.state("b").is_none());
+}
+
+/// A value valid as an `f64` but infinite as an `f32` is refused for an `f32` model.
+#[test]
+fn hyper_parameters_are_checked_in_the_element_type() {
+    invalid(Sgd::<f32>::new(1e39), "lr");
+    assert!(Sgd::<f64>::new(1e39).is_ok());
+    assert!(Sgd::<f32>::new(3e38).is_ok());
+    let momentum = SgdConfig {
+        momentum: 1e39,
+        ..SgdConfig::default()
+    };
+    invalid(Sgd::<f32>::with_config(momentum), "momentum");
+    invalid(Adam::<f32>::new(1e39), "lr");
+    let eps = AdamConfig {
+        eps: 1e40,
+        ..AdamConfig::default()
+    };
+    invalid(Adam::<f32>::with_config(eps), "eps");
+    let decay = AdamWConfig {
+        weight_decay: 1e39,
+        ..AdamWConfig::default()
+    };
+    invalid(AdamW::<f32>::with_config(decay), "weight_decay");
+    let err = Sgd::<f32>::new(1e39).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Sgd: invalid lr 1000000000000000000000000000000000000000: it must be finite in the model's element type (an f32 is at most 3.4028235e38)"
+    );
+    let mut sgd = Sgd::<f32>::new(0.1).unwrap();
+    invalid(sgd.set_lr(1e39), "lr");
+    assert_eq!(sgd.lr(), 0.1);
+    let mut adam = Adam::<f32>::new(0.1).unwrap();
+    invalid(adam.set_lr(1e39), "lr");
+    assert_eq!(adam.lr(), 0.1);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Zip};
 
 use super::{
-    check_all, differs, inconsistent, non_negative, require, stale, Buffers, OptimError, Optimizer,
-    NON_NEGATIVE, UNIT,
+    check_all, differs, inconsistent, non_finite, non_negative, representable, require, stale,
+    Buffers, OptimError, Optimizer, NON_NEGATIVE, UNIT,
 };
 use crate::params::Parameters;
 use crate::Float;
@@ -99,6 +99,14 @@ impl AdamWConfig {
             amsgrad: self.amsgrad,
         }
     }
+}
+
+/// [`validate_adam`], and each value finite in the model's element type `A`.
+fn validate_for<A: Float>(optimizer: &'static str, c: &AdamConfig) -> Result<(), OptimError> {
+    validate_adam(optimizer, c)?;
+    representable::<A>(optimizer, "lr", c.lr)?;
+    representable::<A>(optimizer, "eps", c.eps)?;
+    representable::<A>(optimizer, "weight_decay", c.weight_decay)
 }
 
 fn validate_adam(optimizer: &'static str, c: &AdamConfig) -> Result<(), OptimError> {
@@ -209,9 +217,107 @@ impl<A: Float> AdamCore<A> {
         let b2 = A::cst(beta2);
         let w2 = A::cst(1.0 - beta2);
         let eps = A::cst(c.eps);
+        let amsgrad = c.amsgrad;
+        // PyTorch's scalars of a parameter's `step`-th update, in f64 as Python computes
+        // them: `beta ** step` is `pow`.
+        let scalars = |step: u64| {
+            let t = step as f64;
+            let bias_correction1 = 1.0 - beta1.powf(t);
+            let bias_correction2 = 1.0 - beta2.powf(t);
+            (
+                A::cst(-(c.lr / bias_correction1)),
+                A::cst(bias_correction2.powf(0.5)),
+            )
+        };
+        // The new parameter, moments and maximum of one element, from the old ones (the
+        // maximum is 0 without AMSGrad).
+        let next = |(neg_step_size, bias_correction2_sqrt): (A, A),
+                    p: A,
+                    grad: A,
+                    m: A,
+                    v: A,
+                    vmax: A|
+         -> [A; 4] {
+            let (mut p, mut grad) = (p, grad);
+            if decay {
+                if decoupled {
+                    p = p * shrink;
+                } else {
+                    grad = grad + wd * p;
+                }
+            }
+            let m = lerp(m, grad, w1);
+            let v = v * b2 + w2 * grad * grad;
+            let (vmax, second) = if amsgrad {
+                let vmax = maximum(vmax, v);
+                (vmax, vmax)
+            } else {
+                (vmax, v)
+            };
+            let denom = second.sqrt() / bias_correction2_sqrt + eps;
+            [p + neg_step_size * m / denom, m, v, vmax]
+        };
+        let finite = |n: [A; 4]| n.iter().fold(true, |ok, v| ok & v.is_finite());
+        // Every new value is computed and checked before any is written.
         let states = &mut self.states;
+        let mut refused = None;
+        model.visit_with_grads(grads, &mut |name, p: ArrayViewMutD<'_, A>, g| {
+            if refused.is_some() || p.shape() != g.shape() {
+                return;
+            }
+            let state = states
+                .get(name)
+                .filter(|state| state.mismatch(p.shape()).is_none());
+            let k = scalars(state.map_or(0, |state| state.step) + 1);
+            let zero = A::zero();
+            let ok = match state {
+                None => Zip::from(&p).and(&g).fold(true, |ok, &p, &g| {
+                    ok & finite(next(k, p, g, zero, zero, zero))
+                }),
+                Some(state) => {
+                    let zip = Zip::from(&p)
+                        .and(&g)
+                        .and(&state.exp_avg)
+                        .and(&state.exp_avg_sq);
+                    match &state.max_exp_avg_sq {
+                        Some(vmax) => zip.and(vmax).fold(true, |ok, &p, &g, &m, &v, &vmax| {
+                            ok & finite(next(k, p, g, m, v, vmax))
+                        }),
+                        None => zip.fold(true, |ok, &p, &g, &m, &v| {
+                            ok & finite(next(k, p, g, m, v, zero))
+                        }),
+                    }
+                }
+            };
+            if ok {
+                return;
+            }
+            refused = non_finite(context, name, p.shape(), |i| {
+                let (m, v, vmax) = match state {
+                    None => (zero, zero, zero),
+                    Some(s) => (
+                        s.exp_avg[i],
+                        s.exp_avg_sq[i],
+                        s.max_exp_avg_sq.as_ref().map_or(zero, |vmax| vmax[i]),
+                    ),
+                };
+                let [p, m, v, vmax] = next(k, p[i], g[i], m, v, vmax);
+                [
+                    (None, p),
+                    (Some("exp_avg"), m),
+                    (Some("exp_avg_sq"), v),
+                    (Some("max_exp_avg_sq"), vmax),
+                ]
+            });
+        });
+        if let Some(e) = refused {
+            return Err(e);
+        }
         let mut result = Ok(());
         model.visit_with_grads(grads, &mut |name, p: ArrayViewMutD<'_, A>, g| {
+            if result.is_err() {
+                return;
+            }
             if p.shape() != g.shape() {
                 result = Err(inconsistent(context, name, p.shape(), g.shape()));
                 return;
@@ -220,41 +326,14 @@ impl<A: Float> AdamCore<A> {
                 step: 0,
                 exp_avg: ArrayD::zeros(p.raw_dim()),
                 exp_avg_sq: ArrayD::zeros(p.raw_dim()),
-                max_exp_avg_sq: c.amsgrad.then(|| ArrayD::zeros(p.raw_dim())),
+                max_exp_avg_sq: amsgrad.then(|| ArrayD::zeros(p.raw_dim())),
             });
             if let Some((buffer, actual)) = state.mismatch(p.shape()) {
                 result = Err(stale(context, name, buffer, p.shape(), actual));
                 return;
             }
             state.step += 1;
-            // PyTorch's scalars, in f64 as Python computes them: `beta ** step` is `pow`.
-            let t = state.step as f64;
-            let bias_correction1 = 1.0 - beta1.powf(t);
-            let bias_correction2 = 1.0 - beta2.powf(t);
-            let neg_step_size = A::cst(-(c.lr / bias_correction1));
-            let bias_correction2_sqrt = A::cst(bias_correction2.powf(0.5));
-            let update = |p: &mut A, grad: A, m: &mut A, v: &mut A, vmax: Option<&mut A>| {
-                let mut grad = grad;
-                if decay {
-                    if decoupled {
-                        *p = *p * shrink;
-                    } else {
-                        grad = grad + wd * *p;
-                    }
-                }
-                *m = lerp(*m, grad, w1);
-                *v = *v * b2;
-                *v = *v + w2 * grad * grad;
-                let second = match vmax {
-                    Some(vmax) => {
-                        *vmax = maximum(*vmax, *v);
-                        *vmax
-                    }
-                    None => *v,
-                };
-                let denom = second.sqrt() / bias_correction2_sqrt + eps;
-                *p = *p + neg_step_size * *m / denom;
-            };
+            let k = scalars(state.step);
             let AdamState {
                 exp_avg,
                 exp_avg_sq,
@@ -263,10 +342,13 @@ impl<A: Float> AdamCore<A> {
             } = state;
             let zip = Zip::from(p).and(&g).and(exp_avg).and(exp_avg_sq);
             match max_exp_avg_sq {
-                Some(vmax) => zip
-                    .and(vmax)
-                    .for_each(|p, &grad, m, v, vmax| update(p, grad, m, v, Some(vmax))),
-                None => zip.for_each(|p, &grad, m, v| update(p, grad, m, v, None)),
+                Some(vmax) => zip.and(vmax).for_each(|p, &grad, m, v, vmax| {
+                    [*p, *m, *v, *vmax] = next(k, *p, grad, *m, *v, *vmax);
+                }),
+                None => zip.for_each(|p, &grad, m, v| {
+                    let [np, nm, nv, _] = next(k, *p, grad, *m, *v, A::zero());
+                    (*p, *m, *v) = (np, nm, nv);
+                }),
             }
         });
         result
@@ -274,6 +356,7 @@ impl<A: Float> AdamCore<A> {
 
     fn set_lr(&mut self, lr: f64) -> Result<(), OptimError> {
         require(self.name, "lr", lr, NON_NEGATIVE, non_negative(lr))?;
+        representable::<A>(self.name, "lr", lr)?;
         self.config.lr = lr;
         Ok(())
     }
@@ -355,9 +438,10 @@ impl<A: Float> Adam<A> {
     ///
     /// # Errors
     ///
-    /// As [`AdamConfig::validate`].
+    /// As [`AdamConfig::validate`], and [`OptimError::HyperParameter`] for a value that
+    /// is not finite in the model's element type (`1e39` for an `f32` model).
     pub fn with_config(config: AdamConfig) -> Result<Self, OptimError> {
-        config.validate()?;
+        validate_for::<A>("Adam", &config)?;
         Ok(Adam(AdamCore {
             config,
             decoupled: false,
@@ -397,6 +481,10 @@ impl<A: Float> Optimizer<A> for Adam<A> {
 
     fn reset(&mut self) {
         self.0.states.clear();
+    }
+
+    fn checks_finite(&self) -> bool {
+        true
     }
 }
 
@@ -460,9 +548,10 @@ impl<A: Float> AdamW<A> {
     ///
     /// # Errors
     ///
-    /// As [`AdamWConfig::validate`].
+    /// As [`AdamWConfig::validate`], and [`OptimError::HyperParameter`] for a value that
+    /// is not finite in the model's element type (`1e39` for an `f32` model).
     pub fn with_config(config: AdamWConfig) -> Result<Self, OptimError> {
-        config.validate()?;
+        validate_for::<A>("AdamW", &config.as_adam())?;
         Ok(AdamW(AdamCore {
             config: config.as_adam(),
             decoupled: true,
@@ -509,5 +598,9 @@ impl<A: Float> Optimizer<A> for AdamW<A> {
 
     fn reset(&mut self) {
         self.0.states.clear();
+    }
+
+    fn checks_finite(&self) -> bool {
+        true
     }
 }

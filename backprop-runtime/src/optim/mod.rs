@@ -57,7 +57,7 @@
 
 use std::collections::BTreeMap;
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, Dimension};
 
 use crate::params::Parameters;
 use crate::{Float, ShapeError};
@@ -106,6 +106,26 @@ pub enum OptimError {
         /// The range it must lie in, as `finite and >= 0`.
         rule: &'static str,
     },
+    /// An update that would make a parameter, or the state the optimizer keeps for it,
+    /// NaN or infinite: found before anything changed, so the model and the optimizer
+    /// are as they were before the step.
+    #[error(
+        "{context}: the update would make {} {value} at {index:?}; nothing was changed; \
+         check the learning rate, the gradients' scale and eps",
+        what(parameter, *buffer)
+    )]
+    NonFinite {
+        /// The optimizer and method, as `Adam::step`.
+        context: &'static str,
+        /// The parameter's name.
+        parameter: &'static str,
+        /// The state buffer, as `exp_avg_sq`, when it is not the parameter itself.
+        buffer: Option<&'static str>,
+        /// The index of the first such element.
+        index: Vec<usize>,
+        /// The value it would have had.
+        value: f64,
+    },
     /// Nesterov momentum without momentum, or with dampening.
     #[error(
         "Sgd: Nesterov momentum requires a momentum > 0 and zero dampening, \
@@ -147,6 +167,62 @@ pub trait Optimizer<A: Float> {
 
     /// Drops every parameter's state, as a freshly built optimizer has none.
     fn reset(&mut self);
+
+    /// Whether [`Optimizer::step`] refuses an update that would make a parameter NaN or
+    /// infinite, changing nothing ([`OptimError::NonFinite`]), as every optimizer of this
+    /// module does. When false (the default), a training loop checks the parameters
+    /// after every step.
+    fn checks_finite(&self) -> bool {
+        false
+    }
+}
+
+/// `` `w` `` or `` `w`'s `exp_avg` ``, for messages.
+fn what(parameter: &str, buffer: Option<&str>) -> String {
+    match buffer {
+        Some(buffer) => format!("`{parameter}`'s `{buffer}`"),
+        None => format!("`{parameter}`"),
+    }
+}
+
+/// The error for the first element, in index order, of a tensor of `shape` whose new
+/// values are not all finite; `at` gives the new values at an index, each with the
+/// buffer it goes to (`None` for the parameter).
+fn non_finite<A: Float, const K: usize>(
+    context: &'static str,
+    parameter: &'static str,
+    shape: &[usize],
+    at: impl Fn(&[usize]) -> [(Option<&'static str>, A); K],
+) -> Option<OptimError> {
+    ndarray::indices(ndarray::IxDyn(shape))
+        .into_iter()
+        .find_map(|index: ndarray::IxDyn| {
+            let index = index.slice();
+            let (buffer, value) = at(index).into_iter().find(|(_, v)| !v.is_finite())?;
+            Some(OptimError::NonFinite {
+                context,
+                parameter,
+                buffer,
+                index: index.to_vec(),
+                value: value.as_f64(),
+            })
+        })
+}
+
+/// Checks that `value`, valid as an `f64`, is finite in the model's element type `A`
+/// (an `f32` holds at most about 3.4e38).
+fn representable<A: Float>(
+    optimizer: &'static str,
+    name: &'static str,
+    value: f64,
+) -> Result<(), OptimError> {
+    require(
+        optimizer,
+        name,
+        value,
+        "finite in the model's element type (an f32 is at most 3.4028235e38)",
+        A::cst(value).is_finite(),
+    )
 }
 
 /// Checks that `value` satisfies `ok`, or names it.

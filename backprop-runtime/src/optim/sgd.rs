@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Zip};
 
 use super::{
-    check_all, differs, inconsistent, non_negative, require, stale, Buffers, OptimError, Optimizer,
-    NON_NEGATIVE,
+    check_all, differs, inconsistent, non_finite, non_negative, representable, require, stale,
+    Buffers, OptimError, Optimizer, NON_NEGATIVE,
 };
 use crate::params::Parameters;
 use crate::Float;
@@ -163,9 +163,14 @@ impl<A: Float> Sgd<A> {
     ///
     /// # Errors
     ///
-    /// As [`SgdConfig::validate`].
+    /// As [`SgdConfig::validate`], and [`OptimError::HyperParameter`] for a value that is
+    /// not finite in the model's element type (`1e39` for an `f32` model).
     pub fn with_config(config: SgdConfig) -> Result<Self, OptimError> {
         config.validate()?;
+        representable::<A>("Sgd", "lr", config.lr)?;
+        representable::<A>("Sgd", "momentum", config.momentum)?;
+        representable::<A>("Sgd", "dampening", config.dampening)?;
+        representable::<A>("Sgd", "weight_decay", config.weight_decay)?;
         Ok(Sgd {
             config,
             buffers: BTreeMap::new(),
@@ -198,21 +203,64 @@ impl<A: Float> Optimizer<A> for Sgd<A> {
         let momentum = A::cst(c.momentum);
         let keep = A::cst(1.0 - c.dampening);
         let neg_lr = A::cst(-c.lr);
+        // The new parameter and momentum buffer of one element; a first step (no buffer
+        // yet) sets the buffer to the (decayed) gradient.
+        let next = |p: A, grad: A, b: Option<A>| -> (A, A) {
+            let d = if decay { grad + wd * p } else { grad };
+            if c.momentum == 0.0 {
+                return (p + neg_lr * d, A::zero());
+            }
+            let b = match b {
+                None => d,
+                Some(b) => b * momentum + keep * d,
+            };
+            let step = if c.nesterov { d + momentum * b } else { b };
+            (p + neg_lr * step, b)
+        };
+        let finite = |(p, b): (A, A)| p.is_finite() & b.is_finite();
+        // Every new value is computed and checked before any is written.
         let buffers = &mut self.buffers;
+        let mut refused = None;
+        model.visit_with_grads(grads, &mut |name, p: ArrayViewMutD<'_, A>, g| {
+            if refused.is_some() || p.shape() != g.shape() {
+                return;
+            }
+            let buf = buffers.get(name).filter(|b| b.shape() == p.shape());
+            let ok = match buf {
+                Some(buf) => Zip::from(&p)
+                    .and(&g)
+                    .and(buf)
+                    .fold(true, |ok, &p, &g, &b| ok & finite(next(p, g, Some(b)))),
+                None => Zip::from(&p)
+                    .and(&g)
+                    .fold(true, |ok, &p, &g| ok & finite(next(p, g, None))),
+            };
+            if ok {
+                return;
+            }
+            refused = non_finite(CONTEXT, name, p.shape(), |i| {
+                let (p, b) = next(p[i], g[i], buf.map(|b| b[i]));
+                [(None, p), (Some("momentum_buffer"), b)]
+            });
+        });
+        if let Some(e) = refused {
+            return Err(e);
+        }
         let mut result = Ok(());
         model.visit_with_grads(grads, &mut |name, p: ArrayViewMutD<'_, A>, g| {
+            if result.is_err() {
+                return;
+            }
             if p.shape() != g.shape() {
                 result = Err(inconsistent(CONTEXT, name, p.shape(), g.shape()));
                 return;
             }
-            let decayed = |p: A, grad: A| if decay { grad + wd * p } else { grad };
             if c.momentum == 0.0 {
                 Zip::from(p)
                     .and(&g)
-                    .for_each(|p, &grad| *p = *p + neg_lr * decayed(*p, grad));
+                    .for_each(|p, &grad| *p = next(*p, grad, None).0);
                 return;
             }
-            // The first step creates the buffer and sets it to the (decayed) gradient.
             let first = !buffers.contains_key(name);
             let buf = buffers
                 .entry(name)
@@ -222,10 +270,7 @@ impl<A: Float> Optimizer<A> for Sgd<A> {
                 return;
             }
             Zip::from(p).and(&g).and(buf).for_each(|p, &grad, b| {
-                let d = decayed(*p, grad);
-                *b = if first { d } else { *b * momentum + keep * d };
-                let step = if c.nesterov { d + momentum * *b } else { *b };
-                *p = *p + neg_lr * step;
+                (*p, *b) = next(*p, grad, (!first).then_some(*b));
             });
         });
         result
@@ -237,11 +282,16 @@ impl<A: Float> Optimizer<A> for Sgd<A> {
 
     fn set_lr(&mut self, lr: f64) -> Result<(), OptimError> {
         require("Sgd", "lr", lr, NON_NEGATIVE, non_negative(lr))?;
+        representable::<A>("Sgd", "lr", lr)?;
         self.config.lr = lr;
         Ok(())
     }
 
     fn reset(&mut self) {
         self.buffers.clear();
+    }
+
+    fn checks_finite(&self) -> bool {
+        true
     }
 }
