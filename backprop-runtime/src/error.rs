@@ -140,6 +140,16 @@ pub enum ShapeError {
         /// The right operand's shape.
         rhs: Vec<usize>,
     },
+    /// An axis past the last of a kernel's operand.
+    #[error("`{op}`: no axis {axis} in a tensor of shape {}", Dims(shape))]
+    Axis {
+        /// The kernel.
+        op: &'static str,
+        /// The axis asked for.
+        axis: usize,
+        /// The operand's shape.
+        shape: Vec<usize>,
+    },
 }
 
 /// Formats dims as `[7, 5]`.

@@ -185,18 +185,60 @@ pub fn sum_keep<A: Float, D: Dimension>(a: ArrayView<A, D>) -> Array<A, D> {
     Array::from_elem(shape, a.sum())
 }
 
+/// `Ok` when `axis` is one of `shape`'s.
+fn axis_of(op: &'static str, shape: &[usize], axis: usize) -> Result<(), ShapeError> {
+    if axis < shape.len() {
+        Ok(())
+    } else {
+        Err(ShapeError::Axis {
+            op,
+            axis,
+            shape: shape.to_vec(),
+        })
+    }
+}
+
 /// The sums along `axis`, which is removed.
-pub fn sum_axis<A: Float, D: RemoveAxis>(a: ArrayView<A, D>, axis: usize) -> Array<A, D::Smaller> {
-    a.sum_axis(Axis(axis))
+///
+/// # Errors
+/// [`ShapeError::Axis`] when `a` has no axis `axis`.
+///
+/// ```
+/// use backprop_runtime::kernels::sum_axis;
+/// let a = ndarray::array![[1.0, 2.0], [3.0, 4.0]];
+/// assert_eq!(sum_axis(a.view(), 0).unwrap(), ndarray::array![4.0, 6.0]);
+/// let err = sum_axis(a.view(), 2).unwrap_err();
+/// assert_eq!(err.to_string(), "`sum`: no axis 2 in a tensor of shape [2, 2]");
+/// ```
+pub fn sum_axis<A: Float, D: RemoveAxis>(
+    a: ArrayView<A, D>,
+    axis: usize,
+) -> Result<Array<A, D::Smaller>, ShapeError> {
+    axis_of("sum", a.shape(), axis)?;
+    Ok(a.sum_axis(Axis(axis)))
 }
 
 /// The sums along `axis`, which is kept with length 1.
-pub fn sum_axis_keep<A: Float, D: RemoveAxis>(a: ArrayView<A, D>, axis: usize) -> Array<A, D> {
+///
+/// # Errors
+/// [`ShapeError::Axis`] when `a` has no axis `axis`.
+///
+/// ```
+/// use backprop_runtime::kernels::sum_axis_keep;
+/// let a = ndarray::array![[1.0, 2.0], [3.0, 4.0]];
+/// assert_eq!(sum_axis_keep(a.view(), 1).unwrap(), ndarray::array![[3.0], [7.0]]);
+/// assert!(sum_axis_keep(a.view(), 2).is_err());
+/// ```
+pub fn sum_axis_keep<A: Float, D: RemoveAxis>(
+    a: ArrayView<A, D>,
+    axis: usize,
+) -> Result<Array<A, D>, ShapeError> {
+    axis_of("sum", a.shape(), axis)?;
     let mut shape = a.raw_dim();
     shape[axis] = 1;
-    let sums = a.sum_axis(Axis(axis));
-    Array::from_shape_vec(shape, sums.into_iter().collect())
-        .unwrap_or_else(|_| Array::zeros(a.raw_dim()))
+    let mut out = Array::zeros(shape);
+    crate::fused::sum_axis_keep_into(a, axis, out.view_mut())?;
+    Ok(out)
 }
 
 /// The adjoint of a sum: `g` spread back over `shape`. With `axis` and not `keep`, `g`
@@ -279,31 +321,47 @@ pub fn column_scatter<A: Float>(
 /// The softmax of `a` along `axis`, each lane shifted by its maximum so that no
 /// exponential overflows.
 ///
+/// # Errors
+/// [`ShapeError::Axis`] when `a` has no axis `axis`.
+///
 /// ```
 /// use backprop_runtime::kernels::softmax;
-/// let p = softmax(ndarray::array![[1000.0, 1000.0], [0.0, f64::ln(3.0)]].view(), 1);
+/// let p = softmax(ndarray::array![[1000.0, 1000.0], [0.0, f64::ln(3.0)]].view(), 1).unwrap();
 /// assert_eq!(p.row(0).to_vec(), vec![0.5, 0.5]);
 /// assert!((p[[1, 1]] - 0.75).abs() < 1e-15);
+/// let err = softmax(p.view(), 2).unwrap_err();
+/// assert_eq!(err.to_string(), "`softmax`: no axis 2 in a tensor of shape [2, 2]");
 /// ```
-pub fn softmax<A: Float, D: RemoveAxis>(a: ArrayView<A, D>, axis: usize) -> Array<A, D> {
+pub fn softmax<A: Float, D: RemoveAxis>(
+    a: ArrayView<A, D>,
+    axis: usize,
+) -> Result<Array<A, D>, ShapeError> {
+    axis_of("softmax", a.shape(), axis)?;
     let mut out = Array::zeros(a.raw_dim());
-    // The shapes are equal by construction and the axis is the caller's.
-    let _ = crate::fused::softmax_into(a, axis, out.view_mut());
-    out
+    crate::fused::softmax_into(a, axis, out.view_mut())?;
+    Ok(out)
 }
 
 /// The log-softmax of `a` along `axis`: `a - max - ln(sum(e^(a - max)))`, finite wherever
 /// `a` is.
 ///
+/// # Errors
+/// [`ShapeError::Axis`] when `a` has no axis `axis`.
+///
 /// ```
 /// use backprop_runtime::kernels::log_softmax;
-/// let l = log_softmax(ndarray::array![-1000.0, 1000.0].view(), 0);
+/// let l = log_softmax(ndarray::array![-1000.0, 1000.0].view(), 0).unwrap();
 /// assert_eq!(l.to_vec(), vec![-2000.0, 0.0]);
+/// assert!(log_softmax(ndarray::array![1.0].view(), 1).is_err());
 /// ```
-pub fn log_softmax<A: Float, D: RemoveAxis>(a: ArrayView<A, D>, axis: usize) -> Array<A, D> {
+pub fn log_softmax<A: Float, D: RemoveAxis>(
+    a: ArrayView<A, D>,
+    axis: usize,
+) -> Result<Array<A, D>, ShapeError> {
+    axis_of("log_softmax", a.shape(), axis)?;
     let mut out = Array::zeros(a.raw_dim());
-    let _ = crate::fused::log_softmax_into(a, axis, out.view_mut());
-    out
+    crate::fused::log_softmax_into(a, axis, out.view_mut())?;
+    Ok(out)
 }
 
 /// One row per label, of `shape` (`[n, classes]`), with a 1 in the label's column.
@@ -415,8 +473,15 @@ mod tests {
     fn sums_and_their_adjoints() {
         let m = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
         assert_eq!(crate::fused::total(m.view()), 21.0);
-        assert_eq!(sum_axis(m.view(), 0), array![5.0, 7.0, 9.0]);
-        assert_eq!(sum_axis_keep(m.view(), 1), array![[6.0], [15.0]]);
+        assert_eq!(sum_axis(m.view(), 0).unwrap(), array![5.0, 7.0, 9.0]);
+        assert_eq!(sum_axis_keep(m.view(), 1).unwrap(), array![[6.0], [15.0]]);
+        // An axis past the last is an error, not a panic or zeros.
+        let err = sum_axis_keep(m.view(), 2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`sum`: no axis 2 in a tensor of shape [2, 3]"
+        );
+        assert!(sum_axis(m.view(), 5).is_err());
         assert_eq!(sum_keep(m.view()), array![[21.0]]);
         let g = array![1.0, 2.0, 3.0];
         let spread = unsum(g.view(), [2, 3], Some(0), false).unwrap();

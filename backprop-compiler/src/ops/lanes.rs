@@ -144,7 +144,7 @@ impl Family for Lanes {
         match form {
             Form::Alloc => {
                 let f = syn::Ident::new(name, proc_macro2::Span::call_site());
-                Some(quote!(#rt::#f(#a, #axis)))
+                Some(quote!(#rt::#f(#a, #axis)?))
             }
             Form::Into(out) => {
                 let f = quote::format_ident!("{name}_into");
@@ -161,5 +161,6 @@ impl Family for Lanes {
             Kind::Softmax => backprop_runtime::kernels::softmax(x, axis),
             Kind::LogSoftmax => backprop_runtime::kernels::log_softmax(x, axis),
         }
+        .expect("the axis is the op's own, within the rank the shape rule checked")
     }
 }

@@ -254,9 +254,9 @@ impl Family for Reduce {
             ) => {
                 let k = crate::ops::emit::num(usize::from(k));
                 Some(if keep {
-                    quote!(#rt::sum_axis_keep(#a, #k))
+                    quote!(#rt::sum_axis_keep(#a, #k)?)
                 } else {
-                    quote!(#rt::sum_axis(#a, #k))
+                    quote!(#rt::sum_axis(#a, #k)?)
                 })
             }
             (
