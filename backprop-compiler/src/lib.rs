@@ -24,6 +24,13 @@ mod tests;
 
 pub use expand::expand;
 
+/// Runs `f`, one level of a recursion as deep as the model nests, on a fresh stack segment
+/// when little of the current one is left: rustc runs the macro on 8 MiB, and an
+/// unoptimised build of the compiler (a user's debug build) takes kilobytes a level.
+pub(crate) fn deep<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(64 << 10, 1 << 20, f)
+}
+
 /// The language's elementwise functions as a Markdown table (call, what it computes, its
 /// derivative), from the compiler's own registry, for the `backprop` crate's documentation.
 ///

@@ -189,7 +189,39 @@ fn loss(input: ParseStream) -> Result<Loss> {
 }
 
 pub fn expr(input: ParseStream) -> Result<Expr> {
-    binary(input, 1)
+    let _nested = Nested::enter(input)?;
+    crate::deep(|| binary(input, 1))
+}
+
+/// How deep expressions may nest (parentheses, calls, signs): far past any network's,
+/// and short of what the macro's recursion, on the stack rustc gives it, goes through.
+pub const MAX_DEPTH: usize = 8192;
+
+std::thread_local! {
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One level of nesting, counted while it is parsed.
+struct Nested;
+
+impl Nested {
+    fn enter(input: ParseStream) -> Result<Self> {
+        let depth = DEPTH.get() + 1;
+        if depth > MAX_DEPTH {
+            return Err(input.error(format!(
+                "this expression nests more than {MAX_DEPTH} deep; \
+                 name an inner part with `let` to nest less"
+            )));
+        }
+        DEPTH.set(depth);
+        Ok(Nested)
+    }
+}
+
+impl Drop for Nested {
+    fn drop(&mut self) {
+        DEPTH.set(DEPTH.get().saturating_sub(1));
+    }
 }
 
 fn binary(input: ParseStream, min: u8) -> Result<Expr> {
@@ -230,8 +262,9 @@ fn peek_binop(input: ParseStream) -> Option<(BinOp, u8)> {
 
 fn unary(input: ParseStream) -> Result<Expr> {
     if input.peek(Token![-]) {
+        let _nested = Nested::enter(input)?;
         let minus: Token![-] = input.parse()?;
-        let operand = unary(input)?;
+        let operand = crate::deep(|| unary(input))?;
         return Ok(Expr::new(ExprKind::Neg(Box::new(operand)), minus.span));
     }
     power(input)

@@ -82,6 +82,10 @@ impl Ranks {
 
     /// The rank of `e`, if it can be told yet; `expect` is the rank its context needs.
     pub fn walk(&mut self, e: &Expr, expect: Option<usize>) -> Option<usize> {
+        crate::deep(|| self.walk_at(e, expect))
+    }
+
+    fn walk_at(&mut self, e: &Expr, expect: Option<usize>) -> Option<usize> {
         match &e.kind {
             ExprKind::Lit(_) => Some(0),
             ExprKind::Name(n) => self.name(&n.to_string(), expect),

@@ -43,6 +43,10 @@ impl Lower {
     }
 
     pub(super) fn expr(&mut self, e: &Expr) -> Result<NodeId> {
+        crate::deep(|| self.expr_at(e))
+    }
+
+    fn expr_at(&mut self, e: &Expr) -> Result<NodeId> {
         let node = match &e.kind {
             ExprKind::Lit(v) => Ok(self.graph.cst(*v)),
             ExprKind::Name(n) => return self.name(n),

@@ -272,3 +272,42 @@ fn a_bare_loss_followed_by_more_says_how_to_write_it() {
         "`cross_entropy` alone is a whole loss; in an expression call it with the output and the target, as in `cross_entropy(out, labels)`"
     );
 }
+
+/// Nesting deeper than `MAX_DEPTH` is an error at the token where it goes too deep, not a
+/// stack overflow; nesting `MAX_DEPTH` deep expands. Both on the 8 MiB of stack rustc runs
+/// the macro on.
+#[test]
+fn nesting_is_limited_before_the_stack_is() {
+    use crate::parse::MAX_DEPTH;
+    let deep = |n: usize, open: &str, close: &str| {
+        format!(
+            "input x: [n, 8]; target y: [n, 1]; param w: [8, 1]; {}x @ w{}; loss mse",
+            open.repeat(n),
+            close.repeat(n)
+        )
+    };
+    let message = format!(
+        "this expression nests more than {MAX_DEPTH} deep; name an inner part with `let` to nest less"
+    );
+    let on_rustcs_stack = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            for (open, close) in [("(", ")"), ("relu(", ")"), ("-", "")] {
+                let err = syn::parse_str::<crate::ast::Model>(&deep(10_000, open, close))
+                    .err()
+                    .expect("refused");
+                assert_eq!(err.to_string(), message);
+                // The output expression is one level itself.
+                let src = deep(MAX_DEPTH - 1, open, close);
+                let tokens: proc_macro2::TokenStream = src.parse().expect("tokens");
+                let expanded = crate::expand(tokens).to_string();
+                assert!(
+                    !expanded.contains("compile_error"),
+                    "{open}: {expanded:.300}"
+                );
+            }
+        })
+        .expect("a thread")
+        .join();
+    assert!(on_rustcs_stack.is_ok(), "nesting {MAX_DEPTH} deep fails");
+}
