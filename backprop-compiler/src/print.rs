@@ -185,7 +185,7 @@ impl<'g> Printer<'g> {
                 return name.render(self.notation);
             }
         }
-        self.graph.op(id).print(self, self.graph.args(id))
+        crate::deep(|| self.graph.op(id).print(self, self.graph.args(id)))
     }
 
     /// The product sign between a matrix product's operands or a scalar and a tensor.
