@@ -1,5 +1,7 @@
-//! Times `expand` on models of 10, 100 and 1,000 layers, written as `let` chains and as one
-//! nested expression, and prints the median time per model and per layer.
+//! Times `expand` on models of 10 to 2,000 layers, each written five ways (`let` chains and
+//! one nested expression of dense layers, a nested chain of activations, a chain of `let`s
+//! of activations, a long sum), and prints the median time and the output's size per
+//! model and per layer.
 //!
 //! `cargo bench -p backprop-compiler --bench expand` (add `-- 5000` for a longer run).
 
@@ -39,6 +41,46 @@ fn nested(layers: usize) -> String {
     src
 }
 
+/// The activations the unary chains cycle through.
+const UNARY: [&str; 3] = ["tanh", "relu", "sigmoid"];
+
+/// `tanh(relu(sigmoid(... x @ w ...)))`, `layers` activations deep.
+fn unary(layers: usize) -> String {
+    let mut e = String::from("x @ w");
+    for i in 0..layers {
+        e = format!("{}({e})", UNARY[i % UNARY.len()]);
+    }
+    format!(
+        "pub struct Unary; input x: [n, 8]; target y: [n, 1]; param w: [8, 1];\n{e};\nloss mse\n"
+    )
+}
+
+/// `let h1 = tanh(h0); let h2 = relu(h1); ...`: the same chain, a `let` a layer.
+fn unary_lets(layers: usize) -> String {
+    let mut src = String::from(
+        "pub struct UnaryLets; input x: [n, 8]; target y: [n, 1]; param w: [8, 1];\nlet h0 = x @ w;\n",
+    );
+    for i in 1..=layers {
+        let f = UNARY[(i - 1) % UNARY.len()];
+        src += &format!("let h{i} = {f}(h{});\n", i - 1);
+    }
+    src += &format!("h{layers};\nloss mse\n");
+    src
+}
+
+/// `x @ w + b1 + b2 + ...`, a term a layer.
+fn sum(layers: usize) -> String {
+    let mut src =
+        String::from("pub struct Sum; input x: [n, 8]; target y: [n, 1]; param w: [8, 1];\n");
+    let mut e = String::from("x @ w");
+    for i in 1..=layers {
+        src += &format!("param b{i}: [1];\n");
+        e += &format!(" + b{i}");
+    }
+    src += &format!("{e};\nloss mse\n");
+    src
+}
+
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
@@ -51,13 +93,23 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1000);
+    // `--layers=100,500` runs those sizes only.
+    let sizes: Vec<usize> = std::env::args()
+        .find_map(|a| {
+            a.strip_prefix("--layers=")
+                .map(|l| l.split(',').filter_map(|n| n.parse().ok()).collect())
+        })
+        .unwrap_or_else(|| vec![10, 100, 1000, 2000]);
     println!("| form | layers | output text | median | per layer | runs |");
     println!("|---|---:|---:|---:|---:|---:|");
     for (form, build) in [
         ("let chain", chain as fn(usize) -> String),
         ("nested", nested),
+        ("unary nested", unary),
+        ("unary lets", unary_lets),
+        ("sum", sum),
     ] {
-        for layers in [10, 100, 1000] {
+        for &layers in &sizes {
             let input = TokenStream::from_str(&build(layers)).expect("the model lexes");
             let out = backprop_compiler::expand(input.clone()).to_string();
             assert!(

@@ -17,6 +17,12 @@ use crate::ops::function::symbol_latex;
 use crate::ops::{Arith, Linalg, Op, Reduce};
 use crate::print::{Notation, Printer, Sym};
 
+/// The most ops a value the backward pass reads prints as before it gets a name.
+const SHARED: usize = 12;
+
+/// Formulas longer than this do not push the others' rules to the right.
+const ALIGN: usize = 72;
+
 /// One line: `lhs = rhs   [rules]`.
 struct Line {
     lhs: Sym,
@@ -100,16 +106,34 @@ impl<'g> Derivation<'g> {
             if named.contains_key(&n) || g.konst(n).is_some() || g.rank(n) == 0 {
                 continue;
             }
-            let k = counter.entry(letter).or_insert(0);
-            let name = loop {
-                *k += 1;
-                let candidate = format!("{letter}{k}");
-                if !taken.contains(&candidate) {
-                    break candidate;
-                }
-            };
-            taken.insert(name.clone());
+            let name = fresh(letter, &mut counter, &mut taken);
             give(n, Sym::Name(name), &mut named);
+        }
+        // Shared subterms: a value the backward pass reads that would print as more than
+        // SHARED ops is named, so that no line repeats another's long formula and the
+        // derivation of a deep chain grows with the chain, not with its square.
+        let mut read_back = vec![false; loss.0 + 1];
+        for n in (loss.0 + 1..g.nodes.len()).map(NodeId) {
+            for a in g.args(n).iter().filter(|a| a.0 <= loss.0) {
+                read_back[a.0] = true;
+            }
+        }
+        let mut size = vec![1usize; loss.0 + 1];
+        for i in (0..=loss.0).filter(|&i| reach[i]) {
+            let n = NodeId(i);
+            if named.contains_key(&n) || g.konst(n).is_some() {
+                continue;
+            }
+            size[i] = g
+                .args(n)
+                .iter()
+                .fold(1usize, |s, a| s.saturating_add(size[a.0]));
+            if read_back[i] && size[i] > SHARED {
+                let letter = if g.op(n).is_activation() { 'h' } else { 'z' };
+                let name = fresh(letter, &mut counter, &mut taken);
+                give(n, Sym::Name(name), &mut named);
+                size[i] = 1;
+            }
         }
         forward_names.sort_by_key(|(n, _)| *n);
 
@@ -307,6 +331,7 @@ impl<'g> Derivation<'g> {
             .flat_map(|(_, lines)| lines.iter())
             .filter(|(_, rules)| !rules.is_empty())
             .map(|(formula, _)| formula.chars().count())
+            .filter(|&w| w <= ALIGN)
             .max()
             .unwrap_or(0);
         let mut out = String::new();
@@ -317,7 +342,7 @@ impl<'g> Derivation<'g> {
                 out.push_str("  ");
                 out.push_str(&formula);
                 if !rules.is_empty() {
-                    let pad = width - formula.chars().count() + 3;
+                    let pad = width.saturating_sub(formula.chars().count()) + 3;
                     out.push_str(&" ".repeat(pad));
                     out.push_str(&rules);
                 }
@@ -363,6 +388,18 @@ impl<'g> Derivation<'g> {
             "\\begin{{aligned}}\n{}\n\\end{{aligned}}\n",
             rows.join(" \\\\\n")
         )
+    }
+}
+
+/// `z1`, `z2`, ... for `letter` `z`: the next name of that letter not taken, taken.
+fn fresh(letter: char, counter: &mut HashMap<char, usize>, taken: &mut HashSet<String>) -> String {
+    let k = counter.entry(letter).or_insert(0);
+    loop {
+        *k += 1;
+        let candidate = format!("{letter}{k}");
+        if taken.insert(candidate.clone()) {
+            return candidate;
+        }
     }
 }
 

@@ -22,6 +22,11 @@ use crate::ops::{Linalg, Op, Reduce};
 /// The most arrays one fused pass reads besides its output (the runtime's `fill5`).
 pub const MAX_PARTS: usize = 5;
 
+/// The deepest chain one fused pass computes: a longer chain (a thousand activations
+/// nested, a long sum of one bias) is stored every this many ops, so that no closure nests
+/// deeper than rustc parses and the code stays linear in the model.
+pub const MAX_CHAIN: usize = 32;
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kind {
     /// Not needed.
@@ -126,6 +131,19 @@ impl Plan {
                 }
             })
             .collect();
+        // Chains, children first: every MAX_CHAIN-th inline op of a chain is stored.
+        let mut depth = vec![0usize; len];
+        for i in 0..len {
+            if kind[i] != Kind::Inline {
+                continue;
+            }
+            let below = g.args(NodeId(i)).iter().map(|a| depth[a.0]).max();
+            depth[i] = below.unwrap_or(0) + 1;
+            if depth[i] >= MAX_CHAIN {
+                kind[i] = Kind::Stored(Place::Own);
+                depth[i] = 0;
+            }
+        }
         // Passes, parents first: a child that would take a pass past MAX_PARTS arrays is
         // stored instead, and roots a pass of its own later.
         let mut parts = HashMap::new();
