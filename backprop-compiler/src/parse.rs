@@ -193,8 +193,8 @@ pub fn expr(input: ParseStream) -> Result<Expr> {
     crate::deep(|| binary(input, 1))
 }
 
-/// How deep expressions may nest (parentheses, calls, signs): far past any network's,
-/// and short of what the macro's recursion, on the stack rustc gives it, goes through.
+/// How deep expressions may nest (parentheses, calls, signs): far past any network's; the
+/// recursions that follow the nesting grow their stack as they go (`crate::deep`).
 pub const MAX_DEPTH: usize = 8192;
 
 std::thread_local! {

@@ -8,8 +8,8 @@
 //! what they rely on and return [`ShapeError::Operands`] instead of panicking.
 
 use ndarray::{
-    Array, Array1, Array2, ArrayView, ArrayView1, ArrayView2, Axis, DimMax, Dimension,
-    IntoDimension, RemoveAxis, ShapeBuilder, Zip,
+    Array, Array1, Array2, ArrayView, ArrayView1, ArrayView2, ArrayViewMut, Axis, DimMax,
+    Dimension, IntoDimension, RemoveAxis, ShapeBuilder, Zip,
 };
 
 use crate::{Float, ShapeError};
@@ -336,10 +336,7 @@ pub fn softmax<A: Float, D: RemoveAxis>(
     a: ArrayView<A, D>,
     axis: usize,
 ) -> Result<Array<A, D>, ShapeError> {
-    axis_of("softmax", a.shape(), axis)?;
-    let mut out = Array::zeros(a.raw_dim());
-    crate::fused::softmax_into(a, axis, out.view_mut())?;
-    Ok(out)
+    lanewise("softmax", a, axis, crate::fused::softmax_into)
 }
 
 /// The log-softmax of `a` along `axis`: `a - max - ln(sum(e^(a - max)))`, finite wherever
@@ -358,9 +355,20 @@ pub fn log_softmax<A: Float, D: RemoveAxis>(
     a: ArrayView<A, D>,
     axis: usize,
 ) -> Result<Array<A, D>, ShapeError> {
-    axis_of("log_softmax", a.shape(), axis)?;
+    lanewise("log_softmax", a, axis, crate::fused::log_softmax_into)
+}
+
+/// A new array of `a`'s shape that `into` fills lane by lane along `axis`, once `a` is
+/// known to have that axis.
+fn lanewise<A: Float, D: RemoveAxis>(
+    op: &'static str,
+    a: ArrayView<A, D>,
+    axis: usize,
+    into: impl FnOnce(ArrayView<A, D>, usize, ArrayViewMut<A, D>) -> Result<(), ShapeError>,
+) -> Result<Array<A, D>, ShapeError> {
+    axis_of(op, a.shape(), axis)?;
     let mut out = Array::zeros(a.raw_dim());
-    crate::fused::log_softmax_into(a, axis, out.view_mut())?;
+    into(a, axis, out.view_mut())?;
     Ok(out)
 }
 

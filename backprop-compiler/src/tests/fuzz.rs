@@ -1,7 +1,8 @@
 //! The expansion function on random and mutated input: token soup, and valid models
 //! truncated, shuffled and edited token by token. Whatever it is given, `expand` returns
 //! without panicking, and what it returns is Rust that parses: the model's items, or
-//! `compile_error!`s (each from a `syn::Error`) beside stub items.
+//! `compile_error!`s (each from a `syn::Error`) beside stub items. And its output grows
+//! with the model, not with the model's square, however the model is made long.
 //!
 //! CI runs 20,000 inputs; for a longer run,
 //! `BACKPROP_FUZZ_CASES=1000000 BACKPROP_FUZZ_SEED=7 cargo test --release -p backprop-compiler fuzz`.
@@ -292,4 +293,45 @@ fn lex(src: &str) -> Vec<String> {
         tokens.push(token);
     }
     tokens
+}
+
+/// The expansion grows with the model, not with its square, for every way of making it
+/// long: nested activations, a chain of `let`s, one long sum.
+#[test]
+fn expansion_is_linear_in_the_layers() {
+    let unary = |n: usize| {
+        let mut e = String::from("x @ w");
+        for i in 0..n {
+            e = format!("{}({e})", ["tanh", "relu", "sigmoid"][i % 3]);
+        }
+        e
+    };
+    let lets = |n: usize| {
+        let mut s = String::from("let h0 = x @ w; ");
+        for i in 1..=n {
+            s += &format!("let h{i} = tanh(h{}); ", i - 1);
+        }
+        s + &format!("h{n}")
+    };
+    let sum = |n: usize| format!("x @ w{}", " + b".repeat(n));
+    for (form, body) in [
+        ("nested", &unary as &dyn Fn(usize) -> String),
+        ("lets", &lets),
+        ("sum", &sum),
+    ] {
+        let size = |n: usize| {
+            let src = format!(
+                "input x: [n, 8]; target y: [n, 1]; param w: [8, 1], b: [1]; {}; loss mse",
+                body(n)
+            );
+            let out = crate::expand(src.parse().expect("tokens")).to_string();
+            assert!(!out.contains("compile_error"), "{form} {n}: {out:.300}");
+            out.len() as f64 / n as f64
+        };
+        let (short, long) = (size(100), size(1000));
+        assert!(
+            long < 2.0 * short,
+            "{form}: {short:.0} bytes a layer at 100, {long:.0} at 1000"
+        );
+    }
 }
