@@ -27,10 +27,11 @@ pub trait Float:
 {
     /// This value as an `f64`, exactly.
     fn as_f64(self) -> f64;
-    /// `out = alpha * a @ b`, or `out += alpha * a @ b` when `add`, through the GEMM
-    /// library when the views' layouts allow; false, having done nothing, otherwise.
+    /// `out = alpha * a @ b`, or `out += alpha * a @ b` when `add`, through this crate's
+    /// kernel for the products it is built for and the GEMM library for the others, when
+    /// the views are contiguous; false, having done nothing, otherwise.
     #[doc(hidden)]
-    fn faer_gemm(
+    fn dense_gemm(
         a: &ndarray::ArrayView2<'_, Self>,
         b: &ndarray::ArrayView2<'_, Self>,
         out: &mut ndarray::ArrayViewMut2<'_, Self>,
@@ -46,15 +47,15 @@ pub trait Float:
 /// The hidden methods through which kernels reach the matrix-product library and the
 /// per-thread scratch, the same for both element types.
 macro_rules! backend {
-    ($t:ty) => {
-        fn faer_gemm(
+    ($t:ty, $kernel:path) => {
+        fn dense_gemm(
             a: &ndarray::ArrayView2<'_, Self>,
             b: &ndarray::ArrayView2<'_, Self>,
             out: &mut ndarray::ArrayViewMut2<'_, Self>,
             scale: crate::gemm::Scale<Self>,
             threads: usize,
         ) -> bool {
-            crate::gemm::faer_gemm(a, b, out, scale, threads)
+            $kernel(a, b, out, scale, threads) || crate::gemm::faer_gemm(a, b, out, scale, threads)
         }
 
         fn with_scratch<R>(slot: usize, len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
@@ -78,7 +79,7 @@ macro_rules! backend {
 }
 
 impl Float for f32 {
-    backend!(f32);
+    backend!(f32, crate::gemm::kernel_gemm);
 
     fn as_f64(self) -> f64 {
         f64::from(self)
@@ -86,7 +87,8 @@ impl Float for f32 {
 }
 
 impl Float for f64 {
-    backend!(f64);
+    // The kernel is written for `f32`; `f64` products go through `faer`.
+    backend!(f64, crate::gemm::no_kernel);
 
     fn as_f64(self) -> f64 {
         self

@@ -4,13 +4,14 @@
 //! column-major operands, which is every buffer and transpose the generated code passes;
 //! `ndarray`'s general product for any other strides.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::pool::MAX_PARTS;
-use ndarray::{ArrayView2, ArrayViewMut2};
+use crate::raw::simd;
+use ndarray::{s, ArrayView2, ArrayViewMut2, ShapeBuilder};
 
 use crate::Float;
 
@@ -22,6 +23,10 @@ const SMALL: usize = 4096;
 /// lose more to handing the parts out (about 5 µs a round trip) than they gain.
 const PARALLEL: usize = 1 << 19;
 const WIDE: usize = 32;
+
+/// The shortest inner sum, and the most columns, of a product [`kernel_gemm`] takes.
+const LONG: usize = 64;
+const NARROW: usize = 64;
 
 /// The number of threads large products use; 0 until set or first read.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -116,7 +121,7 @@ pub(crate) fn gemm_scaled<A: Float>(
     } else {
         1
     };
-    if A::faer_gemm(&a, &b, &mut out, scale, threads) {
+    if A::dense_gemm(&a, &b, &mut out, scale, threads) {
         return;
     }
     // A strided operand or output: copied into this thread's scratch, laid out row by
@@ -124,7 +129,7 @@ pub(crate) fn gemm_scaled<A: Float>(
     // nothing after the first.
     let done = dense(a, LHS, |a| {
         dense(b, RHS, |b| {
-            if A::faer_gemm(&a, &b, &mut out, scale, threads) {
+            if A::dense_gemm(&a, &b, &mut out, scale, threads) {
                 return true;
             }
             A::with_scratch(OUT, m * n, |tmp| {
@@ -132,7 +137,7 @@ pub(crate) fn gemm_scaled<A: Float>(
                     return false;
                 };
                 let replace = Scale::replace();
-                let done = A::faer_gemm(&a, &b, &mut product, replace, threads);
+                let done = A::dense_gemm(&a, &b, &mut product, replace, threads);
                 out.zip_mut_with(&product, |o, &p| *o = scale.apply(*o, p));
                 done
             })
@@ -144,6 +149,103 @@ pub(crate) fn gemm_scaled<A: Float>(
     }
 }
 
+/// No kernel of this crate's own: the element types it has none for.
+pub(crate) fn no_kernel<A>(
+    _: &ArrayView2<'_, A>,
+    _: &ArrayView2<'_, A>,
+    _: &mut ArrayViewMut2<'_, A>,
+    _: Scale<A>,
+    _: usize,
+) -> bool {
+    false
+}
+
+/// `out = alpha * a @ b` (or `+=`) through [`simd::outer`] when the product is a dense
+/// layer's weight gradient (`x^T @ dz`): `a` stored column by column (a transposed batch),
+/// a long inner sum (at least [`LONG`]) and at most [`NARROW`] columns. The rows of the
+/// result are shared out in bands, each summed into its own part of this thread's scratch,
+/// then met with `out`. False, having done nothing, for any other product or machine.
+pub(crate) fn kernel_gemm(
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    out: &mut ArrayViewMut2<'_, f32>,
+    scale: Scale<f32>,
+    threads: usize,
+) -> bool {
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    if k < LONG || n > NARROW || m < 16 || !simd::available() {
+        return false;
+    }
+    let (Some(x), Some(d), Some(by_rows)) = (
+        a.as_slice_memory_order(),
+        b.as_slice_memory_order(),
+        row_major(b.shape(), b.strides()),
+    ) else {
+        return false;
+    };
+    if row_major(a.shape(), a.strides()) != Some(false) {
+        return false;
+    }
+    let (dp, dj) = if by_rows { (n, 1) } else { (1, k) };
+    let parts = threads.clamp(1, MAX_PARTS).min(m.div_ceil(4 * 16));
+    let band = m.div_ceil(parts).next_multiple_of(16);
+    f32::with_scratch(SUM, m * n, |scratch| {
+        let mut slots: [Band<'_>; MAX_PARTS] = [const { Mutex::new(None) }; MAX_PARTS];
+        let mut rest = &mut *scratch;
+        let mut count = 0;
+        for (start, slot) in (0..m).step_by(band).zip(&mut slots) {
+            let (mine, tail) = rest.split_at_mut(band.min(m - start) * n);
+            rest = tail;
+            *slot.get_mut().unwrap_or_else(PoisonError::into_inner) = Some((start, mine));
+            count += 1;
+        }
+        let failed = AtomicBool::new(false);
+        let part = |i: usize| {
+            let taken = slots
+                .get(i)
+                .and_then(|s| s.lock().unwrap_or_else(PoisonError::into_inner).take());
+            let Some((start, c)) = taken else {
+                return;
+            };
+            let rows = band.min(m - start);
+            let o = simd::Outer {
+                x: x.get(start..).unwrap_or_default(),
+                ldx: m,
+                d,
+                dp,
+                dj,
+                rows,
+                k,
+                cols: n,
+            };
+            if !simd::outer(&o, c) {
+                failed.store(true, Ordering::Relaxed);
+            }
+        };
+        if parts <= 1 {
+            (0..count).for_each(part);
+        } else {
+            crate::pool::run(count, &part);
+        }
+        if failed.load(Ordering::Relaxed) {
+            return false;
+        }
+        for (start, c) in (0..m).step_by(band).zip(scratch.chunks(band * n)) {
+            let rows = band.min(m - start);
+            let Ok(sums) = ArrayView2::from_shape((rows, n).f(), c) else {
+                return false;
+            };
+            out.slice_mut(s![start..start + rows, ..])
+                .zip_mut_with(&sums, |o, &v| *o = scale.apply(*o, v));
+        }
+        true
+    })
+}
+
+/// A band of [`kernel_gemm`]'s result: its first row and its part of the scratch, taken
+/// by the thread that sums it.
+type Band<'a> = Mutex<Option<(usize, &'a mut [f32])>>;
+
 /// This thread's scratch buffers: the split sum's half, and copies of strided operands
 /// and outputs.
 const SUM: usize = 0;
@@ -151,7 +253,10 @@ const LHS: usize = 1;
 const RHS: usize = 2;
 const OUT: usize = 3;
 
-/// `f` of `v`, or, when `v` is not contiguous, of its copy in scratch buffer `slot`.
+/// `f` of `v`, or, when `v` is not contiguous, of its copy in scratch buffer `slot`: laid
+/// out column by column when `v`'s columns are its shorter strides (a strided batch,
+/// transposed), row by row otherwise, so that the copy takes the same path, and gives the
+/// same bits, as a contiguous view of the same orientation.
 fn dense<A: Float>(
     v: ArrayView2<'_, A>,
     slot: usize,
@@ -160,8 +265,9 @@ fn dense<A: Float>(
     if mat_ref(&v).is_some() {
         return f(v);
     }
+    let by_columns = v.strides()[0].unsigned_abs() < v.strides()[1].unsigned_abs();
     A::with_scratch(slot, v.len(), |buf| {
-        match ArrayViewMut2::from_shape(v.raw_dim(), buf) {
+        match ArrayViewMut2::from_shape(v.raw_dim().set_f(by_columns), buf) {
             Ok(mut copy) => {
                 copy.assign(&v);
                 f(copy.view())
@@ -507,6 +613,61 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A weight gradient `x^T @ dz` in `f32` through the kernel: equal to the sum in
+    /// `f64`, met with the output as `scale` says, and the same bits on 1, 2, 3 and 8
+    /// threads, whatever the bands.
+    #[test]
+    fn weight_gradients_take_the_kernel_and_keep_their_bits_on_any_threads() {
+        for &(m, k, n) in &[(784, 256, 50), (100, 3000, 7), (17, 64, 64), (784, 2000, 1)] {
+            let x = filled(k, m, 7).mapv(|v| v as f32);
+            let dz = filled(k, n, 8).mapv(|v| v as f32);
+            let want = naive(x.t().mapv(f64::from).view(), dz.mapv(f64::from).view());
+            let held = filled(m, n, 9).mapv(|v| v as f32);
+            let mut bits = Vec::new();
+            for threads in [1, 2, 3, 8] {
+                let mut out = held.clone();
+                let scale = Scale {
+                    alpha: -0.25,
+                    add: true,
+                };
+                let taken = kernel_gemm(&x.t(), &dz.view(), &mut out.view_mut(), scale, threads);
+                assert_eq!(taken, simd::available(), "{m}x{k}x{n}");
+                if !taken {
+                    return;
+                }
+                for ((o, w), h) in out.iter().zip(&want).zip(&held) {
+                    let w = f64::from(*h) - 0.25 * w;
+                    assert!((f64::from(*o) - w).abs() <= 1e-6 * k as f64, "{m}x{k}x{n}");
+                }
+                bits.push(out.mapv(f32::to_bits));
+            }
+            assert!(bits.windows(2).all(|w| w[0] == w[1]), "{m}x{k}x{n}");
+        }
+        // Not a weight gradient: a stored row by row, a short sum, or a wide result.
+        let a = filled(64, 64, 1).mapv(|v| v as f32);
+        let b = filled(64, 65, 2).mapv(|v| v as f32);
+        let mut out = Array2::<f32>::zeros((64, 64));
+        let s = Scale::replace();
+        assert!(!kernel_gemm(
+            &a.view(),
+            &b.slice(ndarray::s![.., ..64]),
+            &mut out.view_mut(),
+            s,
+            2
+        ));
+        let short = filled(32, 64, 3).mapv(|v| v as f32);
+        let b_short = b.slice(ndarray::s![..32, ..64]);
+        assert!(!kernel_gemm(
+            &short.t(),
+            &b_short,
+            &mut out.view_mut(),
+            s,
+            2
+        ));
+        let mut wide = Array2::<f32>::zeros((64, 65));
+        assert!(!kernel_gemm(&a.t(), &b.view(), &mut wide.view_mut(), s, 2));
     }
 
     #[test]

@@ -38,12 +38,14 @@ pub mod loss;
 pub mod norm;
 pub mod optim;
 pub mod params;
-mod pool;
+mod raw;
 #[doc(hidden)]
 pub mod scalar;
 #[doc(hidden)]
 pub mod shape;
 pub mod train;
+
+use raw::pool;
 
 pub use error::ShapeError;
 pub use float::Float;

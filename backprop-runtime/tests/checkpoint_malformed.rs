@@ -597,7 +597,7 @@ fn corrupted_npy_files_never_panic() {
     for _ in 0..300 {
         let n = (rng.next() % 200) as usize;
         let mut bytes = rng.bytes(n);
-        if n > 10 && rng.next() % 2 == 0 {
+        if n > 10 && rng.next().is_multiple_of(2) {
             bytes[..10].copy_from_slice(&w1[..10]);
         }
         std::fs::write(dir.join("w1.npy"), &bytes).unwrap();

@@ -194,7 +194,7 @@ impl Gen {
                         let t = self.param(vec![VOCAB, c]);
                         format!("{t}[i2].sum(1)")
                     }
-                    2 if c % 2 == 0 => {
+                    2 if c.is_multiple_of(2) => {
                         self.indices[1] = true;
                         let t = self.param(vec![VOCAB, c / 2]);
                         format!("{t}[i2].view({}, -1)", self.n)

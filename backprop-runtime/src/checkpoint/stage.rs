@@ -61,7 +61,7 @@ pub(crate) fn le_bytes<A: Float>(view: ArrayViewD<'_, A>) -> Vec<u8> {
 /// Little-endian bytes of `elem` as elements of the model's type, `None` when they are not
 /// that type or not a whole number of elements.
 pub(crate) fn from_le_bytes<A: Float>(bytes: &[u8], elem: Elem) -> Option<Vec<A>> {
-    if bytes.len() % elem.size() != 0 {
+    if !bytes.len().is_multiple_of(elem.size()) {
         return None;
     }
     match elem {

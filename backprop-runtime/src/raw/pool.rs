@@ -9,9 +9,9 @@
 //! follow each other closely enough that the workers are still spinning when the next one
 //! comes.
 //!
-//! This is the crate's one module with `unsafe` code: a job borrows the caller's data, and
-//! a thread that outlives the call cannot hold a borrow in safe Rust. The invariant that
-//! makes it sound, checked by the tests below and kept by [`run`]'s structure:
+//! A job borrows the caller's data, and a thread that outlives the call cannot hold a
+//! borrow in safe Rust, so the job's lifetime is erased. The invariant that makes it sound,
+//! checked by the tests below and kept by [`run`]'s structure:
 //!
 //! **`run` does not return, by value or by unwinding, before every worker it gave the job
 //! to has finished with it.** The job is handed over as a reference with its lifetime
@@ -25,8 +25,6 @@
 //! had not begun it, runs on the caller, and the next job starts a new thread for it. A
 //! process forked from one whose pool has started has none of its threads: in the child,
 //! every job runs on the calling thread.
-#![allow(unsafe_code)]
-
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
