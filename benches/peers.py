@@ -6,6 +6,11 @@ NumPy (backprop written by hand), timed in the same run as ours, and our time as
     .venv/bin/python benches/peers.py --threads 2                             # ~5 min
     .venv/bin/python benches/peers.py --works W3,W3b --impls eager,jax --passes 1
 
+The limit is the fastest large square product in the same run: a 4096^3 float32 `sgemm`
+through NumPy's OpenBLAS (in its own process, at the thread count) and through the Rust
+crate (`benches/step.rs` measures it). Each workload's limit time is its products'
+floating-point operations at that rate, and `ours / limit` our step's time over it.
+
 Each (impl, workload) cell runs in its own process with the thread count set before the
 library loads; `cargo bench --bench step -- --json` runs once per pass, between the cells,
 so that a slow spell of a shared machine hits one pass rather than one column. The table
@@ -163,7 +168,25 @@ def time_steps(step, target, reps):
     return sorted(ts)[reps // 2]
 
 
+def sgemm_gflops(n=4096, reps=5):
+    """GFLOP/s of an n^3 float32 product through NumPy's BLAS, median of `reps` after one."""
+    import numpy as np
+    rng = np.random.default_rng(1)
+    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    c = np.empty((n, n), np.float32)
+    np.matmul(a, b, out=c)
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        np.matmul(a, b, out=c)
+        ts.append(time.perf_counter() - t)
+    return 2 * n ** 3 / sorted(ts)[reps // 2] / 1e9
+
+
 def child(impl, work, threads):
+    if impl == "sgemm":
+        print("RESULT " + json.dumps({"value": sgemm_gflops()}))
+        return
     if impl in ("eager", "compile"):
         import torch
         torch.set_num_threads(threads)
@@ -171,7 +194,7 @@ def child(impl, work, threads):
     for _ in range(4):
         step()
     big = work == "W3"
-    print("RESULT " + json.dumps({"median_s": time_steps(step, 0.3 if big else 0.05, 11 if big else 15)}))
+    print("RESULT " + json.dumps({"value": time_steps(step, 0.3 if big else 0.05, 11 if big else 15)}))
 
 
 def run_cell(impl, work, threads):
@@ -184,7 +207,7 @@ def run_cell(impl, work, threads):
     if not res:
         print(f"{impl} {work}: failed: {(p.stderr.strip().splitlines() or ['no output'])[-1][:200]}", file=sys.stderr)
         return None
-    return json.loads(res[-1][7:])["median_s"]
+    return json.loads(res[-1][7:])["value"]
 
 
 def run_ours(works, threads):
@@ -192,7 +215,8 @@ def run_ours(works, threads):
     cmd = ["cargo", "bench", "-q", "--bench", "step", "--", "--json"]
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
-    return {r["work"]: r for r in rows if r["work"] in works}
+    limit = next((r["limit_gflops"] for r in rows if "limit_gflops" in r), None)
+    return {r["work"]: r for r in rows if r.get("work") in works}, limit
 
 
 def main():
@@ -207,9 +231,19 @@ def main():
         return child(a.child[0], a.child[1], int(a.child[2]))
     impls, works = a.impls.split(","), a.works.split(",")
     times = {(i, w): [] for i in impls + ["ours", "hand", "gemm"] for w in works}
+    rates = {"numpy": [], "rust": []}
+    flops = {}
     for n in range(a.passes):
         print(f"pass {n + 1}/{a.passes}: backprop", file=sys.stderr, flush=True)
-        for w, r in run_ours(works, a.threads).items():
+        ours, rust = run_ours(works, a.threads)
+        if rust is not None:
+            rates["rust"].append(rust)
+        print(f"pass {n + 1}/{a.passes}: sgemm", file=sys.stderr, flush=True)
+        blas = run_cell("sgemm", "-", a.threads)
+        if blas is not None:
+            rates["numpy"].append(blas)
+        for w, r in ours.items():
+            flops[w] = r["flops"]
             times[("ours", w)].append(r["ours_s"])
             times[("hand", w)].append(r["hand_s"])
             if r["gemm_s"] is not None:
@@ -223,10 +257,14 @@ def main():
     med = {c: statistics.median(v) for c, v in times.items() if v}
     fmt = lambda s: "-" if s is None else (f"{s * 1e6:.2f} µs" if s < 1e-3 else f"{s * 1e3:.2f} ms")
     cols = ["ours", "hand", "gemm"] + impls
+    rate = {k: statistics.median(v) for k, v in rates.items() if v}
+    limit = max(rate.values()) if rate else None
     print(f"# {a.threads} threads, {a.passes} passes; each cell the median over passes of that pass's median per step")
+    print("# limit: 4096^3 sgemm, " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in rate.items())
+          + (f"; the faster, {limit:.1f} GFLOP/s, sets each workload's limit time" if limit else ""))
     print("| work | " + " | ".join({"ours": "model!", "hand": "ndarray by hand", "gemm": "GEMMs alone"}.get(c, c) for c in cols)
-          + " | ours / fastest peer | ours / numpy | ours / GEMMs |")
-    print("|---" * (len(cols) + 4) + "|")
+          + " | limit | ours / limit | ours / fastest peer | ours / numpy | ours / GEMMs |")
+    print("|---" * (len(cols) + 6) + "|")
     for w in works:
         ours = med.get(("ours", w))
         # The peers are the frameworks (PyTorch and JAX); NumPy by hand gets its own column.
@@ -236,7 +274,9 @@ def main():
         vs_np = f"{ours / med[('numpy', w)]:.3f}" if ours and ("numpy", w) in med else "-"
         vs_gemm = f"{ours / med[('gemm', w)]:.2f}" if ours and ("gemm", w) in med else "-"
         cells = [fmt(med.get((c, w))) for c in cols]
-        print(f"| {w} | " + " | ".join(cells) + f" | {ratio} | {vs_np} | {vs_gemm} |")
+        at_limit = flops[w] / (limit * 1e9) if limit and w in flops else None
+        vs_limit = f"{ours / at_limit:.2f}" if ours and at_limit else "-"
+        print(f"| {w} | " + " | ".join(cells) + f" | {fmt(at_limit)} | {vs_limit} | {ratio} | {vs_np} | {vs_gemm} |")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,13 @@
 //! cargo bench --bench step -- --only W3         # one workload (for peak RSS)
 //! cargo bench --bench step -- --json            # one JSON line per workload
 //! cargo bench --bench step -- --only W3 --model-only   # `model!` alone (peak RSS)
+//! cargo bench --bench step -- --roofline        # each product alone, against the limit
 //! ```
+//!
+//! The limit is the rate of a 4096 × 4096 × 4096 product through the crate's own path
+//! (`faer` on the pool's threads), measured in the same run (skipped with `--only` unless
+//! `--limit` is given): each workload's limit time is its products' floating-point
+//! operations at that rate, and `vs limit` is the step's time over it.
 //!
 //! Workloads (f32), as `shared/bench` defines them for PyTorch and JAX:
 //! - W1 hello: 1-1-1 with sigmoids, x = 0.8, MSE against 1, lr 0.1.
@@ -54,6 +60,8 @@ type Workload = fn() -> Row;
 /// Medians of one workload, in seconds per step.
 struct Row {
     work: &'static str,
+    /// The floating-point operations of the step's matrix products.
+    flops: f64,
     ours: f64,
     hand: f64,
     gemm: Option<f64>,
@@ -135,6 +143,7 @@ fn w1() -> Row {
     });
     Row {
         work: "W1",
+        flops: flops("W1"),
         ours,
         hand,
         gemm: None,
@@ -183,6 +192,7 @@ fn w2() -> Row {
     });
     Row {
         work: "W2",
+        flops: flops("W2"),
         ours,
         hand,
         gemm: None,
@@ -217,6 +227,7 @@ fn w3(rows: usize, work: &'static str) -> Row {
     if MODEL_ONLY.load(std::sync::atomic::Ordering::Relaxed) {
         return Row {
             work,
+            flops: flops(work),
             ours,
             hand: f64::NAN,
             gemm: None,
@@ -249,6 +260,7 @@ fn w3(rows: usize, work: &'static str) -> Row {
     });
     Row {
         work,
+        flops: flops(work),
         ours,
         hand,
         gemm: Some(gemm),
@@ -318,10 +330,171 @@ fn w4() -> Row {
     });
     Row {
         work: "W4",
+        flops: flops("W4"),
         ours,
         hand,
         gemm: Some(gemm),
         loss,
+    }
+}
+
+/// One matrix product of a step: `[m, k] @ [k, n]`, each operand either stored as it is
+/// used or the transpose of a stored array (`w.T`, `x^T`), as the step uses it.
+struct Product {
+    name: &'static str,
+    m: usize,
+    k: usize,
+    n: usize,
+    a_t: bool,
+    b_t: bool,
+}
+
+const fn product(
+    name: &'static str,
+    m: usize,
+    k: usize,
+    n: usize,
+    a_t: bool,
+    b_t: bool,
+) -> Product {
+    Product {
+        name,
+        m,
+        k,
+        n,
+        a_t,
+        b_t,
+    }
+}
+
+/// The matrix products of one step of `work`, forward then backward.
+fn products(work: &str) -> Vec<Product> {
+    match work {
+        "W1" => [
+            "x @ w_l1.T",
+            "h @ w_l2.T",
+            "dz2 @ w_l2",
+            "dz2^T @ h",
+            "dz1^T @ x",
+        ]
+        .map(|name| product(name, 1, 1, 1, name.contains('^'), name.contains(".T")))
+        .into(),
+        "W2" => vec![
+            product("x @ fc1.T", 4, 3, 4, false, true),
+            product("a1 @ fc2.T", 4, 4, 2, false, true),
+            product("a2 @ fc3.T", 4, 2, 1, false, true),
+            product("dz @ fc3", 4, 1, 2, false, false),
+            product("da2 @ fc2", 4, 2, 4, false, false),
+            product("dz^T @ a2", 1, 4, 2, true, false),
+            product("da2^T @ a1", 2, 4, 4, true, false),
+            product("da1^T @ x", 4, 4, 3, true, false),
+        ],
+        "W3" | "W3b" => {
+            let rows = if work == "W3" { 50_000 } else { 256 };
+            vec![
+                product("x @ w1", rows, 784, 50, false, false),
+                product("h @ w2", rows, 50, 1, false, false),
+                product("dout @ w2.T", rows, 1, 50, false, true),
+                product("x^T @ dz1", 784, rows, 50, true, false),
+                product("h^T @ dout", 50, rows, 1, true, false),
+            ]
+        }
+        "W4" => vec![
+            product("x @ w1.T", 20, 784, 512, false, true),
+            product("h1 @ w2.T", 20, 512, 264, false, true),
+            product("h2 @ w3.T", 20, 264, 128, false, true),
+            product("h3 @ w4.T", 20, 128, 1, false, true),
+            product("d4^T @ h3", 1, 20, 128, true, false),
+            product("d4 @ w4", 20, 1, 128, false, false),
+            product("d3^T @ h2", 128, 20, 264, true, false),
+            product("d3 @ w3", 20, 128, 264, false, false),
+            product("d2^T @ h1", 264, 20, 512, true, false),
+            product("d2 @ w2", 20, 264, 512, false, false),
+            product("d1^T @ x", 512, 20, 784, true, false),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// The floating-point operations of one step's products.
+fn flops(work: &str) -> f64 {
+    products(work)
+        .iter()
+        .map(|p| 2.0 * (p.m * p.k * p.n) as f64)
+        .sum()
+}
+
+/// A `rows × cols` operand as the step holds it: stored as used, or the transpose of a
+/// stored `cols × rows` array.
+fn operand(rng: &mut ChaCha8Rng, rows: usize, cols: usize, transposed: bool) -> Array2<f32> {
+    if transposed {
+        uniform(rng, (cols, rows), -1.0, 1.0).reversed_axes()
+    } else {
+        uniform(rng, (rows, cols), -1.0, 1.0)
+    }
+}
+
+/// The median time of `f`, over `reps` calls after one.
+fn median_of(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut ts: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    ts.sort_by(f64::total_cmp);
+    ts[reps / 2]
+}
+
+/// The limit: GFLOP/s of a 4096 × 4096 × 4096 product through the crate's own path.
+fn limit() -> f64 {
+    let n = 4096;
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let a = uniform(&mut rng, (n, n), -1.0, 1.0);
+    let b = uniform(&mut rng, (n, n), -1.0, 1.0);
+    let mut c = Array2::zeros((n, n));
+    let t = median_of(5, || {
+        matmul_into(a.view(), b.view(), c.view_mut()).expect("shapes fit");
+        black_box(&c);
+    });
+    2.0 * (n * n * n) as f64 / t / 1e9
+}
+
+/// Each product of W3, W3b and W4 alone, in the step's layouts: time, GFLOP/s and the
+/// share of the limit, as a Markdown table.
+fn roofline(limit_gflops: f64) {
+    println!("| work | product | shape | time | GFLOP/s | of the limit |");
+    println!("|---|---|---|---:|---:|---:|");
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    for work in ["W3", "W3b", "W4"] {
+        for p in products(work) {
+            let a = operand(&mut rng, p.m, p.k, p.a_t);
+            let b = operand(&mut rng, p.k, p.n, p.b_t);
+            let mut c = Array2::zeros((p.m, p.n));
+            let flops = 2.0 * (p.m * p.k * p.n) as f64;
+            let (target, reps) = if flops > 1e9 {
+                (Duration::from_millis(300), 11)
+            } else {
+                (SMALL, 15)
+            };
+            let t = time(target, reps, || {
+                matmul_into(a.view(), b.view(), c.view_mut()).expect("shapes fit");
+                black_box(&c);
+            });
+            let rate = flops / t / 1e9;
+            println!(
+                "| {work} | `{}` | [{}, {}] · [{}, {}] | {} | {rate:.1} | {:.0}% |",
+                p.name,
+                p.m,
+                p.k,
+                p.k,
+                p.n,
+                show(t),
+                100.0 * rate / limit_gflops
+            );
+        }
     }
 }
 
@@ -346,6 +519,12 @@ fn main() {
     if args.iter().any(|a| a == "--model-only") {
         MODEL_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    let limit_gflops = (only.is_none() || has("--limit") || has("--roofline")).then(limit);
+    if has("--roofline") {
+        roofline(limit_gflops.unwrap_or(f64::NAN));
+        return;
+    }
     let runs: [(&str, Workload); 5] = [
         ("W1", w1),
         ("W2", w2),
@@ -353,10 +532,27 @@ fn main() {
         ("W3b", || w3(256, "W3b")),
         ("W3", || w3(50_000, "W3")),
     ];
-    if !json {
+    if json {
+        if let Some(g) = limit_gflops {
+            println!("{{\"limit_gflops\": {g}}}");
+        }
+    } else {
+        if let Some(g) = limit_gflops {
+            println!(
+                "limit: {g:.1} GFLOP/s (4096 × 4096 × 4096, f32, {} threads)",
+                backprop::threads()
+            );
+        }
         println!(
-            "{:<4} {:>12} {:>14} {:>12} {:>10} {:>10}",
-            "work", "model!", "ndarray hand", "GEMMs alone", "vs hand", "vs GEMMs"
+            "{:<4} {:>12} {:>14} {:>12} {:>10} {:>10} {:>12} {:>10}",
+            "work",
+            "model!",
+            "ndarray hand",
+            "GEMMs alone",
+            "vs hand",
+            "vs GEMMs",
+            "limit",
+            "vs limit"
         );
     }
     for (name, run) in runs {
@@ -367,22 +563,25 @@ fn main() {
         if json {
             let gemm = r.gemm.map_or("null".to_string(), |g| g.to_string());
             println!(
-                "{{\"work\": \"{}\", \"ours_s\": {}, \"hand_s\": {}, \"gemm_s\": {}, \"loss\": {}}}",
-                r.work, r.ours, r.hand, gemm, r.loss
+                "{{\"work\": \"{}\", \"ours_s\": {}, \"hand_s\": {}, \"gemm_s\": {}, \"flops\": {}, \"loss\": {}}}",
+                r.work, r.ours, r.hand, gemm, r.flops, r.loss
             );
         } else {
             let (gemm, vs_gemm) = match r.gemm {
                 Some(g) => (show(g), format!("{:.2}x", r.ours / g)),
                 None => ("-".to_string(), "-".to_string()),
             };
+            let at_limit = limit_gflops.map(|g| r.flops / (g * 1e9));
             println!(
-                "{:<4} {:>12} {:>14} {:>12} {:>10} {:>10}",
+                "{:<4} {:>12} {:>14} {:>12} {:>10} {:>10} {:>12} {:>10}",
                 r.work,
                 show(r.ours),
                 show(r.hand),
                 gemm,
                 format!("{:.3}x", r.ours / r.hand),
-                vs_gemm
+                vs_gemm,
+                at_limit.map_or("-".to_string(), show),
+                at_limit.map_or("-".to_string(), |t| format!("{:.2}x", r.ours / t)),
             );
         }
     }
