@@ -160,11 +160,10 @@ pub(crate) fn no_kernel<A>(
     false
 }
 
-/// `out = alpha * a @ b` (or `+=`) through [`simd::outer`] when the product is a dense
-/// layer's weight gradient (`x^T @ dz`): `a` stored column by column (a transposed batch),
-/// a long inner sum (at least [`LONG`]) and at most [`NARROW`] columns. The rows of the
-/// result are shared out in bands, each summed into its own part of this thread's scratch,
-/// then met with `out`. False, having done nothing, for any other product or machine.
+/// `out = alpha * a @ b` (or `+=`) through this crate's kernels, for the two long products
+/// of a dense layer of at most [`NARROW`] units, with an inner sum of at least [`LONG`]:
+/// the layer `x @ w` ([`row_gemm`]) and its weight gradient `x^T @ dz` ([`gradient_gemm`]).
+/// False, having done nothing, for any other product or machine.
 pub(crate) fn kernel_gemm(
     a: &ArrayView2<'_, f32>,
     b: &ArrayView2<'_, f32>,
@@ -176,6 +175,83 @@ pub(crate) fn kernel_gemm(
     if k < LONG || n > NARROW || m < 16 || !simd::available() {
         return false;
     }
+    row_gemm(a, b, out, scale, threads) || gradient_gemm(a, b, out, scale, threads)
+}
+
+/// [`kernel_gemm`] through [`simd::rows`] when `a`, `b` and `out` are stored row by row:
+/// `out` in bands of rows, one per thread, written in place.
+fn row_gemm(
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    out: &mut ArrayViewMut2<'_, f32>,
+    scale: Scale<f32>,
+    threads: usize,
+) -> bool {
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let by_rows = |v: &[usize], s: &[isize]| row_major(v, s) == Some(true);
+    if n > simd::WIDEST
+        || !by_rows(a.shape(), a.strides())
+        || !by_rows(b.shape(), b.strides())
+        || !by_rows(out.shape(), out.strides())
+    {
+        return false;
+    }
+    let (Some(x), Some(w), Some(c)) = (
+        a.as_slice_memory_order(),
+        b.as_slice_memory_order(),
+        out.as_slice_memory_order_mut(),
+    ) else {
+        return false;
+    };
+    let parts = threads.clamp(1, MAX_PARTS).min(m.div_ceil(WIDE));
+    let band = m.div_ceil(parts);
+    let mut slots: [RowPart<'_>; MAX_PARTS] = [const { Mutex::new(None) }; MAX_PARTS];
+    let mut rest = c;
+    let mut count = 0;
+    for (start, slot) in (0..m).step_by(band).zip(&mut slots) {
+        let rows = band.min(m - start);
+        let (mine, tail) = rest.split_at_mut(rows * n);
+        rest = tail;
+        let o = simd::Rows {
+            a: x.get(start * k..).unwrap_or_default(),
+            lda: k,
+            b: w,
+            ldb: n,
+            m: rows,
+            k,
+            n,
+            alpha: scale.alpha,
+            add: scale.add,
+        };
+        // Every band is checked before any is written, so that a refusal leaves `out`
+        // as it was.
+        if !simd::rows_fit(&o, mine, n) {
+            return false;
+        }
+        *slot.get_mut().unwrap_or_else(PoisonError::into_inner) = Some((o, mine));
+        count += 1;
+    }
+    run_parts(&slots, count, parts, &|(o, c)| {
+        simd::rows(&o, c, n);
+    });
+    true
+}
+
+/// A band of [`row_gemm`]'s product: its operands and its rows of the output, taken by the
+/// thread that computes it.
+type RowPart<'a> = Mutex<Option<(simd::Rows<'a>, &'a mut [f32])>>;
+
+/// [`kernel_gemm`] through [`simd::outer`] for a weight gradient (`x^T @ dz`): `a` stored
+/// column by column (a transposed batch). The rows of the result are shared out in bands,
+/// each summed into its own part of this thread's scratch, then met with `out`.
+fn gradient_gemm(
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    out: &mut ArrayViewMut2<'_, f32>,
+    scale: Scale<f32>,
+    threads: usize,
+) -> bool {
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     let (Some(x), Some(d), Some(by_rows)) = (
         a.as_slice_memory_order(),
         b.as_slice_memory_order(),
@@ -200,13 +276,7 @@ pub(crate) fn kernel_gemm(
             count += 1;
         }
         let failed = AtomicBool::new(false);
-        let part = |i: usize| {
-            let taken = slots
-                .get(i)
-                .and_then(|s| s.lock().unwrap_or_else(PoisonError::into_inner).take());
-            let Some((start, c)) = taken else {
-                return;
-            };
+        let part = |(start, c): (usize, &mut [f32])| {
             let rows = band.min(m - start);
             let o = simd::Outer {
                 x: x.get(start..).unwrap_or_default(),
@@ -222,11 +292,7 @@ pub(crate) fn kernel_gemm(
                 failed.store(true, Ordering::Relaxed);
             }
         };
-        if parts <= 1 {
-            (0..count).for_each(part);
-        } else {
-            crate::pool::run(count, &part);
-        }
+        run_parts(&slots, count, parts, &part);
         if failed.load(Ordering::Relaxed) {
             return false;
         }
@@ -242,7 +308,7 @@ pub(crate) fn kernel_gemm(
     })
 }
 
-/// A band of [`kernel_gemm`]'s result: its first row and its part of the scratch, taken
+/// A band of [`gradient_gemm`]'s result: its first row and its part of the scratch, taken
 /// by the thread that sums it.
 type Band<'a> = Mutex<Option<(usize, &'a mut [f32])>>;
 
@@ -382,29 +448,24 @@ pub(crate) fn faer_gemm<T: Float + faer::traits::ComplexField>(
     true
 }
 
-/// The product of one part, into its output.
-type Product<'f, T> = dyn Fn(Part<'_, T>) + Sync + 'f;
-
 /// One band of a split product: its operands, its part of the output, and whether the
 /// product replaces that part or is added to it.
 type Part<'a, T> = (MatRef<'a, T>, MatRef<'a, T>, MatMut<'a, T>, Accum);
 
 /// Runs the first `count` parts, each taken out of its slot by one thread: on the pool,
 /// or one after another on this thread when it is the only one.
-fn run_parts<T: Float>(
-    slots: &[Mutex<Option<Part<'_, T>>>],
+fn run_parts<P: Send>(
+    slots: &[Mutex<Option<P>>],
     count: usize,
     threads: usize,
-    product: &Product<'_, T>,
+    run: &(dyn Fn(P) + Sync),
 ) {
     let part = |i: usize| {
-        let part = slots.get(i).and_then(|s| {
-            s.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take()
-        });
+        let part = slots
+            .get(i)
+            .and_then(|s| s.lock().unwrap_or_else(PoisonError::into_inner).take());
         if let Some(part) = part {
-            product(part);
+            run(part);
         }
     };
     if threads <= 1 {
@@ -711,6 +772,43 @@ mod tests {
         ));
         let mut wide = Array2::<f32>::zeros((64, 65));
         assert!(!kernel_gemm(&a.t(), &b.view(), &mut wide.view_mut(), s, 2));
+    }
+
+    /// A layer `x @ w` in `f32` through the row kernel: equal to the sum in `f64`, met
+    /// with the output as `scale` says, and the same bits on 1, 2, 3 and 8 threads.
+    #[test]
+    fn layers_take_the_kernel_and_keep_their_bits_on_any_threads() {
+        for &(m, k, n) in &[(1000, 784, 50), (37, 64, 1), (16, 300, 64), (500, 100, 17)] {
+            let x = filled(m, k, 10).mapv(|v| v as f32);
+            let w = filled(k, n, 11).mapv(|v| v as f32);
+            let want = naive(x.mapv(f64::from).view(), w.mapv(f64::from).view());
+            let held = filled(m, n, 12).mapv(|v| v as f32);
+            let mut bits = Vec::new();
+            for threads in [1, 2, 3, 8] {
+                for add in [false, true] {
+                    let mut out = held.clone();
+                    let scale = Scale { alpha: 0.75, add };
+                    let taken =
+                        kernel_gemm(&x.view(), &w.view(), &mut out.view_mut(), scale, threads);
+                    assert_eq!(taken, simd::available(), "{m}x{k}x{n}");
+                    if !taken {
+                        return;
+                    }
+                    for ((o, w), h) in out.iter().zip(&want).zip(&held) {
+                        let w = if add { f64::from(*h) } else { 0.0 } + 0.75 * w;
+                        assert!((f64::from(*o) - w).abs() <= 1e-6 * k as f64, "{m}x{k}x{n}");
+                    }
+                    bits.push(out.mapv(f32::to_bits));
+                }
+            }
+            assert!(bits.chunks(2).all(|w| w == &bits[..2]), "{m}x{k}x{n}");
+        }
+        // An output stored column by column is not taken.
+        let x = filled(64, 64, 1).mapv(|v| v as f32);
+        let mut out_t = Array2::<f32>::zeros((64, 64));
+        let mut out = out_t.view_mut().reversed_axes();
+        let taken = row_gemm(&x.view(), &x.view(), &mut out, Scale::replace(), 2);
+        assert!(!taken);
     }
 
     #[test]

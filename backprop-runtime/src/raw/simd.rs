@@ -1,24 +1,37 @@
-//! A matrix-product kernel in AVX-512 for the weight gradient of a dense layer over a
-//! batch, `x^T @ dz`: a result of a few hundred rows and at most a few dozen columns, summed
-//! over a long inner axis (the batch), with `x` stored row by row, so that a row of the
-//! result is a column of `x`.
+//! Matrix-product kernels in AVX-512 for the two long products of a dense layer over a
+//! batch, where the layer's width (the result's columns) is at most 64:
+//!
+//! - [`outer`], the weight gradient `x^T @ dz`: a result of a few hundred rows, summed over
+//!   a long inner axis (the batch), with `x` stored row by row, so that a row of the result
+//!   is a column of `x`;
+//! - [`rows`], the layer itself, `x @ w`: a long result of at most 64 columns, each row of
+//!   it one row of `x` against all of `w`.
 //!
 //! General GEMMs pack both operands into panels, a full pass over `x` for every product,
-//! and pad the result's 50 columns to the vector width. This kernel packs nothing: a tile
-//! of 64 rows and 5 columns of the result lives in 20 vector registers, and each step of
-//! the inner sum loads 64 consecutive values of one row of `x` and broadcasts 5 values of
-//! the same row of `dz`. The inner sum runs in blocks of [`BLOCK`] steps, so the block of
-//! `x` that every tile of the result reads stays in the core's caches while they do, and
-//! the next block is fetched into the cache while this one's tiles run (which took the
-//! product of W3, `[784, 50000] @ [50000, 50]`, from 31 to 26 ms on two cores).
+//! and pad narrow results to their tile width. These kernels pack nothing.
 //!
-//! Every element of the result is one sum, in the order of the inner axis, block after
-//! block: the same bits however the rows of the result are shared out between threads.
+//! In [`outer`], a tile of 64 rows and 5 columns of the result lives in 20 vector
+//! registers, and each step of the inner sum loads 64 consecutive values of one row of `x`
+//! and broadcasts 5 values of the same row of `dz`. The inner sum runs in blocks of
+//! [`BLOCK`] steps, so the block of `x` that every tile of the result reads stays in the
+//! core's caches while they do, and the next block is fetched into the cache while this
+//! one's tiles run (which took the product of W3, `[784, 50000] @ [50000, 50]`, from 31 to
+//! 26 ms on two cores).
+//!
+//! In [`rows`], a tile of 5 rows and all (up to 64) columns of the result lives in 20
+//! vector registers for the whole inner sum: each step broadcasts one value of each of 5
+//! rows of `x` and loads one row of `w` (which stays in the core's second-level cache), and
+//! the next tile's rows of `x` are fetched while this one runs. Each result is written
+//! once, met with the output as the caller's scale says.
+//!
+//! Every element of a result is one sum, in the order of the inner axis (block after
+//! block): the same bits however the rows of the result are shared out between threads.
 //!
 //! **Invariant**: the `unsafe` functions below read and write only through pointers that
-//! [`outer`] derives from slices after checking that every element an unmasked lane
-//! reaches lies inside them; a masked lane (past the last row of the result) is neither
-//! read nor written, which AVX-512's masked loads and stores guarantee. The kernels run
+//! [`outer`] and [`rows`] derive from slices after checking that every element an unmasked
+//! lane reaches lies inside them; a masked lane (past the last row or column of the
+//! result) is neither read nor written, which AVX-512's masked loads and stores
+//! guarantee. Prefetches only compute an address, which may lie anywhere. The kernels run
 //! only where the machine has reported AVX-512 at run time.
 
 /// Steps of the inner sum per block.
@@ -98,6 +111,74 @@ pub(crate) fn outer(o: &Outer<'_>, c: &mut [f32]) -> bool {
     }
 }
 
+/// The operands of a product `c = a @ b` (met with `c` as `alpha` and `add` say), both
+/// stored row by row: `a[i * lda + p]` and `b[p * ldb + j]`.
+pub(crate) struct Rows<'a> {
+    /// The left operand.
+    pub a: &'a [f32],
+    /// The distance between its rows, at least `k`.
+    pub lda: usize,
+    /// The right operand.
+    pub b: &'a [f32],
+    /// The distance between its rows, at least `n`.
+    pub ldb: usize,
+    /// Rows of the result.
+    pub m: usize,
+    /// Steps of the sum.
+    pub k: usize,
+    /// Columns of the result, at most [`WIDEST`].
+    pub n: usize,
+    /// The factor on the product.
+    pub alpha: f32,
+    /// Whether the product is added to `c` instead of replacing it.
+    pub add: bool,
+}
+
+/// The most columns [`rows`] takes: four vectors.
+pub(crate) const WIDEST: usize = 4 * 16;
+
+/// `c[i * ldc + j] = alpha · Σ_p a[i * lda + p] · b[p * ldb + j]`, or `c[..] + alpha · Σ`
+/// with `add`, for every row `i` and column `j` of the result. False, having written
+/// nothing, when the machine lacks AVX-512, the result is wider than [`WIDEST`], or a
+/// slice is too short for the sizes given.
+pub(crate) fn rows(o: &Rows<'_>, c: &mut [f32], ldc: usize) -> bool {
+    if !rows_fit(o, c, ldc) {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: AVX-512 is available and every unmasked lane the kernel reaches lies
+        // inside `a`, `b` and `c`, as `rows_fit` checked.
+        unsafe { x86::rows(o, c, ldc) };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether [`rows`] would take these operands and output: the machine has AVX-512, the
+/// result is at most [`WIDEST`] wide, and every slice is long enough for the sizes given.
+pub(crate) fn rows_fit(o: &Rows<'_>, c: &[f32], ldc: usize) -> bool {
+    let fits = || -> Option<bool> {
+        let last = |rows: usize, ld: usize, cols: usize| {
+            rows.checked_sub(1)?.checked_mul(ld)?.checked_add(cols)
+        };
+        Some(
+            o.n > 0
+                && o.n <= WIDEST
+                && o.lda >= o.k
+                && o.ldb >= o.n
+                && ldc >= o.n
+                && last(o.m, o.lda, o.k)? <= o.a.len()
+                && last(o.k, o.ldb, o.n)? <= o.b.len()
+                && last(o.m, ldc, o.n)? <= c.len(),
+        )
+    };
+    fits() == Some(true) && available()
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::{
@@ -105,7 +186,153 @@ mod x86 {
         _mm512_set1_ps, _mm512_setzero_ps, _mm_prefetch, _MM_HINT_T1,
     };
 
-    use super::{Outer, BLOCK, COLUMNS, VECTORS};
+    use std::arch::x86_64::{_mm512_mul_ps, _MM_HINT_T0};
+
+    use super::{Outer, Rows, BLOCK, COLUMNS, VECTORS};
+
+    /// Rows of the result in one tile of [`rows`].
+    const TILE_ROWS: usize = 5;
+
+    /// The pointers and strides of one tile of [`rows`].
+    #[derive(Clone, Copy)]
+    struct RowTile {
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        ldb: usize,
+        k: usize,
+        c: *mut f32,
+        ldc: usize,
+        /// The lanes of the tile's last vector inside the result.
+        last: u16,
+        /// The next tile's rows of `a`, fetched into the cache while this one runs, or
+        /// null.
+        ahead: *const f32,
+        alpha: f32,
+        add: bool,
+    }
+
+    /// The whole product, tile after tile of rows.
+    ///
+    /// # Safety
+    ///
+    /// AVX-512F is available; `o`, `c` and `ldc` are as [`super::rows`] checked them.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn rows(o: &Rows<'_>, c: &mut [f32], ldc: usize) {
+        let vectors = o.n.div_ceil(16);
+        let tail = o.n - 16 * (vectors - 1);
+        let last = if tail == 16 {
+            u16::MAX
+        } else {
+            (1u16 << tail) - 1
+        };
+        let mut i = 0;
+        while i < o.m {
+            let rows = TILE_ROWS.min(o.m - i);
+            // SAFETY: row `i` is inside the result, so each offset is inside its slice;
+            // the tile's lanes past those stay inside as `super::rows` checked, or masked.
+            let t = unsafe {
+                RowTile {
+                    a: o.a.as_ptr().add(i * o.lda),
+                    lda: o.lda,
+                    b: o.b.as_ptr(),
+                    ldb: o.ldb,
+                    k: o.k,
+                    c: c.as_mut_ptr().add(i * ldc),
+                    ldc,
+                    last,
+                    ahead: if i + rows < o.m {
+                        o.a.as_ptr().wrapping_add((i + rows) * o.lda)
+                    } else {
+                        std::ptr::null()
+                    },
+                    alpha: o.alpha,
+                    add: o.add,
+                }
+            };
+            // SAFETY: as for `row_tile`, established above.
+            unsafe {
+                match rows {
+                    1 => widths::<1>(vectors, t),
+                    2 => widths::<2>(vectors, t),
+                    3 => widths::<3>(vectors, t),
+                    4 => widths::<4>(vectors, t),
+                    _ => widths::<TILE_ROWS>(vectors, t),
+                }
+            }
+            i += rows;
+        }
+    }
+
+    /// [`row_tile`] with `vectors` (1 to 4) vectors of columns.
+    ///
+    /// # Safety
+    ///
+    /// As for [`row_tile`].
+    #[target_feature(enable = "avx512f")]
+    unsafe fn widths<const R: usize>(vectors: usize, t: RowTile) {
+        // SAFETY: passed on.
+        unsafe {
+            match vectors {
+                1 => row_tile::<R, 1>(t),
+                2 => row_tile::<R, 2>(t),
+                3 => row_tile::<R, 3>(t),
+                _ => row_tile::<R, 4>(t),
+            }
+        }
+    }
+
+    /// `c[r * ldc + 16 v + l] = alpha · Σ_{p < k} a[r * lda + p] · b[p * ldb + 16 v + l]`
+    /// (or that added to `c`) for `R` rows and `V` vectors of columns, the last one's lanes
+    /// masked by `last`.
+    ///
+    /// # Safety
+    ///
+    /// AVX-512F is available, and every unmasked lane of those indices lies inside the
+    /// allocation its pointer points into.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn row_tile<const R: usize, const V: usize>(t: RowTile) {
+        let mask = |v: usize| if v + 1 == V { t.last } else { u16::MAX };
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
+        for p in 0..t.k {
+            if p % 16 == 0 && !t.ahead.is_null() {
+                for r in 0..R {
+                    let line = t.ahead.wrapping_add(r * t.lda + p);
+                    _mm_prefetch::<_MM_HINT_T0>(line.cast::<i8>());
+                }
+            }
+            let mut bv: [__m512; V] = [_mm512_setzero_ps(); V];
+            for (v, lane) in bv.iter_mut().enumerate() {
+                // SAFETY: the caller's bounds.
+                *lane = unsafe { _mm512_maskz_loadu_ps(mask(v), t.b.add(p * t.ldb + 16 * v)) };
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                // SAFETY: the caller's bounds.
+                let ar = _mm512_set1_ps(unsafe { *t.a.add(r * t.lda + p) });
+                for (sum, b) in row.iter_mut().zip(&bv) {
+                    *sum = _mm512_fmadd_ps(ar, *b, *sum);
+                }
+            }
+        }
+        let alpha = _mm512_set1_ps(t.alpha);
+        for (r, row) in acc.iter().enumerate() {
+            for (v, sum) in row.iter().enumerate() {
+                // SAFETY: the caller's bounds.
+                unsafe {
+                    let q = t.c.add(r * t.ldc + 16 * v);
+                    // The same two roundings as `Scale::apply`: the product scaled, then
+                    // added.
+                    let scaled = _mm512_mul_ps(alpha, *sum);
+                    let value = if t.add {
+                        _mm512_add_ps(_mm512_maskz_loadu_ps(mask(v), q), scaled)
+                    } else {
+                        scaled
+                    };
+                    _mm512_mask_storeu_ps(q, mask(v), value);
+                }
+            }
+        }
+    }
 
     /// The pointers and strides of one tile.
     #[derive(Clone, Copy)]
@@ -309,6 +536,90 @@ mod tests {
             }
         }
         assert_eq!(cases, 10 * 6 * 7 * 3);
+    }
+
+    /// The row kernel against the sum written out, in f64, over shapes around every tile
+    /// edge, with gaps between rows, replacing and added to the output.
+    #[test]
+    fn row_products_match_the_naive_sum_on_odd_shapes_and_strides() {
+        if !available() {
+            return;
+        }
+        let mut cases = 0;
+        for m in [1, 4, 5, 6, 11, 100] {
+            for k in [1, 15, 16, 17, 200] {
+                for n in [1, 15, 16, 17, 33, 50, 64] {
+                    for (gap, add) in [(0, false), (3, true)] {
+                        let (lda, ldb, ldc) = (k + gap, n + gap, n + 2 * gap);
+                        let a: Vec<f32> = (0..m * lda).map(|i| value(i, 3)).collect();
+                        let b: Vec<f32> = (0..k * ldb).map(|i| value(i, 4)).collect();
+                        let held: Vec<f32> = (0..m * ldc + 5).map(|i| value(i, 5)).collect();
+                        let mut c = held.clone();
+                        let o = Rows {
+                            a: &a,
+                            lda,
+                            b: &b,
+                            ldb,
+                            m,
+                            k,
+                            n,
+                            alpha: -0.5,
+                            add,
+                        };
+                        assert!(rows(&o, &mut c, ldc));
+                        for (idx, (&got, &was)) in c.iter().zip(&held).enumerate() {
+                            let (i, j) = (idx / ldc, idx % ldc);
+                            if i >= m || j >= n {
+                                assert_eq!(got.to_bits(), was.to_bits(), "wrote at {idx}");
+                                continue;
+                            }
+                            let sum: f64 = (0..k)
+                                .map(|p| f64::from(a[i * lda + p]) * f64::from(b[p * ldb + j]))
+                                .sum();
+                            let want = if add { f64::from(was) } else { 0.0 } - 0.5 * sum;
+                            assert!(
+                                (f64::from(got) - want).abs() <= 1e-6 * k as f64,
+                                "{m}x{k}x{n} gap {gap}: ({i}, {j}) {got} against {want}"
+                            );
+                        }
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 6 * 5 * 7 * 2);
+        let a = vec![1.0f32; 4 * 8];
+        let b = vec![1.0f32; 8 * 65];
+        let wide = Rows {
+            a: &a,
+            lda: 8,
+            b: &b,
+            ldb: 65,
+            m: 4,
+            k: 8,
+            n: 65,
+            alpha: 1.0,
+            add: false,
+        };
+        let mut c = vec![0.0f32; 4 * 65];
+        assert!(!rows(&wide, &mut c, 65), "65 columns");
+        assert!(
+            !rows(&Rows { n: 64, ..wide }, &mut c[..3 * 65 + 63], 65),
+            "short output"
+        );
+        assert!(
+            !rows(
+                &Rows {
+                    m: 5,
+                    n: 64,
+                    ..wide
+                },
+                &mut c,
+                65
+            ),
+            "short input"
+        );
+        assert!(c.iter().all(|&v| v == 0.0));
     }
 
     /// Sizes that do not fit the slices are refused before anything is read or written.
