@@ -26,6 +26,43 @@ fn spread<'a, A, D: Dimension, E: Dimension>(
         })
 }
 
+/// The most elements a fill or fold takes over plain memory instead of through `Zip`,
+/// whose set-up costs more than the arithmetic of arrays this small.
+const SMALL: usize = 64;
+
+/// An operand of a small fill or fold over the memory of a row-major array: one element
+/// per element of it, or one per column, repeated down its rows.
+#[derive(Clone, Copy)]
+enum Part<'a, A> {
+    Full(&'a [A]),
+    Row(&'a [A]),
+}
+
+impl<A: Float> Part<'_, A> {
+    /// Element `i` of the array, which is in column `j`.
+    #[inline(always)]
+    fn at(self, i: usize, j: usize) -> A {
+        let v = match self {
+            Part::Full(s) => s.get(i),
+            Part::Row(s) => s.get(j),
+        };
+        v.copied().unwrap_or_else(A::zero)
+    }
+}
+
+/// `p` as a [`Part`] of a row-major array of shape `shape`, when it is stored row by row
+/// with that shape, or is a row vector as long as its rows.
+fn part<'a, A, P: Dimension>(p: &'a ArrayView<'_, A, P>, shape: &[usize]) -> Option<Part<'a, A>> {
+    let s = p.as_slice()?;
+    if p.shape() == shape {
+        Some(Part::Full(s))
+    } else if p.ndim() == 1 && shape.last() == Some(&s.len()) {
+        Some(Part::Row(s))
+    } else {
+        None
+    }
+}
+
 /// Replaces `n` in a closure's argument list with the element type.
 macro_rules! element {
     ($n:ident) => {
@@ -46,7 +83,22 @@ macro_rules! fill {
             $($p: ArrayView<'_, A, $P>,)*
             f: impl Fn(A, $(element!($p)),*) -> A,
         ) -> Result<(), ShapeError> {
-            $(let $p = spread(&$p, &out.raw_dim())?;)*
+            let dim = out.raw_dim();
+            if dim.size() <= SMALL {
+                if let (true, $(Some($p),)*) = (true, $(part(&$p, dim.slice()),)*) {
+                    if let Some(o) = out.as_slice_mut() {
+                        let cols = dim.slice().last().copied().unwrap_or(1);
+                        let mut j = 0;
+                        for (i, o) in o.iter_mut().enumerate() {
+                            let _ = (i, j); // unused by a fill of no parts
+                            *o = f(*o, $($p.at(i, j)),*);
+                            j = if j + 1 == cols { 0 } else { j + 1 };
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+            $(let $p = spread(&$p, &dim)?;)*
             Zip::from(&mut out)
                 $(.and(&$p))*
                 .for_each(|o, $(&$p),*| *o = f(*o, $($p),*));
@@ -69,6 +121,17 @@ macro_rules! fold {
             f: impl Fn(A, $(element!($p)),*) -> A,
         ) -> Result<A, ShapeError> {
             let shape = shape.into_dimension();
+            if shape.size() <= SMALL {
+                if let (Some($p0), $(Some($p),)*) = (part(&$p0, shape.slice()), $(part(&$p, shape.slice()),)*) {
+                    let cols = shape.slice().last().copied().unwrap_or(1);
+                    let (mut j, mut total) = (0, 0.0f64);
+                    for i in 0..shape.size() {
+                        total += f($p0.at(i, j), $($p.at(i, j)),*).as_f64();
+                        j = if j + 1 == cols { 0 } else { j + 1 };
+                    }
+                    return Ok(A::cst(total));
+                }
+            }
             let $p0 = spread(&$p0, &shape)?;
             $(let $p = spread(&$p, &shape)?;)*
             let total = Zip::from(&$p0)
@@ -240,6 +303,18 @@ pub fn sum_axis_into<A: Float, D: RemoveAxis>(
         });
     }
     out.fill(A::zero());
+    // Both stored row by row, the sums over the first axis are whole rows of `a` added
+    // in turn, in the order of the lanes below.
+    if let (0, Some(a), Some(out)) = (axis, a.as_slice(), out.as_slice_mut()) {
+        if !out.is_empty() {
+            for row in a.chunks_exact(out.len()) {
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = *o + v;
+                }
+            }
+        }
+        return Ok(());
+    }
     for lane in a.axis_iter(Axis(axis)) {
         Zip::from(&mut out).and(&lane).for_each(|o, &v| *o = *o + v);
     }
@@ -450,6 +525,12 @@ pub fn sgd<A: Float, D: Dimension>(
             rhs: grad.shape().to_vec(),
         });
     }
+    if let (Some(p), Some(grad)) = (p.as_slice_mut(), grad.as_slice()) {
+        for (p, &g) in p.iter_mut().zip(grad) {
+            *p = *p - lr * g;
+        }
+        return Ok(());
+    }
     Zip::from(&mut p)
         .and(&grad)
         .for_each(|p, &g| *p = *p - lr * g);
@@ -547,4 +628,63 @@ pub fn max_scatter_into<A: Float, D: Dimension, E: Dimension, F: Dimension>(
         .and(&g)
         .for_each(|lane, mut o, &v| o[first_max(&lane)] = v);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{Array1, Array2, Axis, Slice};
+
+    use super::*;
+
+    fn filled(r: usize, c: usize, seed: usize) -> Array2<f32> {
+        Array2::from_shape_fn((r, c), |(i, j)| {
+            ((i * 31 + j * 17 + seed) % 23) as f32 / 7.0 - 1.5
+        })
+    }
+
+    /// Fills, folds and sums of arrays of at most [`SMALL`] elements over plain memory,
+    /// and those that take `Zip` (larger, transposed, broadcast down a column), give the
+    /// same bits as an element-by-element loop in the order of the indices.
+    #[test]
+    fn small_and_large_elementwise_passes_agree_bit_for_bit() {
+        for &(r, c) in &[(1, 1), (4, 3), (8, 8), (3, 22), (9, 8), (40, 7)] {
+            let a = filled(r, c, 1);
+            let row: Array1<f32> = filled(1, c, 2).row(0).to_owned();
+            let col = filled(r, 1, 3);
+            let a_t = a.t().to_owned();
+            let f = |o: f32, p: f32, q: f32| o * 0.5 + p * q - 0.25;
+            for (case, p) in [a.view(), a_t.t()].into_iter().enumerate() {
+                let want = Array2::from_shape_fn((r, c), |(i, j)| f(a[[i, j]], p[[i, j]], row[j]));
+                let mut out = a.clone();
+                fill2(out.view_mut(), p, row.view(), f).unwrap();
+                assert_eq!(out, want, "case {case} [{r}, {c}]");
+                let want = Array2::from_shape_fn((r, c), |(i, j)| f(0.0, p[[i, j]], col[[i, 0]]));
+                fill2(out.view_mut(), p, col.view(), |_, p, q| f(0.0, p, q)).unwrap();
+                assert_eq!(out, want, "case {case} [{r}, {c}], a column");
+                let total = a.iter().fold(0.0f64, |t, &v| t + f64::from(v * v));
+                let got = fold2([r, c], p, row.view(), |p, q| p * p + 0.0 * q).unwrap();
+                assert_eq!(
+                    got.to_bits(),
+                    (total as f32).to_bits(),
+                    "case {case} [{r}, {c}]"
+                );
+                let mut sums = Array1::<f32>::zeros(c);
+                sum_axis_into(p, 0, sums.view_mut()).unwrap();
+                let want = Array1::from_shape_fn(c, |j| (0..r).fold(0.0f32, |t, i| t + a[[i, j]]));
+                assert_eq!(sums, want, "case {case} [{r}, {c}], sums");
+                let mut w = a.clone();
+                sgd(w.view_mut(), p, 0.1).unwrap();
+                assert_eq!(
+                    w,
+                    Array2::from_shape_fn((r, c), |(i, j)| a[[i, j]] - 0.1 * a[[i, j]])
+                );
+            }
+        }
+        // A part that does not broadcast is refused, small or not.
+        let mut out = filled(2, 3, 0);
+        assert!(fill1(out.view_mut(), filled(3, 2, 0).view(), |o, p| o + p).is_err());
+        let a = filled(4, 6, 0);
+        let cols = a.slice_axis(Axis(1), Slice::new(0, Some(4), 1));
+        assert!(fold2([4, 6], a.view(), cols, |p, q| p + q).is_err());
+    }
 }

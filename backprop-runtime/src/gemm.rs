@@ -531,22 +531,13 @@ fn small<A: Float>(
             if cb == 1 && co == 1 && n >= 16 {
                 return small_rows(sa, (ra, ca), sb, rb, so, ro, (m, k, n), scale);
             }
-            for i in 0..m {
-                for j in 0..n {
-                    let mut acc = A::zero();
-                    for p in 0..k {
-                        if let (Some(&x), Some(&y)) =
-                            (sa.get(i * ra + p * ca), sb.get(p * rb + j * cb))
-                        {
-                            acc = acc + x * y;
-                        }
-                    }
-                    if let Some(o) = so.get_mut(i * ro + j * co) {
-                        *o = scale.apply(*o, acc);
-                    }
-                }
+            // A result narrower than a tile and taller than wide is tiled down its
+            // columns, as `out^T = b^T @ a^T`: the same sums, in the same order.
+            if n < TILE && m > n {
+                let (a, b, out) = ((sb, cb, rb), (sa, ca, ra), (so, co, ro));
+                return small_tiles(a, b, out, (n, k, m), scale);
             }
-            return;
+            return small_tiles((sa, ra, ca), (sb, rb, cb), (so, ro, co), (m, k, n), scale);
         }
     }
     for i in 0..m {
@@ -596,6 +587,41 @@ fn small_rows<A: Float>(
         }
     }
 }
+
+/// [`small`] over the memory of contiguous views, each given with its row and column
+/// strides: each row of `out` in tiles of up to [`TILE`] elements whose sums run side by
+/// side, so that one element's chain of additions does not wait on the last. Each element
+/// is the same sum, from zero in the order of `p`, as in [`small`]'s other loops.
+fn small_tiles<A: Float>(
+    (sa, ra, ca): (&[A], usize, usize),
+    (sb, rb, cb): (&[A], usize, usize),
+    (so, ro, co): (&mut [A], usize, usize),
+    (m, k, n): (usize, usize, usize),
+    scale: Scale<A>,
+) {
+    for i in 0..m {
+        for j0 in (0..n).step_by(TILE) {
+            let len = TILE.min(n - j0);
+            let mut acc = [A::zero(); TILE];
+            for p in 0..k {
+                let x = sa.get(i * ra + p * ca).copied().unwrap_or_else(A::zero);
+                for (jj, acc) in acc.iter_mut().enumerate().take(len) {
+                    let y = sb.get(p * rb + (j0 + jj) * cb).copied();
+                    *acc = *acc + x * y.unwrap_or_else(A::zero);
+                }
+            }
+            for (jj, &acc) in acc.iter().enumerate().take(len) {
+                if let Some(o) = so.get_mut(i * ro + (j0 + jj) * co) {
+                    *o = scale.apply(*o, acc);
+                }
+            }
+        }
+    }
+}
+
+/// The widest tile of [`small_tiles`]: enough sums side by side to hide an addition's
+/// latency.
+const TILE: usize = 8;
 
 /// The widest chunk of a row [`small_rows`] sums at once.
 const CHUNK: usize = 64;
@@ -715,6 +741,53 @@ mod tests {
                     err <= 1e-5 * k as f64,
                     "f32 case {i} {m}x{k}x{n}: error {err}"
                 );
+            }
+        }
+    }
+
+    /// Small products, through every loop of [`small`] (tiles across a row, tiles down a
+    /// column, whole rows, and views that are not contiguous), give each element the bits
+    /// of its sum from zero in the order of the inner index, replacing or added, scaled,
+    /// to what the output holds.
+    #[test]
+    fn small_products_are_the_in_order_sums_bit_for_bit() {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (4, 3, 4),
+            (7, 5, 2),
+            (2, 5, 11),
+            (9, 4, 1),
+            (3, 4, 20),
+        ] {
+            let a = filled(m, k, 1).mapv(|v| v as f32 * 0.37);
+            let b = filled(k, n, 2).mapv(|v| v as f32 * 1.3);
+            let a_t = a.t().to_owned();
+            let a_wide = ndarray::concatenate![Axis(1), a, a];
+            let a_strided = a_wide.slice_axis(Axis(1), Slice::new(0, Some(k as isize), 1));
+            let in_order =
+                |i: usize, j: usize| (0..k).fold(0.0f32, |acc, p| acc + a[[i, p]] * b[[p, j]]);
+            let held = filled(m, n, 3).mapv(|v| v as f32);
+            for (case, x) in [a.view(), a_t.t(), a_strided].into_iter().enumerate() {
+                let mut out = Array2::<f32>::zeros((m, n));
+                gemm(x, b.view(), out.view_mut());
+                let mut out_t = Array2::<f32>::zeros((n, m));
+                gemm(x, b.view(), out_t.view_mut().reversed_axes());
+                let mut added = held.clone();
+                let scale = Scale {
+                    alpha: -0.5,
+                    add: true,
+                };
+                gemm_scaled(x, b.view(), added.view_mut(), scale);
+                for i in 0..m {
+                    for j in 0..n {
+                        let want = in_order(i, j);
+                        let at = format!("case {case} {m}x{k}x{n} [{i}, {j}]");
+                        assert_eq!(out[[i, j]].to_bits(), want.to_bits(), "{at}");
+                        assert_eq!(out_t[[j, i]].to_bits(), want.to_bits(), "{at}, out^T");
+                        let want_added = held[[i, j]] + -0.5 * want;
+                        assert_eq!(added[[i, j]].to_bits(), want_added.to_bits(), "{at}, +=");
+                    }
+                }
             }
         }
     }

@@ -154,7 +154,7 @@ impl<const K: usize> Dims<K> {
         self.nonempty(name, site, tensor.shape())
     }
 
-    /// [`Dims::declared`] for axes of either kind, without allocating for up to 8.
+    /// [`Dims::declared`] for axes of either kind, without allocating unless it fails.
     fn axes<X: Axis>(
         &mut self,
         name: &str,
@@ -162,19 +162,11 @@ impl<const K: usize> Dims<K> {
         site: &str,
         actual: &[usize],
     ) -> Result<(), ShapeError> {
-        let mut axes = [free(0); 8];
-        match axes.get_mut(..given.len()) {
-            Some(some) => {
-                for (axis, &g) in some.iter_mut().zip(given) {
-                    *axis = g.spec();
-                }
-                self.declared(name, some, site, actual)
-            }
-            None => {
-                let axes: Vec<AxisSpec> = given.iter().map(|&g| g.spec()).collect();
-                self.declared(name, &axes, site, actual)
-            }
+        if self.bind(given.iter().map(|&g| g.spec()), actual) {
+            return Ok(());
         }
+        let axes: Vec<AxisSpec> = given.iter().map(|&g| g.spec()).collect();
+        Err(self.mismatch(name, &axes, site, actual))
     }
 
     /// Checks the shape `actual` of the tensor `name`, whose axes are `axes` and which the
@@ -197,31 +189,46 @@ impl<const K: usize> Dims<K> {
         site: &str,
         actual: &[usize],
     ) -> Result<(), ShapeError> {
-        let before = self.values;
-        let fits = actual.len() == axes.len()
-            && axes.iter().zip(actual).all(|(axis, &len)| {
-                let slot = self.values.get_mut(axis.class);
-                let want = axis.fixed.or(slot.as_ref().and_then(|v| **v));
-                match (want, slot) {
-                    (Some(w), _) => w == len,
-                    (None, Some(slot)) => {
-                        *slot = Some(len);
-                        true
-                    }
-                    (None, None) => true,
-                }
-            });
-        if fits {
+        if self.bind(axes.iter().copied(), actual) {
             return Ok(());
         }
-        self.values = before;
-        Err(ShapeError::Dims {
+        Err(self.mismatch(name, axes, site, actual))
+    }
+
+    /// Whether `actual` fits `axes`, binding the classes it is first to use when it does
+    /// and leaving every class as it was when it does not.
+    fn bind(&mut self, axes: impl ExactSizeIterator<Item = AxisSpec>, actual: &[usize]) -> bool {
+        if axes.len() != actual.len() {
+            return false;
+        }
+        let before = self.values;
+        let fits = axes.zip(actual).all(|(axis, &len)| {
+            let slot = self.values.get_mut(axis.class);
+            let want = axis.fixed.or(slot.as_ref().and_then(|v| **v));
+            match (want, slot) {
+                (Some(w), _) => w == len,
+                (None, Some(slot)) => {
+                    *slot = Some(len);
+                    true
+                }
+                (None, None) => true,
+            }
+        });
+        if !fits {
+            self.values = before;
+        }
+        fits
+    }
+
+    /// The error of a tensor `name` of shape `actual` that does not fit `axes`.
+    fn mismatch(&self, name: &str, axes: &[AxisSpec], site: &str, actual: &[usize]) -> ShapeError {
+        ShapeError::Dims {
             context: self.context.to_string(),
             tensor: name.to_string(),
             expected: self.describe(axes),
             actual: actual.to_vec(),
             site: site.to_string(),
-        })
+        }
     }
 
     /// Checks that column `column` exists in a tensor whose columns are in class `class`;
