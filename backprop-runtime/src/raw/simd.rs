@@ -5,7 +5,10 @@
 //!   a long inner axis (the batch), with `x` stored row by row, so that a row of the result
 //!   is a column of `x`;
 //! - [`rows`], the layer itself, `x @ w`: a long result of at most 64 columns, each row of
-//!   it one row of `x` against all of `w`.
+//!   it one row of `x` against all of `w`; and, a panel of 64 columns at a time, the weight
+//!   gradient of a small batch, `dz^T @ h`, whose inner sum is the batch's few rows (W4's
+//!   `[512, 20] @ [20, 784]` went from 114 to 82 µs on two cores, 77% to 98% of the rate of
+//!   a large square product).
 //!
 //! General GEMMs pack both operands into panels, a full pass over `x` for every product,
 //! and pad narrow results to their tile width. These kernels pack nothing.
@@ -111,13 +114,18 @@ pub(crate) fn outer(o: &Outer<'_>, c: &mut [f32]) -> bool {
     }
 }
 
-/// The operands of a product `c = a @ b` (met with `c` as `alpha` and `add` say), both
-/// stored row by row: `a[i * lda + p]` and `b[p * ldb + j]`.
+/// The operands of a product `c = a @ b` (met with `c` as `alpha` and `add` say): `a[i *
+/// lda + p * ap]`, stored row by row (`ap` 1) or any other way, since each of its values
+/// is broadcast alone, and `b[p * ldb + j]`, stored row by row.
+#[derive(Clone, Copy)]
 pub(crate) struct Rows<'a> {
     /// The left operand.
     pub a: &'a [f32],
-    /// The distance between its rows, at least `k`.
+    /// The distance between its rows.
     pub lda: usize,
+    /// The distance between its steps of the sum: 1 for a matrix stored row by row, its
+    /// rows' count for one stored column by column (a transposed batch).
+    pub ap: usize,
     /// The right operand.
     pub b: &'a [f32],
     /// The distance between its rows, at least `n`.
@@ -137,7 +145,7 @@ pub(crate) struct Rows<'a> {
 /// The most columns [`rows`] takes: four vectors.
 pub(crate) const WIDEST: usize = 4 * 16;
 
-/// `c[i * ldc + j] = alpha · Σ_p a[i * lda + p] · b[p * ldb + j]`, or `c[..] + alpha · Σ`
+/// `c[i * ldc + j] = alpha · Σ_p a[i * lda + p * ap] · b[p * ldb + j]`, or `c[..] + alpha · Σ`
 /// with `add`, for every row `i` and column `j` of the result. False, having written
 /// nothing, when the machine lacks AVX-512, the result is wider than [`WIDEST`], or a
 /// slice is too short for the sizes given.
@@ -167,11 +175,11 @@ pub(crate) fn rows_fit(o: &Rows<'_>, c: &[f32], ldc: usize) -> bool {
         };
         Some(
             o.n > 0
+                && o.k > 0
                 && o.n <= WIDEST
-                && o.lda >= o.k
                 && o.ldb >= o.n
                 && ldc >= o.n
-                && last(o.m, o.lda, o.k)? <= o.a.len()
+                && last(o.m, o.lda, 0)?.checked_add((o.k - 1).checked_mul(o.ap)?)? < o.a.len()
                 && last(o.k, o.ldb, o.n)? <= o.b.len()
                 && last(o.m, ldc, o.n)? <= c.len(),
         )
@@ -198,6 +206,7 @@ mod x86 {
     struct RowTile {
         a: *const f32,
         lda: usize,
+        ap: usize,
         b: *const f32,
         ldb: usize,
         k: usize,
@@ -235,6 +244,7 @@ mod x86 {
                 RowTile {
                     a: o.a.as_ptr().add(i * o.lda),
                     lda: o.lda,
+                    ap: o.ap,
                     b: o.b.as_ptr(),
                     ldb: o.ldb,
                     k: o.k,
@@ -282,7 +292,7 @@ mod x86 {
         }
     }
 
-    /// `c[r * ldc + 16 v + l] = alpha · Σ_{p < k} a[r * lda + p] · b[p * ldb + 16 v + l]`
+    /// `c[r * ldc + 16 v + l] = alpha · Σ_{p < k} a[r * lda + p * ap] · b[p * ldb + 16 v + l]`
     /// (or that added to `c`) for `R` rows and `V` vectors of columns, the last one's lanes
     /// masked by `last`.
     ///
@@ -297,7 +307,7 @@ mod x86 {
         for p in 0..t.k {
             if p % 16 == 0 && !t.ahead.is_null() {
                 for r in 0..R {
-                    let line = t.ahead.wrapping_add(r * t.lda + p);
+                    let line = t.ahead.wrapping_add(r * t.lda + p * t.ap);
                     _mm_prefetch::<_MM_HINT_T0>(line.cast::<i8>());
                 }
             }
@@ -308,7 +318,7 @@ mod x86 {
             }
             for (r, row) in acc.iter_mut().enumerate() {
                 // SAFETY: the caller's bounds.
-                let ar = _mm512_set1_ps(unsafe { *t.a.add(r * t.lda + p) });
+                let ar = _mm512_set1_ps(unsafe { *t.a.add(r * t.lda + p * t.ap) });
                 for (sum, b) in row.iter_mut().zip(&bv) {
                     *sum = _mm512_fmadd_ps(ar, *b, *sum);
                 }
@@ -549,15 +559,19 @@ mod tests {
         for m in [1, 4, 5, 6, 11, 100] {
             for k in [1, 15, 16, 17, 200] {
                 for n in [1, 15, 16, 17, 33, 50, 64] {
-                    for (gap, add) in [(0, false), (3, true)] {
-                        let (lda, ldb, ldc) = (k + gap, n + gap, n + 2 * gap);
-                        let a: Vec<f32> = (0..m * lda).map(|i| value(i, 3)).collect();
+                    // Row by row with gaps, and column by column (a transposed batch).
+                    for (gap, add, by_rows) in [(0, false, true), (3, true, true), (1, true, false)]
+                    {
+                        let (ldb, ldc) = (n + gap, n + 2 * gap);
+                        let (lda, ap) = if by_rows { (k + gap, 1) } else { (1, m + gap) };
+                        let a: Vec<f32> = (0..m * k + (m + k) * gap).map(|i| value(i, 3)).collect();
                         let b: Vec<f32> = (0..k * ldb).map(|i| value(i, 4)).collect();
                         let held: Vec<f32> = (0..m * ldc + 5).map(|i| value(i, 5)).collect();
                         let mut c = held.clone();
                         let o = Rows {
                             a: &a,
                             lda,
+                            ap,
                             b: &b,
                             ldb,
                             m,
@@ -574,7 +588,7 @@ mod tests {
                                 continue;
                             }
                             let sum: f64 = (0..k)
-                                .map(|p| f64::from(a[i * lda + p]) * f64::from(b[p * ldb + j]))
+                                .map(|p| f64::from(a[i * lda + p * ap]) * f64::from(b[p * ldb + j]))
                                 .sum();
                             let want = if add { f64::from(was) } else { 0.0 } - 0.5 * sum;
                             assert!(
@@ -587,12 +601,13 @@ mod tests {
                 }
             }
         }
-        assert_eq!(cases, 6 * 5 * 7 * 2);
+        assert_eq!(cases, 6 * 5 * 7 * 3);
         let a = vec![1.0f32; 4 * 8];
         let b = vec![1.0f32; 8 * 65];
         let wide = Rows {
             a: &a,
             lda: 8,
+            ap: 1,
             b: &b,
             ldb: 65,
             m: 4,
