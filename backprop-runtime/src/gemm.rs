@@ -239,6 +239,7 @@ fn short_gemm(
             n,
             alpha: scale.alpha,
             add: scale.add,
+            tail: &[],
         };
         // Every panel of every band is checked before any is written, so that a refusal
         // leaves `out` as it was.
@@ -296,6 +297,32 @@ fn row_gemm(
     ) else {
         return false;
     };
+    let rest = n % 16;
+    if n < 16 || !(1..=simd::TAIL).contains(&rest) {
+        return row_bands(x, w, &[], c, (m, k, n), scale, threads);
+    }
+    // The last few columns of `w`, stored column by column, for their inner products.
+    f32::with_scratch(SUM, rest * k, |tail| {
+        for (j, column) in tail.chunks_exact_mut(k).enumerate() {
+            for (p, t) in column.iter_mut().enumerate() {
+                *t = w.get(p * n + n - rest + j).copied().unwrap_or_default();
+            }
+        }
+        row_bands(x, w, tail, c, (m, k, n), scale, threads)
+    })
+}
+
+/// [`row_gemm`]'s product over the memory of its operands, `tail` as [`simd::Rows::tail`]
+/// says: `out` in bands of rows, one per thread, written in place.
+fn row_bands(
+    x: &[f32],
+    w: &[f32],
+    tail: &[f32],
+    c: &mut [f32],
+    (m, k, n): (usize, usize, usize),
+    scale: Scale<f32>,
+    threads: usize,
+) -> bool {
     let parts = threads.clamp(1, MAX_PARTS).min(m.div_ceil(WIDE));
     let band = m.div_ceil(parts);
     let mut slots: [RowPart<'_>; MAX_PARTS] = [const { Mutex::new(None) }; MAX_PARTS];
@@ -303,8 +330,8 @@ fn row_gemm(
     let mut count = 0;
     for (start, slot) in (0..m).step_by(band).zip(&mut slots) {
         let rows = band.min(m - start);
-        let (mine, tail) = rest.split_at_mut(rows * n);
-        rest = tail;
+        let (mine, after) = rest.split_at_mut(rows * n);
+        rest = after;
         let o = simd::Rows {
             a: x.get(start * k..).unwrap_or_default(),
             lda: k,
@@ -316,6 +343,7 @@ fn row_gemm(
             n,
             alpha: scale.alpha,
             add: scale.add,
+            tail,
         };
         // Every band is checked before any is written, so that a refusal leaves `out`
         // as it was.

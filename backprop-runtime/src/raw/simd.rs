@@ -140,7 +140,17 @@ pub(crate) struct Rows<'a> {
     pub alpha: f32,
     /// Whether the product is added to `c` instead of replacing it.
     pub add: bool,
+    /// Empty, or the last `n % 16` (1 to [`TAIL`]) columns of `b` stored column by column,
+    /// `tail[c * k + p] = b[p * ldb + 16 * (n / 16) + c]`, for `a` stored row by row and
+    /// `n` at least 16: those columns are then summed as inner products of a row of `a`
+    /// and a column of `b`, 16 steps at a time, instead of in a vector of which they fill
+    /// a few lanes.
+    pub tail: &'a [f32],
 }
+
+/// The most columns [`Rows::tail`] holds: past 4, the inner products cost more than the
+/// idle lanes they save.
+pub(crate) const TAIL: usize = 4;
 
 /// The most columns [`rows`] takes: four vectors.
 pub(crate) const WIDEST: usize = 4 * 16;
@@ -177,6 +187,11 @@ pub(crate) fn rows_fit(o: &Rows<'_>, c: &[f32], ldc: usize) -> bool {
             o.n > 0
                 && o.k > 0
                 && o.n <= WIDEST
+                && (o.tail.is_empty()
+                    || (o.ap == 1
+                        && o.n >= 16
+                        && (1..=TAIL).contains(&(o.n % 16))
+                        && (o.n % 16).checked_mul(o.k)? <= o.tail.len()))
                 && o.ldb >= o.n
                 && ldc >= o.n
                 && last(o.m, o.lda, 0)?.checked_add((o.k - 1).checked_mul(o.ap)?)? < o.a.len()
@@ -191,7 +206,7 @@ pub(crate) fn rows_fit(o: &Rows<'_>, c: &[f32], ldc: usize) -> bool {
 mod x86 {
     use std::arch::x86_64::{
         __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
-        _mm512_set1_ps, _mm512_setzero_ps, _mm_prefetch, _MM_HINT_T1,
+        _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm_prefetch, _MM_HINT_T1,
     };
 
     use std::arch::x86_64::{_mm512_mul_ps, _MM_HINT_T0};
@@ -228,12 +243,17 @@ mod x86 {
     /// AVX-512F is available; `o`, `c` and `ldc` are as [`super::rows`] checked them.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn rows(o: &Rows<'_>, c: &mut [f32], ldc: usize) {
-        let vectors = o.n.div_ceil(16);
-        let tail = o.n - 16 * (vectors - 1);
-        let last = if tail == 16 {
+        // With a tail, whole vectors of columns, then the tail's inner products.
+        let (vectors, tail) = if o.tail.is_empty() {
+            (o.n.div_ceil(16), 0)
+        } else {
+            (o.n / 16, o.n % 16)
+        };
+        let edge = o.n - 16 * (vectors - 1);
+        let last = if edge >= 16 {
             u16::MAX
         } else {
-            (1u16 << tail) - 1
+            (1u16 << edge) - 1
         };
         let mut i = 0;
         while i < o.m {
@@ -270,7 +290,110 @@ mod x86 {
                     _ => widths::<TILE_ROWS>(vectors, t),
                 }
             }
+            if tail > 0 {
+                // SAFETY: the tail's columns follow the vectors' inside each row of the
+                // result; `super::rows` checked `tail` and the rows of `a`.
+                let d = unsafe {
+                    DotTile {
+                        a: t.a,
+                        lda: o.lda,
+                        b: o.tail.as_ptr(),
+                        k: o.k,
+                        c: t.c.add(16 * vectors),
+                        ldc,
+                        alpha: o.alpha,
+                        add: o.add,
+                    }
+                };
+                // SAFETY: as for `dot_tile`, established above.
+                unsafe {
+                    match rows {
+                        1 => dots::<1>(tail, d),
+                        2 => dots::<2>(tail, d),
+                        3 => dots::<3>(tail, d),
+                        4 => dots::<4>(tail, d),
+                        _ => dots::<TILE_ROWS>(tail, d),
+                    }
+                }
+            }
             i += rows;
+        }
+    }
+
+    /// The pointers and strides of one tile of a tail's inner products.
+    #[derive(Clone, Copy)]
+    struct DotTile {
+        a: *const f32,
+        lda: usize,
+        /// The tail's columns, each `k` long.
+        b: *const f32,
+        k: usize,
+        c: *mut f32,
+        ldc: usize,
+        alpha: f32,
+        add: bool,
+    }
+
+    /// [`dot_tile`] with `cols` (1 to [`super::TAIL`]) columns.
+    ///
+    /// # Safety
+    ///
+    /// As for [`dot_tile`].
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dots<const R: usize>(cols: usize, t: DotTile) {
+        // SAFETY: passed on.
+        unsafe {
+            match cols {
+                1 => dot_tile::<R, 1>(t),
+                2 => dot_tile::<R, 2>(t),
+                3 => dot_tile::<R, 3>(t),
+                _ => dot_tile::<R, 4>(t),
+            }
+        }
+    }
+
+    /// `c[r * ldc + j] = alpha · Σ_{p < k} a[r * lda + p] · b[j * k + p]` (or that added to
+    /// `c`) for `R` rows and `C` columns: each sum in 16 lanes of 16 steps apart, added
+    /// across lanes at the end, in an order set by `k` alone.
+    ///
+    /// # Safety
+    ///
+    /// AVX-512F is available, and every index below `k` of those rows and columns lies
+    /// inside the allocation its pointer points into.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot_tile<const R: usize, const C: usize>(t: DotTile) {
+        let mut acc = [[_mm512_setzero_ps(); C]; R];
+        let mut p = 0;
+        while p < t.k {
+            let mask = if t.k - p >= 16 {
+                u16::MAX
+            } else {
+                (1u16 << (t.k - p)) - 1
+            };
+            let mut bv = [_mm512_setzero_ps(); C];
+            for (j, lane) in bv.iter_mut().enumerate() {
+                // SAFETY: the caller's bounds; lanes past `k` are masked.
+                *lane = unsafe { _mm512_maskz_loadu_ps(mask, t.b.add(j * t.k + p)) };
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                // SAFETY: the caller's bounds; lanes past `k` are masked.
+                let av = unsafe { _mm512_maskz_loadu_ps(mask, t.a.add(r * t.lda + p)) };
+                for (sum, b) in row.iter_mut().zip(&bv) {
+                    *sum = _mm512_fmadd_ps(av, *b, *sum);
+                }
+            }
+            p += 16;
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (j, sum) in row.iter().enumerate() {
+                // The same two roundings as `Scale::apply`: the product scaled, then added.
+                let scaled = t.alpha * _mm512_reduce_add_ps(*sum);
+                // SAFETY: the caller's bounds.
+                unsafe {
+                    let q = t.c.add(r * t.ldc + j);
+                    *q = if t.add { *q + scaled } else { scaled };
+                }
+            }
         }
     }
 
@@ -567,41 +690,58 @@ mod tests {
                         let a: Vec<f32> = (0..m * k + (m + k) * gap).map(|i| value(i, 3)).collect();
                         let b: Vec<f32> = (0..k * ldb).map(|i| value(i, 4)).collect();
                         let held: Vec<f32> = (0..m * ldc + 5).map(|i| value(i, 5)).collect();
-                        let mut c = held.clone();
-                        let o = Rows {
-                            a: &a,
-                            lda,
-                            ap,
-                            b: &b,
-                            ldb,
-                            m,
-                            k,
-                            n,
-                            alpha: -0.5,
-                            add,
+                        // The last columns as a tail of inner products, where one fits.
+                        let rest = n % 16;
+                        let tail: Vec<f32> = if by_rows && n >= 16 && (1..=TAIL).contains(&rest) {
+                            (0..rest * k)
+                                .map(|i| b[(i % k) * ldb + n - rest + i / k])
+                                .collect()
+                        } else {
+                            Vec::new()
                         };
-                        assert!(rows(&o, &mut c, ldc));
-                        for (idx, (&got, &was)) in c.iter().zip(&held).enumerate() {
-                            let (i, j) = (idx / ldc, idx % ldc);
-                            if i >= m || j >= n {
-                                assert_eq!(got.to_bits(), was.to_bits(), "wrote at {idx}");
-                                continue;
-                            }
-                            let sum: f64 = (0..k)
-                                .map(|p| f64::from(a[i * lda + p * ap]) * f64::from(b[p * ldb + j]))
-                                .sum();
-                            let want = if add { f64::from(was) } else { 0.0 } - 0.5 * sum;
-                            assert!(
+                        for tail in [&[][..], &tail[..]] {
+                            let mut c = held.clone();
+                            let o = Rows {
+                                a: &a,
+                                lda,
+                                ap,
+                                b: &b,
+                                ldb,
+                                m,
+                                k,
+                                n,
+                                alpha: -0.5,
+                                add,
+                                tail,
+                            };
+                            assert!(rows(&o, &mut c, ldc));
+                            for (idx, (&got, &was)) in c.iter().zip(&held).enumerate() {
+                                let (i, j) = (idx / ldc, idx % ldc);
+                                if i >= m || j >= n {
+                                    assert_eq!(got.to_bits(), was.to_bits(), "wrote at {idx}");
+                                    continue;
+                                }
+                                let sum: f64 = (0..k)
+                                    .map(|p| {
+                                        f64::from(a[i * lda + p * ap]) * f64::from(b[p * ldb + j])
+                                    })
+                                    .sum();
+                                let want = if add { f64::from(was) } else { 0.0 } - 0.5 * sum;
+                                assert!(
                                 (f64::from(got) - want).abs() <= 1e-6 * k as f64,
-                                "{m}x{k}x{n} gap {gap}: ({i}, {j}) {got} against {want}"
+                                "{m}x{k}x{n} gap {gap}, tail {}: ({i}, {j}) {got} against {want}",
+                                tail.len()
                             );
+                            }
+                            cases += usize::from(!tail.is_empty());
                         }
                         cases += 1;
                     }
                 }
             }
         }
-        assert_eq!(cases, 6 * 5 * 7 * 3);
+        // Tails: n of 17, 33 and 50, row by row, twice each.
+        assert_eq!(cases, 6 * 5 * 7 * 3 + 6 * 5 * 3 * 2);
         let a = vec![1.0f32; 4 * 8];
         let b = vec![1.0f32; 8 * 65];
         let wide = Rows {
@@ -615,6 +755,7 @@ mod tests {
             n: 65,
             alpha: 1.0,
             add: false,
+            tail: &[],
         };
         let mut c = vec![0.0f32; 4 * 65];
         assert!(!rows(&wide, &mut c, 65), "65 columns");
@@ -634,6 +775,50 @@ mod tests {
             ),
             "short input"
         );
+        // A tail too short, of too many columns, beside a row stored with gaps between
+        // its steps, or of a result narrower than a vector.
+        let tail = vec![1.0f32; 5 * 8];
+        let tails = [
+            (
+                Rows {
+                    n: 17,
+                    tail: &tail[..7],
+                    ..wide
+                },
+                "short tail",
+            ),
+            (
+                Rows {
+                    n: 21,
+                    tail: &tail,
+                    ..wide
+                },
+                "five columns",
+            ),
+            (
+                Rows {
+                    n: 17,
+                    m: 2,
+                    ap: 2,
+                    lda: 8,
+                    k: 2,
+                    tail: &tail,
+                    ..wide
+                },
+                "gaps in a row",
+            ),
+            (
+                Rows {
+                    n: 1,
+                    tail: &tail,
+                    ..wide
+                },
+                "one column",
+            ),
+        ];
+        for (o, what) in &tails {
+            assert!(!rows(o, &mut c, 65), "{what}");
+        }
         assert!(c.iter().all(|&v| v == 0.0));
     }
 
