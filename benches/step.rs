@@ -9,6 +9,7 @@
 //! cargo bench --bench step -- --json            # one JSON line per workload
 //! cargo bench --bench step -- --only W3 --model-only   # `model!` alone (peak RSS)
 //! cargo bench --bench step -- --roofline        # each product alone, against the limit
+//! cargo bench --bench step -- --sweep           # W3's step over batch sizes and widths
 //! ```
 //!
 //! The limit is the rate of a 4096 × 4096 × 4096 product through the crate's own path
@@ -498,6 +499,46 @@ fn roofline(limit_gflops: f64) {
     }
 }
 
+/// The batch sizes of the sweep's first axis (at W3's width, 50) and the widths of its
+/// second (at 1,024 rows): `benches/peers.py --sweep` times the same points in the peers.
+const SWEEP_ROWS: [usize; 9] = [1, 4, 16, 64, 256, 1024, 4096, 16_384, 50_000];
+const SWEEP_WIDTHS: [usize; 7] = [16, 32, 64, 128, 256, 512, 1024];
+const SWEEP_WIDTH_ROWS: usize = 1024;
+
+/// The points of the sweep: (rows, width).
+fn sweep_points() -> Vec<(usize, usize)> {
+    let by_rows = SWEEP_ROWS.iter().map(|&r| (r, 50));
+    let by_width = SWEEP_WIDTHS.iter().map(|&h| (SWEEP_WIDTH_ROWS, h));
+    by_rows.chain(by_width).collect()
+}
+
+/// The floating-point operations of the products of W3's step at `rows` rows and width
+/// `hidden`: `x @ w1` and `x^T @ dz1`, 2 · 784 each per row and unit, and the three of `w2`.
+fn w3_flops(rows: usize, hidden: usize) -> f64 {
+    ((4 * 784 + 6) * rows * hidden) as f64
+}
+
+/// The median time of one step of W3's model with `rows` rows and a hidden layer `hidden`
+/// wide, data drawn as W3 draws it.
+fn w3_step(rows: usize, hidden: usize) -> f64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let x = uniform(&mut rng, (rows, 784), 0.0, 1.0);
+    let y: Array1<f32> = (0..rows).map(|_| rng.random_range(0..10) as f32).collect();
+    let w1 = randn(&mut rng, (784, hidden));
+    let w2 = randn(&mut rng, (hidden, 1)) * 0.1;
+    let mut m =
+        Fastai::<f32>::new(w1, Array1::zeros(hidden), w2, Array1::zeros(1)).expect("shapes fit");
+    let mut ws = m.workspace();
+    let (target, reps) = if w3_flops(rows, hidden) > 3e9 {
+        (Duration::from_millis(300), 11)
+    } else {
+        (SMALL, 15)
+    };
+    time(target, reps, || {
+        black_box(m.step(&mut ws, &x, &y, 1e-5).expect("shapes fit"));
+    })
+}
+
 fn show(secs: f64) -> String {
     if secs.is_nan() {
         "-".to_string()
@@ -520,6 +561,20 @@ fn main() {
         MODEL_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     let has = |flag: &str| args.iter().any(|a| a == flag);
+    if has("--sweep") {
+        for (rows, hidden) in sweep_points() {
+            let t = w3_step(rows, hidden);
+            if json {
+                let flops = w3_flops(rows, hidden);
+                println!(
+                    "{{\"rows\": {rows}, \"hidden\": {hidden}, \"flops\": {flops}, \"ours_s\": {t}}}"
+                );
+            } else {
+                println!("{rows:>6} rows, width {hidden:>5}: {}", show(t));
+            }
+        }
+        return;
+    }
     let limit_gflops = (only.is_none() || has("--limit") || has("--roofline")).then(limit);
     if has("--roofline") {
         roofline(limit_gflops.unwrap_or(f64::NAN));
