@@ -219,44 +219,20 @@ fn short_gemm(
     let Some(c) = out.as_slice_memory_order_mut() else {
         return false;
     };
-    let parts = threads.clamp(1, MAX_PARTS).min(m.div_ceil(WIDE));
-    let band = m.div_ceil(parts);
-    let mut slots: [RowPart<'_>; MAX_PARTS] = [const { Mutex::new(None) }; MAX_PARTS];
-    let mut rest = c;
-    let mut count = 0;
-    for (start, slot) in (0..m).step_by(band).zip(&mut slots) {
-        let rows = band.min(m - start);
-        let (mine, tail) = rest.split_at_mut(rows * n);
-        rest = tail;
-        let o = simd::Rows {
-            a: x.get(start * lda..).unwrap_or_default(),
-            lda,
-            ap,
-            b: w,
-            ldb: n,
-            m: rows,
-            k,
-            n,
-            alpha: scale.alpha,
-            add: scale.add,
-            tail: &[],
-        };
-        // Every panel of every band is checked before any is written, so that a refusal
-        // leaves `out` as it was.
-        let fit = panels(o)
-            .all(|(j0, panel)| simd::rows_fit(&panel, mine.get(j0..).unwrap_or_default(), n));
-        if !fit {
-            return false;
-        }
-        *slot.get_mut().unwrap_or_else(PoisonError::into_inner) = Some((o, mine));
-        count += 1;
-    }
-    run_parts(&slots, count, parts, &|(o, c)| {
-        for (j0, panel) in panels(o) {
-            simd::rows(&panel, c.get_mut(j0..).unwrap_or_default(), n);
-        }
-    });
-    true
+    let o = simd::Rows {
+        a: x,
+        lda,
+        ap,
+        b: w,
+        ldb: n,
+        m,
+        k,
+        n,
+        alpha: scale.alpha,
+        add: scale.add,
+        tail: &[],
+    };
+    row_bands(o, c, threads)
 }
 
 /// The panels of up to [`simd::WIDEST`] columns of the product `o`, each with its first
@@ -298,8 +274,21 @@ fn row_gemm(
         return false;
     };
     let rest = n % 16;
+    let o = simd::Rows {
+        a: x,
+        lda: k,
+        ap: 1,
+        b: w,
+        ldb: n,
+        m,
+        k,
+        n,
+        alpha: scale.alpha,
+        add: scale.add,
+        tail: &[],
+    };
     if n < 16 || !(1..=simd::TAIL).contains(&rest) {
-        return row_bands(x, w, &[], c, (m, k, n), scale, threads);
+        return row_bands(o, c, threads);
     }
     // The last few columns of `w`, stored column by column, for their inner products.
     f32::with_scratch(SUM, rest * k, |tail| {
@@ -308,21 +297,15 @@ fn row_gemm(
                 *t = w.get(p * n + n - rest + j).copied().unwrap_or_default();
             }
         }
-        row_bands(x, w, tail, c, (m, k, n), scale, threads)
+        row_bands(simd::Rows { tail, ..o }, c, threads)
     })
 }
 
-/// [`row_gemm`]'s product over the memory of its operands, `tail` as [`simd::Rows::tail`]
-/// says: `out` in bands of rows, one per thread, written in place.
-fn row_bands(
-    x: &[f32],
-    w: &[f32],
-    tail: &[f32],
-    c: &mut [f32],
-    (m, k, n): (usize, usize, usize),
-    scale: Scale<f32>,
-    threads: usize,
-) -> bool {
+/// The product `o` written in place into `c`, whose rows are `o.n` apart: in bands of rows,
+/// one per thread, each in panels of up to [`simd::WIDEST`] columns. False, having written
+/// nothing, when a panel does not fit.
+fn row_bands(o: simd::Rows<'_>, c: &mut [f32], threads: usize) -> bool {
+    let (m, n) = (o.m, o.n);
     let parts = threads.clamp(1, MAX_PARTS).min(m.div_ceil(WIDE));
     let band = m.div_ceil(parts);
     let mut slots: [RowPart<'_>; MAX_PARTS] = [const { Mutex::new(None) }; MAX_PARTS];
@@ -330,31 +313,30 @@ fn row_bands(
     let mut count = 0;
     for (start, slot) in (0..m).step_by(band).zip(&mut slots) {
         let rows = band.min(m - start);
-        let (mine, after) = rest.split_at_mut(rows * n);
-        rest = after;
-        let o = simd::Rows {
-            a: x.get(start * k..).unwrap_or_default(),
-            lda: k,
-            ap: 1,
-            b: w,
-            ldb: n,
-            m: rows,
-            k,
-            n,
-            alpha: scale.alpha,
-            add: scale.add,
-            tail,
-        };
-        // Every band is checked before any is written, so that a refusal leaves `out`
-        // as it was.
-        if !simd::rows_fit(&o, mine, n) {
+        if rest.len() < rows * n {
             return false;
         }
-        *slot.get_mut().unwrap_or_else(PoisonError::into_inner) = Some((o, mine));
+        let (mine, after) = rest.split_at_mut(rows * n);
+        rest = after;
+        let part = simd::Rows {
+            a: o.a.get(start * o.lda..).unwrap_or_default(),
+            m: rows,
+            ..o
+        };
+        // Every panel of every band is checked before any is written, so that a refusal
+        // leaves the output as it was.
+        let fit = panels(part)
+            .all(|(j0, panel)| simd::rows_fit(&panel, mine.get(j0..).unwrap_or_default(), n));
+        if !fit {
+            return false;
+        }
+        *slot.get_mut().unwrap_or_else(PoisonError::into_inner) = Some((part, mine));
         count += 1;
     }
     run_parts(&slots, count, parts, &|(o, c)| {
-        simd::rows(&o, c, n);
+        for (j0, panel) in panels(o) {
+            simd::rows(&panel, c.get_mut(j0..).unwrap_or_default(), n);
+        }
     });
     true
 }
