@@ -201,12 +201,19 @@ fn w2() -> Row {
     }
 }
 
-fn w3(rows: usize, work: &'static str) -> Row {
+/// W3's data and weights at `rows` rows and a hidden layer `hidden` wide: `x`, `y`, `w1`,
+/// `w2` (the biases start at zero).
+fn w3_data(rows: usize, hidden: usize) -> (Array2<f32>, Array1<f32>, Array2<f32>, Array2<f32>) {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let x = uniform(&mut rng, (rows, 784), 0.0, 1.0);
     let y: Array1<f32> = (0..rows).map(|_| rng.random_range(0..10) as f32).collect();
-    let w1 = randn(&mut rng, (784, 50));
-    let w2 = randn(&mut rng, (50, 1)) * 0.1;
+    let w1 = randn(&mut rng, (784, hidden));
+    let w2 = randn(&mut rng, (hidden, 1)) * 0.1;
+    (x, y, w1, w2)
+}
+
+fn w3(rows: usize, work: &'static str) -> Row {
+    let (x, y, w1, w2) = w3_data(rows, 50);
     let start = || {
         Fastai::<f32>::new(w1.clone(), Array1::zeros(50), w2.clone(), Array1::zeros(1))
             .expect("shapes fit")
@@ -390,16 +397,8 @@ fn products(work: &str) -> Vec<Product> {
             product("da2^T @ a1", 2, 4, 4, true, false),
             product("da1^T @ x", 4, 4, 3, true, false),
         ],
-        "W3" | "W3b" => {
-            let rows = if work == "W3" { 50_000 } else { 256 };
-            vec![
-                product("x @ w1", rows, 784, 50, false, false),
-                product("h @ w2", rows, 50, 1, false, false),
-                product("dout @ w2.T", rows, 1, 50, false, true),
-                product("x^T @ dz1", 784, rows, 50, true, false),
-                product("h^T @ dout", 50, rows, 1, true, false),
-            ]
-        }
+        "W3" => w3_products(50_000, 50),
+        "W3b" => w3_products(256, 50),
         "W4" => vec![
             product("x @ w1.T", 20, 784, 512, false, true),
             product("h1 @ w2.T", 20, 512, 264, false, true),
@@ -417,9 +416,25 @@ fn products(work: &str) -> Vec<Product> {
     }
 }
 
+/// The matrix products of one step of W3's model at `rows` rows and width `hidden`.
+fn w3_products(rows: usize, hidden: usize) -> Vec<Product> {
+    vec![
+        product("x @ w1", rows, 784, hidden, false, false),
+        product("h @ w2", rows, hidden, 1, false, false),
+        product("dout @ w2.T", rows, 1, hidden, false, true),
+        product("x^T @ dz1", 784, rows, hidden, true, false),
+        product("h^T @ dout", hidden, rows, 1, true, false),
+    ]
+}
+
 /// The floating-point operations of one step's products.
 fn flops(work: &str) -> f64 {
-    products(work)
+    total_flops(&products(work))
+}
+
+/// The floating-point operations of these products.
+fn total_flops(products: &[Product]) -> f64 {
+    products
         .iter()
         .map(|p| 2.0 * (p.m * p.k * p.n) as f64)
         .sum()
@@ -513,19 +528,15 @@ fn sweep_points() -> Vec<(usize, usize)> {
 }
 
 /// The floating-point operations of the products of W3's step at `rows` rows and width
-/// `hidden`: `x @ w1` and `x^T @ dz1`, 2 · 784 each per row and unit, and the three of `w2`.
+/// `hidden`.
 fn w3_flops(rows: usize, hidden: usize) -> f64 {
-    ((4 * 784 + 6) * rows * hidden) as f64
+    total_flops(&w3_products(rows, hidden))
 }
 
 /// The median time of one step of W3's model with `rows` rows and a hidden layer `hidden`
 /// wide, data drawn as W3 draws it.
 fn w3_step(rows: usize, hidden: usize) -> f64 {
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let x = uniform(&mut rng, (rows, 784), 0.0, 1.0);
-    let y: Array1<f32> = (0..rows).map(|_| rng.random_range(0..10) as f32).collect();
-    let w1 = randn(&mut rng, (784, hidden));
-    let w2 = randn(&mut rng, (hidden, 1)) * 0.1;
+    let (x, y, w1, w2) = w3_data(rows, hidden);
     let mut m =
         Fastai::<f32>::new(w1, Array1::zeros(hidden), w2, Array1::zeros(1)).expect("shapes fit");
     let mut ws = m.workspace();
