@@ -5,7 +5,7 @@ NumPy (backprop written by hand), timed in the same run as ours, and our time as
     python3 -m venv .venv && .venv/bin/pip install numpy torch "jax[cpu]" matplotlib  # once
     .venv/bin/python benches/peers.py --threads 2                             # ~5 min
     .venv/bin/python benches/peers.py --works W3,W3b --impls eager,jax --passes 1
-    .venv/bin/python benches/peers.py --sweep --threads 2                     # ~8 min
+    .venv/bin/python benches/peers.py --sweep --threads 2                     # ~11 min
 
 `--sweep` times W3's step over batch sizes (1 to 50,000 rows at width 50) and hidden widths
 (16 to 1,024 at 1,024 rows), the points `cargo bench --bench step -- --sweep` times, in us,
