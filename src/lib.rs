@@ -321,6 +321,8 @@
 /// # Ok::<(), backprop::ShapeError>(())
 /// ```
 pub use backprop_macros::model;
+#[cfg(feature = "mpi")]
+pub use backprop_runtime::mpi;
 pub use backprop_runtime::{
     checkpoint, data, init, numeric_gradient, optim, params, set_threads, threads, train, Float,
     GradCheck, GradReport, ShapeError,

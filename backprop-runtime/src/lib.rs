@@ -53,5 +53,9 @@ pub use float::Float;
 pub use gemm::Scale;
 pub use gemm::{set_threads, threads};
 pub use gradcheck::{numeric_gradient, GradCheck, GradReport};
+/// The MPI bindings data-parallel training runs on ([`train::DataParallel`]), re-exported so
+/// that a program initialises the same version: `mpi::initialize()`.
+#[cfg(feature = "mpi")]
+pub use mpi;
 #[doc(hidden)]
 pub use ndarray as __ndarray;

@@ -76,9 +76,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array, ArrayView, Axis, RemoveAxis};
 
 use crate::data::{gather, Batches};
+
+#[cfg(feature = "mpi")]
+mod parallel;
 use crate::optim::{OptimError, Optimizer};
-use crate::params::{NonFinite, Supervised, Tensors};
+use crate::params::{Parameters, Supervised, Tensors};
 use crate::{Float, ShapeError};
+#[cfg(feature = "mpi")]
+pub use parallel::DataParallel;
 
 /// How to train: epochs, batch size, shuffling, and whether to show a progress bar.
 ///
@@ -142,6 +147,37 @@ pub enum TrainError {
         epochs: usize,
         /// The batches of an epoch.
         batches: usize,
+    },
+    /// The processes of a data-parallel run do not run the same training.
+    #[cfg(feature = "mpi")]
+    #[error(
+        "the processes disagree on {setting}: from {low} to {high}; every process of a data-parallel run must train the same model on the same data with the same settings"
+    )]
+    Mismatch {
+        /// What differs.
+        setting: &'static str,
+        /// Its lowest value over the processes.
+        low: u64,
+        /// Its highest.
+        high: u64,
+    },
+    /// A data-parallel batch has fewer rows than there are processes.
+    #[cfg(feature = "mpi")]
+    #[error("batches of {batch_size} rows cannot be shared by {processes} processes: each needs a row of every full batch")]
+    SmallBatch {
+        /// The batch size.
+        batch_size: usize,
+        /// The processes.
+        processes: usize,
+    },
+    /// Another process of a data-parallel run stopped it.
+    #[cfg(feature = "mpi")]
+    #[error("process {rank} stopped the run: {message}")]
+    Process {
+        /// The rank of the process whose error stopped the run.
+        rank: usize,
+        /// Its error.
+        message: String,
     },
     /// An epoch would have no batch.
     #[error("no batch to train on: {rows} rows in batches of {batch_size}")]
@@ -324,61 +360,33 @@ impl Train {
         M::Target: RemoveAxis,
         O: Optimizer<A>,
     {
-        let rows = match (x.shape().first(), y.shape().first()) {
-            (Some(&n), Some(&m)) if n == m => n,
-            _ => {
-                return Err(TrainError::Rows {
-                    inputs: x.shape().to_vec(),
-                    targets: y.shape().to_vec(),
-                })
-            }
-        };
-        let mut batches = Batches::new(rows, self.batch_size).drop_last(self.drop_last);
-        if let Some(seed) = self.seed {
-            batches = batches.shuffled(seed);
-        }
-        if batches.is_empty() && self.epochs > 0 {
-            return Err(TrainError::NoBatch {
-                rows,
-                batch_size: self.batch_size,
-            });
-        }
-        let mut history = History {
-            losses: Vec::new(),
-            epochs: Vec::new(),
-        };
-        // The whole history is allocated before the first step, or the run refused.
-        let steps = batches.len().checked_mul(self.epochs);
-        let reserved = steps.is_some_and(|steps| {
-            history.losses.try_reserve_exact(steps).is_ok()
-                && history.epochs.try_reserve_exact(self.epochs).is_ok()
-        });
-        if !reserved {
-            return Err(TrainError::TooLong {
-                epochs: self.epochs,
-                batches: batches.len(),
-            });
-        }
-        let bar = self.bar(batches.rows().saturating_mul(self.epochs));
-        // One workspace and one pair of batch buffers for the full batches, another for a
-        // shorter last one, so that neither is resized from one batch to the next.
-        let empty = |model: &M| {
-            let xb: Array<A, M::Input> = x.slice_axis(Axis(0), (0..0).into()).to_owned();
-            let yb: Array<M::Label, M::Target> = y.slice_axis(Axis(0), (0..0).into()).to_owned();
-            (model.workspace(), xb, yb)
-        };
-        let mut full = empty(model);
-        let mut last = empty(model);
-        // Both are sized before the first step: a gradient of the first rows, as many as
-        // the short batch has, sizes the second.
-        let short = batches.rows() % self.batch_size;
-        if short > 0 && self.epochs > 0 {
-            let rows: Vec<usize> = (0..short).collect();
-            let (ws, xb, yb) = &mut last;
-            gather(x.view(), &rows, xb);
-            gather(y.view(), &rows, yb);
-            model.grad_in(ws, xb.view(), yb.view())?;
-        }
+        self.run(&mut Alone, model, optimizer, x, y, &mut after_epoch)
+    }
+
+    /// The loop both [`Train::fit_with`] and a data-parallel run go through: `steps` says
+    /// which rows of a batch this process computes and combines their loss and gradients
+    /// into the step's.
+    pub(crate) fn run<A, M, O, S>(
+        &self,
+        steps: &mut S,
+        model: &mut M,
+        optimizer: &mut O,
+        x: ArrayView<'_, A, M::Input>,
+        y: ArrayView<'_, M::Label, M::Target>,
+        after_epoch: &mut dyn FnMut(&M, &Epoch) -> Option<String>,
+    ) -> Result<History, TrainError>
+    where
+        A: Float,
+        M: Supervised<A>,
+        M::Input: RemoveAxis,
+        M::Target: RemoveAxis,
+        O: Optimizer<A>,
+        S: Steps<A, M>,
+    {
+        let setup = self.setup(steps, model, x.view(), y.view());
+        let (mut batches, mut history, mut full, mut last) = steps.ready(setup)?;
+        let shows = self.progress && steps.shows();
+        let bar = self.bar(shows, batches.rows().saturating_mul(self.epochs));
         let checked = !optimizer.checks_finite();
         let mut step = 0;
         let mut shown = Instant::now();
@@ -391,40 +399,42 @@ impl Train {
             let (mut sum, mut seen) = (0.0, 0usize);
             for (b, idx) in batches.epoch().enumerate() {
                 step += 1;
+                let at = At {
+                    step,
+                    epoch,
+                    batch: b + 1,
+                };
                 let (ws, xb, yb) = if idx.len() == self.batch_size {
                     &mut full
                 } else {
                     &mut last
                 };
-                gather(x.view(), idx, xb);
-                gather(y.view(), idx, yb);
-                let (loss, grads) = model.grad_in(ws, xb.view(), yb.view())?;
-                let loss = loss.as_f64();
-                let at = (step, epoch, b + 1);
-                if let Some(bad) = grads.first_non_finite() {
-                    bar.abandon();
-                    return Err(non_finite_gradient(at, loss, bad));
-                }
-                if !loss.is_finite() {
-                    bar.abandon();
-                    let (step, epoch, batch) = at;
-                    return Err(TrainError::NonFiniteLoss {
+                let rows = steps.rows(idx);
+                let local = if rows.is_empty() {
+                    Ok(None)
+                } else {
+                    gather(x.view(), rows, xb);
+                    gather(y.view(), rows, yb);
+                    model.grad_in(ws, xb.view(), yb.view()).map(Some)
+                };
+                let local = local.map_err(TrainError::from).and_then(|part| {
+                    part.map(|(loss, grads)| finite(at, loss, grads).map(|()| (loss, grads)))
+                        .transpose()
+                });
+                let (loss, grads) = match steps.combine(local, rows.len(), idx.len()) {
+                    Ok(done) => done,
+                    Err(e) => {
+                        bar.abandon();
+                        return Err(e);
+                    }
+                };
+                optimizer.step(model, grads).map_err(|e| match e {
+                    OptimError::NonFinite { .. } => TrainError::NonFiniteUpdate {
                         step,
                         epoch,
-                        batch,
-                        loss,
-                    });
-                }
-                optimizer.step(model, grads).map_err(|e| match e {
-                    OptimError::NonFinite { .. } => {
-                        let (step, epoch, batch) = at;
-                        TrainError::NonFiniteUpdate {
-                            step,
-                            epoch,
-                            batch,
-                            source: Box::new(e),
-                        }
-                    }
+                        batch: b + 1,
+                        source: Box::new(e),
+                    },
                     e => e.into(),
                 })?;
                 // An optimizer that does not refuse such an update is checked after it.
@@ -460,7 +470,7 @@ impl Train {
             }
             if let Some(line) = after_epoch(model, &summary) {
                 if bar.is_hidden() {
-                    if self.progress {
+                    if shows {
                         eprintln!("{line}");
                     }
                 } else {
@@ -473,8 +483,89 @@ impl Train {
         Ok(history)
     }
 
-    fn bar(&self, examples: usize) -> ProgressBar {
-        if !self.progress {
+    /// Everything a run needs before its first step: the batches, the history's room, and
+    /// a workspace and batch buffers each for the full batches and a shorter last one,
+    /// sized by a gradient of this process's rows of each, so that nothing is resized from
+    /// one batch to the next. The parameters' gradient of a full batch comes back too.
+    #[allow(clippy::type_complexity)]
+    fn setup<A, M, S>(
+        &self,
+        steps: &S,
+        model: &M,
+        x: ArrayView<'_, A, M::Input>,
+        y: ArrayView<'_, M::Label, M::Target>,
+    ) -> Result<Setup<A, M>, TrainError>
+    where
+        A: Float,
+        M: Supervised<A>,
+        M::Input: RemoveAxis,
+        M::Target: RemoveAxis,
+        S: Steps<A, M>,
+    {
+        let rows = match (x.shape().first(), y.shape().first()) {
+            (Some(&n), Some(&m)) if n == m => n,
+            _ => {
+                return Err(TrainError::Rows {
+                    inputs: x.shape().to_vec(),
+                    targets: y.shape().to_vec(),
+                })
+            }
+        };
+        let mut batches = Batches::new(rows, self.batch_size).drop_last(self.drop_last);
+        if let Some(seed) = self.seed {
+            batches = batches.shuffled(seed);
+        }
+        if batches.is_empty() && self.epochs > 0 {
+            return Err(TrainError::NoBatch {
+                rows,
+                batch_size: self.batch_size,
+            });
+        }
+        let mut history = History {
+            losses: Vec::new(),
+            epochs: Vec::new(),
+        };
+        // The whole history is allocated before the first step, or the run refused.
+        let steps_run = batches.len().checked_mul(self.epochs);
+        let reserved = steps_run.is_some_and(|steps_run| {
+            history.losses.try_reserve_exact(steps_run).is_ok()
+                && history.epochs.try_reserve_exact(self.epochs).is_ok()
+        });
+        if !reserved {
+            return Err(TrainError::TooLong {
+                epochs: self.epochs,
+                batches: batches.len(),
+            });
+        }
+        let mut grads = M::Grads::default();
+        let mut sized = |batch: usize| -> Result<_, TrainError> {
+            let mut ws = model.workspace();
+            let mut xb: Array<A, M::Input> = x.slice_axis(Axis(0), (0..0).into()).to_owned();
+            let mut yb: Array<M::Label, M::Target> =
+                y.slice_axis(Axis(0), (0..0).into()).to_owned();
+            let batch: Vec<usize> = (0..batch).collect();
+            let part = steps.rows(&batch);
+            if !part.is_empty() && self.epochs > 0 {
+                gather(x.view(), part, &mut xb);
+                gather(y.view(), part, &mut yb);
+                // A gradient has its parameter's shape, whatever the batch.
+                let (_, g) = model.grad_in(&mut ws, xb.view(), yb.view())?;
+                grads.clone_from(g);
+            }
+            Ok((ws, xb, yb))
+        };
+        // No batch is full when there are fewer rows than a batch holds.
+        let full = sized(if self.batch_size <= rows {
+            self.batch_size
+        } else {
+            0
+        })?;
+        let last = sized(batches.rows() % self.batch_size)?;
+        Ok((batches, history, full, last, grads))
+    }
+
+    fn bar(&self, shows: bool, examples: usize) -> ProgressBar {
+        if !shows {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::new(examples as u64);
@@ -486,15 +577,117 @@ impl Train {
     }
 }
 
-fn non_finite_gradient(at: (usize, usize, usize), loss: f64, bad: NonFinite) -> TrainError {
-    let (step, epoch, batch) = at;
-    TrainError::NonFiniteGradient {
-        step,
-        epoch,
-        batch,
-        loss,
-        parameter: bad.tensor,
-        index: bad.index,
-        value: bad.value,
+/// What [`Train::setup`] makes: the batches, the history, the workspace and batch buffers
+/// of a full and of a short batch, and a gradient of a full batch.
+type Setup<A, M> = (
+    Batches,
+    History,
+    Buffers<A, M>,
+    Buffers<A, M>,
+    <M as Parameters<A>>::Grads,
+);
+
+/// What [`Steps::ready`] passes on to the loop.
+type Ready<A, M> = (Batches, History, Buffers<A, M>, Buffers<A, M>);
+
+/// A workspace and the batch's inputs and targets.
+type Buffers<A, M> = (
+    <M as Supervised<A>>::Workspace,
+    Array<A, <M as Supervised<A>>::Input>,
+    Array<<M as Supervised<A>>::Label, <M as Supervised<A>>::Target>,
+);
+
+/// Where in a run a step is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At {
+    step: usize,
+    epoch: usize,
+    batch: usize,
+}
+
+/// How the steps of a run are computed: which rows of each batch this process takes, and
+/// how their loss and gradients become the step's.
+pub(crate) trait Steps<A: Float, M: Supervised<A>> {
+    /// The rows of `batch` this process computes.
+    fn rows<'b>(&self, batch: &'b [usize]) -> &'b [usize];
+
+    /// Whether this process shows progress.
+    fn shows(&self) -> bool;
+
+    /// What every process made of the run's set-up: this one's, or the first error any saw.
+    fn ready(&mut self, setup: Result<Setup<A, M>, TrainError>) -> Result<Ready<A, M>, TrainError>;
+
+    /// The step's loss and gradients from this process's: `local` is `None` when it took no
+    /// rows of the batch, and an error when they did not make a finite loss and gradient;
+    /// `rows` of the batch's `batch_rows` were taken.
+    fn combine<'g>(
+        &'g mut self,
+        local: Result<Option<(A, &'g M::Grads)>, TrainError>,
+        rows: usize,
+        batch_rows: usize,
+    ) -> Result<(f64, &'g M::Grads), TrainError>;
+}
+
+/// One process computing every step alone.
+struct Alone;
+
+impl<A: Float, M: Supervised<A>> Steps<A, M> for Alone {
+    fn rows<'b>(&self, batch: &'b [usize]) -> &'b [usize] {
+        batch
     }
+
+    fn shows(&self) -> bool {
+        true
+    }
+
+    fn ready(&mut self, setup: Result<Setup<A, M>, TrainError>) -> Result<Ready<A, M>, TrainError> {
+        let (batches, history, full, last, _) = setup?;
+        Ok((batches, history, full, last))
+    }
+
+    fn combine<'g>(
+        &'g mut self,
+        local: Result<Option<(A, &'g M::Grads)>, TrainError>,
+        _: usize,
+        _: usize,
+    ) -> Result<(f64, &'g M::Grads), TrainError> {
+        match local? {
+            Some((loss, grads)) => Ok((loss.as_f64(), grads)),
+            // A batch is never empty, and one process takes all of it.
+            None => Err(TrainError::NoBatch {
+                rows: 0,
+                batch_size: 0,
+            }),
+        }
+    }
+}
+
+/// The error for a non-finite loss or gradient of the step `at`, if either is.
+pub(crate) fn finite<A: Float, G: Tensors<A>>(
+    at: At,
+    loss: A,
+    grads: &G,
+) -> Result<(), TrainError> {
+    let At { step, epoch, batch } = at;
+    let loss = loss.as_f64();
+    if let Some(bad) = grads.first_non_finite() {
+        return Err(TrainError::NonFiniteGradient {
+            step,
+            epoch,
+            batch,
+            loss,
+            parameter: bad.tensor,
+            index: bad.index,
+            value: bad.value,
+        });
+    }
+    if !loss.is_finite() {
+        return Err(TrainError::NonFiniteLoss {
+            step,
+            epoch,
+            batch,
+            loss,
+        });
+    }
+    Ok(())
 }
