@@ -14,8 +14,7 @@
 //!
 //! A failed assertion panics, and `mpirun` stops the other processes.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use backprop::mpi::collective::SystemOperation;
 use backprop::mpi::traits::{Communicator, CommunicatorCollectives};
@@ -25,42 +24,9 @@ use backprop::train::{Train, TrainError};
 use backprop::Float;
 use ndarray::{s, Array2};
 
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to `System` unchanged; the counter only observes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting.rs"]
+mod counting;
+use counting::{Counted, ALLOCATIONS};
 
 backprop::model! {
     struct Mlp;
@@ -285,45 +251,6 @@ fn one_process_fails(world: &impl Communicator) {
             "a process's shape error, NaN or other data stops all {}",
             world.size()
         );
-    }
-}
-
-/// SGD that counts the allocations from the end of its first update to the end of its
-/// 100th.
-struct Counted {
-    sgd: Sgd<f32>,
-    steps: usize,
-}
-
-impl Optimizer<f32> for Counted {
-    fn step<M: Parameters<f32>>(
-        &mut self,
-        model: &mut M,
-        grads: &M::Grads,
-    ) -> Result<(), OptimError> {
-        let stepped = self.sgd.step(model, grads);
-        self.steps += 1;
-        match self.steps {
-            1 => {
-                ALLOCATIONS.store(0, Ordering::SeqCst);
-                COUNTING.store(true, Ordering::SeqCst);
-            }
-            100 => COUNTING.store(false, Ordering::SeqCst),
-            _ => {}
-        }
-        stepped
-    }
-
-    fn lr(&self) -> f64 {
-        self.sgd.lr()
-    }
-
-    fn set_lr(&mut self, lr: f64) -> Result<(), OptimError> {
-        self.sgd.set_lr(lr)
-    }
-
-    fn reset(&mut self) {
-        self.sgd.reset();
     }
 }
 
