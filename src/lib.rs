@@ -225,11 +225,14 @@
 //! `h1, h2, ...` for an activation feeding a product. Each line names the rules that
 //! shaped it: the derivative of an activation (`[relu']`), a sum over broadcast rows
 //! (`[broadcast]`), a rewrite (`[sigmoid + bce]`), the gradients of a value used twice
-//! added (`[fan-out]`).
+//! added (`[fan-out]`). `Mlp::GRAPH` draws the same as a Graphviz graph (`dot -Tsvg`): a
+//! node for each tensor and each line, labelled with it, an edge from every named value a
+//! line reads, the backward pass from the loss.
 //!
 //! ```
 //! backprop::model! { pub struct Mlp; relu(x @ w1 + b1) @ w2 + b2; loss mse }
 //!
+//! assert!(Mlp::GRAPH.contains("[label=\"∂L/∂w1 = xᵀ · δz1\""));
 //! let lines: Vec<&str> = Mlp::DERIVATION.lines().map(str::trim).collect();
 //! assert!(lines.contains(&"h1 = relu(z1)"));
 //! // The rules stand in brackets past the longest formula.
@@ -324,8 +327,8 @@ pub use backprop_macros::model;
 #[cfg(feature = "mpi")]
 pub use backprop_runtime::mpi;
 pub use backprop_runtime::{
-    checkpoint, data, init, numeric_gradient, optim, params, set_threads, threads, train, Float,
-    GradCheck, GradReport, ShapeError,
+    checkpoint, data, graph, init, numeric_gradient, optim, params, set_threads, threads, train,
+    Float, GradCheck, GradReport, ShapeError,
 };
 // The in-place kernels, for benchmarks that time one of them beside a whole step.
 #[doc(hidden)]

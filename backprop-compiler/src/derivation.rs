@@ -391,6 +391,181 @@ impl<'g> Derivation<'g> {
     }
 }
 
+impl Derivation<'_> {
+    /// The derivation as a Graphviz graph: a node for each of the model's tensors and
+    /// each line of the derivation, labelled with that line (`z1 = x · w1 + b1`,
+    /// `δz1 = δh1 ⊙ [z1 > 0]`), an edge from every named value a line reads to it; the
+    /// forward pass and the backward pass each in a cluster, parameters and their
+    /// gradients shaded, and a forward value the backward pass reads joined by a dashed
+    /// edge. `name` is the graph's.
+    pub fn graph(&self, name: &str) -> String {
+        let g = self.graph;
+        let p = self.printer(Notation::Text, true);
+        let fp = self.printer(Notation::Text, false);
+        // Each named value's node, and the counts, which are not nodes.
+        let mut id: HashMap<NodeId, String> = HashMap::new();
+        let mut out = format!(
+            "digraph \"{}\" {{\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=11];\n  \
+             edge [color=\"#555555\"];\n",
+            escape(name)
+        );
+        out.push_str(
+            "  subgraph cluster_forward {\n    label=\"Forward\";\n    color=\"#bbbbbb\";\n",
+        );
+        for v in &g.vars {
+            let (shape, fill) = match v.role {
+                Role::Param => ("box", "#dde8f7"),
+                _ => ("ellipse", "#ffffff"),
+            };
+            let node = format!("v{}", v.node.0);
+            out.push_str(&format!(
+                "    {node} [label=\"{}\", shape={shape}, style=filled, fillcolor=\"{fill}\"];\n",
+                escape(&v.name)
+            ));
+            id.insert(v.node, node);
+        }
+        for line in &self.forward {
+            let node = format!("v{}", line.rhs.0);
+            let label = format!(
+                "{} = {}",
+                line.lhs.render(Notation::Text),
+                fp.print(line.rhs)
+            );
+            out.push_str(&format!(
+                "    {node} [label=\"{}\", shape=box, style=rounded];\n",
+                escape(&label)
+            ));
+            id.insert(line.rhs, node);
+        }
+        for (i, (sym, n)) in self.counts.iter().enumerate() {
+            let label = format!("{} = {}", sym.render(Notation::Text), p.print(*n));
+            out.push_str(&format!(
+                "    n{i} [label=\"{}\", shape=plaintext];\n",
+                escape(&label)
+            ));
+        }
+        out.push_str(
+            "  }\n  subgraph cluster_backward {\n    label=\"Backward\";\n    color=\"#bbbbbb\";\n",
+        );
+        let mut back: Vec<(String, &Line)> = Vec::new();
+        for (i, line) in self.backward.iter().enumerate() {
+            let node = format!("g{i}");
+            let mut lhs = line.lhs.render(Notation::Text);
+            if let Some(k) = line.column {
+                lhs.push_str(&format!("[:, {k}]"));
+            }
+            let rhs = match &line.alias {
+                Some(sym) => sym.render(Notation::Text),
+                None => p.print(line.rhs),
+            };
+            let fill = if matches!(line.lhs, Sym::Partial(_)) {
+                "#dde8f7"
+            } else {
+                "#fbe3d6"
+            };
+            out.push_str(&format!(
+                "    {node} [label=\"{}\", shape=box, style=\"rounded,filled\", fillcolor=\"{fill}\"];\n",
+                escape(&format!("{lhs} = {rhs}"))
+            ));
+            back.push((node, line));
+        }
+        out.push_str("  }\n");
+        // The node each name stands for: a gradient's, or a forward value's.
+        let mut by_name: HashMap<&Sym, NodeId> = self.values.iter().map(|(n, s)| (s, *n)).collect();
+        by_name.extend(self.gradients.iter().map(|(n, s)| (s, *n)));
+        // A gradient's node, by the node computing it: the first line that defines it.
+        let mut gradient: HashMap<NodeId, String> = HashMap::new();
+        for (node, line) in &back {
+            if line.alias.is_none() {
+                gradient.entry(line.rhs).or_insert_with(|| node.clone());
+                if let Some(&d) = by_name.get(&line.lhs) {
+                    gradient.entry(d).or_insert_with(|| node.clone());
+                }
+            }
+        }
+        let counts: HashSet<NodeId> = self.counts.iter().map(|(_, n)| *n).collect();
+        let mut edges: Vec<String> = Vec::new();
+        let mut drawn: HashSet<String> = HashSet::new();
+        let mut edge = |from: &str, to: &str, style: &str| {
+            let e = format!("  {from} -> {to}{style};\n");
+            if drawn.insert(e.clone()) {
+                edges.push(e);
+            }
+        };
+        for line in &self.forward {
+            let Some(to) = id.get(&line.rhs) else {
+                continue;
+            };
+            for n in self.reads(line.rhs, &|n| id.contains_key(&n), &counts) {
+                if let Some(from) = id.get(&n) {
+                    edge(from, to, "");
+                }
+            }
+        }
+        for (to, line) in &back {
+            let named = |n: NodeId| gradient.contains_key(&n) || id.contains_key(&n);
+            let reads = match &line.alias {
+                Some(sym) => by_name.get(sym).copied().into_iter().collect(),
+                None => self.reads(line.rhs, &named, &counts),
+            };
+            // The chain starts at the loss: a line that reads no other gradient is its
+            // first step.
+            if !reads
+                .iter()
+                .any(|n| gradient.get(n).is_some_and(|from| from != to))
+            {
+                if let Some(loss) = self.forward.last().and_then(|l| id.get(&l.rhs)) {
+                    edge(loss, to, " [color=\"#c0504d\"]");
+                }
+            }
+            for n in reads {
+                match (gradient.get(&n), id.get(&n)) {
+                    (Some(from), _) if from != to => edge(from, to, " [color=\"#c0504d\"]"),
+                    (Some(_), _) | (None, None) => {}
+                    (None, Some(from)) => edge(from, to, " [style=dashed, color=\"#999999\"]"),
+                }
+            }
+        }
+        for e in edges {
+            out.push_str(&e);
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// The named values the formula of `rhs` reads: every node below it that `named`
+    /// holds, without looking past one (or into a count the formula divides by), in the
+    /// order of the graph.
+    fn reads(
+        &self,
+        rhs: NodeId,
+        named: &dyn Fn(NodeId) -> bool,
+        counts: &HashSet<NodeId>,
+    ) -> Vec<NodeId> {
+        let g = self.graph;
+        let mut found = Vec::new();
+        let mut seen = HashSet::new();
+        let mut stack = g.args(rhs).to_vec();
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n) || counts.contains(&n) || g.konst(n).is_some() {
+                continue;
+            }
+            if named(n) {
+                found.push(n);
+            } else {
+                stack.extend_from_slice(g.args(n));
+            }
+        }
+        found.sort();
+        found
+    }
+}
+
+/// `text` inside a Graphviz string: quotes and backslashes escaped.
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
 /// `z1`, `z2`, ... for `letter` `z`: the next name of that letter not taken, taken.
 fn fresh(letter: char, counter: &mut HashMap<char, usize>, taken: &mut HashSet<String>) -> String {
     let k = counter.entry(letter).or_insert(0);

@@ -19,7 +19,7 @@ pub enum Notation {
 }
 
 /// A name in a formula.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Sym {
     /// A tensor, a `let`, or a name the derivation gave an intermediate value.
     Name(String),

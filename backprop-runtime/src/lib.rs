@@ -12,6 +12,7 @@
 //!   `torch.optim`'s update rules and defaults;
 //! - [`train`]: epochs of seeded, shuffled mini-batches with a progress bar, stopping with
 //!   an error naming the step and the parameter when the loss or a gradient is not finite;
+//! - [`graph`]: the numbers of one pass written on a model's graph, for drawing;
 //! - [`checkpoint`]: parameters saved and loaded by name in safetensors and `.npy`, with a
 //!   name map for PyTorch's `nn.Linear` layout;
 //! - [`data`]: the MNIST IDX reader, mini-batches, and two digit sets shipped with the
@@ -29,6 +30,7 @@ mod float;
 pub mod fused;
 mod gemm;
 mod gradcheck;
+pub mod graph;
 pub mod index;
 pub mod init;
 #[doc(hidden)]

@@ -301,6 +301,7 @@ impl<'a> Codegen<'a> {
         );
         let text = self.derivation.text();
         let latex = self.derivation.latex();
+        let graph = self.derivation.graph(&name.to_string());
         let doc = format!(
             "# Derivation\n\nThe chain rule of this model, as its gradients are computed \
              (also [`{name}::DERIVATION`], and in LaTeX [`{name}::DERIVATION_LATEX`]):\n\n\
@@ -388,8 +389,13 @@ impl<'a> Codegen<'a> {
                 pub const DERIVATION: &'static str = #text;
                 /// [`Self::DERIVATION`] in LaTeX, one `aligned` block.
                 pub const DERIVATION_LATEX: &'static str = #latex;
+                /// [`Self::DERIVATION`] as a Graphviz graph, to draw with `dot -Tsvg`: a
+                /// node for each tensor and each line, labelled with it, an edge from
+                /// every named value a line reads; forward and backward in a cluster each,
+                /// parameters and their gradients shaded blue, other gradients orange.
+                pub const GRAPH: &'static str = #graph;
                 /// The Rust this model expands to, pretty-printed: every item of the
-                /// expansion but these three constants.
+                /// expansion but these four constants.
                 pub const CODE: &'static str = #code;
             }
         })
