@@ -5,33 +5,15 @@
 //! After a deliberate change, `BACKPROP_BLESS=1 cargo test --test derivations` rewrites the
 //! snapshots; review their diff.
 
+mod common;
 #[path = "../examples/explain.rs"]
 #[allow(dead_code)]
 mod explain;
 
 use std::path::{Path, PathBuf};
+
+use common::{assert_snapshot, snapshot};
 use std::process::Command;
-
-fn snapshot(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(file)
-}
-
-/// `actual` equals the file's text, or, when blessing, is written to it.
-fn assert_snapshot(file: &str, actual: &str) {
-    let path = snapshot(file);
-    if std::env::var_os("BACKPROP_BLESS").is_some() {
-        std::fs::write(&path, actual).expect("the snapshot is writable");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; bless with BACKPROP_BLESS=1", path.display()));
-    assert_eq!(
-        actual, expected,
-        "{file} changed; bless with BACKPROP_BLESS=1"
-    );
-}
 
 #[test]
 fn seed_derivations_are_pinned() {

@@ -7,12 +7,15 @@
 //! After a deliberate change, `BACKPROP_BLESS=1 cargo test --test graph` rewrites the
 //! snapshots; review their diff.
 
+mod common;
 #[path = "../examples/explain.rs"]
 #[allow(dead_code)]
 mod explain;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use common::assert_snapshot;
 use std::process::Command;
 
 use explain::nugues::Nugues;
@@ -24,23 +27,6 @@ fn graphs() -> [(&'static str, &'static str, &'static str); 2] {
         ("mlp", Mlp::GRAPH, Mlp::DERIVATION),
         ("nugues", Nugues::GRAPH, Nugues::DERIVATION),
     ]
-}
-
-/// `actual` equals the snapshot's text, or, when blessing, is written to it.
-fn assert_snapshot(file: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(file);
-    if std::env::var_os("BACKPROP_BLESS").is_some() {
-        std::fs::write(&path, actual).expect("the snapshot is writable");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; bless with BACKPROP_BLESS=1", path.display()));
-    assert_eq!(
-        actual, expected,
-        "{file} changed; bless with BACKPROP_BLESS=1"
-    );
 }
 
 #[test]

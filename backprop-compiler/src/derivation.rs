@@ -290,14 +290,7 @@ impl<'g> Derivation<'g> {
         let p = self.printer(Notation::Text, true);
         let fp = self.printer(Notation::Text, false);
         let render = |p: &Printer<'_>, line: &Line| -> (String, String) {
-            let mut lhs = line.lhs.render(Notation::Text);
-            if let Some(k) = line.column {
-                lhs.push_str(&format!("[:, {k}]"));
-            }
-            let rhs = match &line.alias {
-                Some(sym) => sym.render(Notation::Text),
-                None => p.print(line.rhs),
-            };
+            let (lhs, rhs) = sides(p, line);
             let rules: Vec<String> = line.rules.iter().map(rule_text).collect();
             let rules = if rules.is_empty() {
                 String::new()
@@ -450,14 +443,7 @@ impl Derivation<'_> {
         let mut back: Vec<(String, &Line)> = Vec::new();
         for (i, line) in self.backward.iter().enumerate() {
             let node = format!("g{i}");
-            let mut lhs = line.lhs.render(Notation::Text);
-            if let Some(k) = line.column {
-                lhs.push_str(&format!("[:, {k}]"));
-            }
-            let rhs = match &line.alias {
-                Some(sym) => sym.render(Notation::Text),
-                None => p.print(line.rhs),
-            };
+            let (lhs, rhs) = sides(&p, line);
             let fill = if matches!(line.lhs, Sym::Partial(_)) {
                 "#dde8f7"
             } else {
@@ -559,6 +545,20 @@ impl Derivation<'_> {
         found.sort();
         found
     }
+}
+
+/// The two sides of `line` in Unicode, as `p` prints them: `δŷ[:, 0]` and its formula, or
+/// the name of the line it equals.
+fn sides(p: &Printer<'_>, line: &Line) -> (String, String) {
+    let mut lhs = line.lhs.render(Notation::Text);
+    if let Some(k) = line.column {
+        lhs.push_str(&format!("[:, {k}]"));
+    }
+    let rhs = match &line.alias {
+        Some(sym) => sym.render(Notation::Text),
+        None => p.print(line.rhs),
+    };
+    (lhs, rhs)
 }
 
 /// `text` inside a Graphviz string: quotes and backslashes escaped.

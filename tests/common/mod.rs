@@ -6,6 +6,7 @@ use backprop::params::Field;
 use backprop::Float;
 use ndarray::{Array, ArrayD, Dimension, IxDyn};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 /// One case of `tests/data/golden.json`: tensors, loss and gradients from PyTorch in f64.
 pub struct Golden {
@@ -226,4 +227,27 @@ pub fn max_difference<T: backprop::params::Tensors<f64>>(a: &T, b: &T) -> f64 {
         k += 1;
     });
     worst
+}
+
+/// `tests/snapshots/<file>`.
+pub fn snapshot(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(file)
+}
+
+/// `actual` equals the snapshot's text, or, when blessing (`BACKPROP_BLESS=1`), is written
+/// to it.
+pub fn assert_snapshot(file: &str, actual: &str) {
+    let path = snapshot(file);
+    if std::env::var_os("BACKPROP_BLESS").is_some() {
+        std::fs::write(&path, actual).expect("the snapshot is writable");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; bless with BACKPROP_BLESS=1", path.display()));
+    assert_eq!(
+        actual, expected,
+        "{file} changed; bless with BACKPROP_BLESS=1"
+    );
 }
