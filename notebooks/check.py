@@ -1,0 +1,68 @@
+"""Executes each notebook in the Rust kernel (evcxr_jupyter) and checks the values in its
+outputs. The executed copy goes to target/notebooks/; with --store it replaces the
+notebook, so that the outputs a reader sees on a code host are the checked ones.
+
+    python notebooks/check.py [--store]     # jupyter and the kernel installed (.ci/notebooks)
+
+Nugues: every value of the comparison cell prints the same to four decimals as the
+notebook ("same"), every weight gradient is within the notebook's rounding ("true"), the
+derivation is shown as LaTeX and the graph as SVG.
+"""
+import json
+import pathlib
+import subprocess
+import sys
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def execute(name):
+    path = HERE / name
+    out = HERE.parent / "target" / "notebooks"
+    where = ["--inplace"] if "--store" in sys.argv else ["--output-dir", str(out)]
+    subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+         "--ExecutePreprocessor.timeout=1800", *where, str(path)],
+        check=True,
+    )
+    return json.loads((path if "--store" in sys.argv else out / name).read_text())
+
+
+def outputs(nb):
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            yield "".join(cell["source"]), cell.get("outputs", [])
+
+
+def text(outs):
+    return "".join("".join(o.get("text", "")) for o in outs if o["output_type"] == "stream")
+
+
+def check_nugues():
+    nb = execute("nugues.ipynb")
+    seen = {"same": 0, "rounding": 0, "latex": False, "svg": False}
+    for source, outs in outputs(nb):
+        assert not any(o["output_type"] == "error" for o in outs), (source, outs)
+        printed = text(outs)
+        if source.startswith("// Each value to four decimals"):
+            lines = [l for l in printed.splitlines() if l.strip()]
+            assert len(lines) == 7 and all(l.endswith("same") for l in lines), printed
+            seen["same"] = len(lines)
+        if "within the notebook's rounding" in printed:
+            lines = [l for l in printed.splitlines() if l.strip()]
+            assert len(lines) == 3 and all(l.endswith("true") for l in lines), printed
+            seen["rounding"] = len(lines)
+        for o in outs:
+            data = o.get("data", {})
+            if "text/latex" in data:
+                assert r"\delta_{z_{3}}" in "".join(data["text/latex"])
+                seen["latex"] = True
+            if "image/svg+xml" in data:
+                assert "∂L/∂fc1" in "".join(data["image/svg+xml"])
+                seen["svg"] = True
+    assert seen == {"same": 7, "rounding": 3, "latex": True, "svg": True}, seen
+    print("nugues.ipynb: 7 values as the notebook prints them, 3 weight gradients within its rounding, the derivation and the graph shown")
+
+
+if __name__ == "__main__":
+    check_nugues()
