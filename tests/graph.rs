@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use common::assert_snapshot;
-use std::process::Command;
 
 use explain::nugues::Nugues;
 
@@ -112,22 +111,9 @@ fn edges_follow_what_each_line_reads() {
 
 /// `dot -T<format>` of `graph`, written to `path`.
 fn draw(graph: &str, format: &str, path: &Path) {
-    let mut child = Command::new("dot")
-        .arg(format!("-T{format}"))
-        .arg("-o")
-        .arg(path)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("Graphviz's dot runs (Debian's graphviz package)");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("dot's input")
-        .write_all(graph.as_bytes())
-        .expect("dot reads the graph");
-    let status = child.wait().expect("dot finishes");
-    assert!(status.success(), "dot -T{format} failed");
+    let drawn = backprop::graph::draw(graph, format)
+        .unwrap_or_else(|e| panic!("dot -T{format} draws the graph: {e}"));
+    std::fs::write(path, drawn).expect("the drawing written");
 }
 
 #[test]

@@ -19,9 +19,14 @@
 //! assert!(drawn.contains("v1 [label=\"w\\n[1, 2]: 0.5, -1.25\", shape=box];"));
 //! assert!(drawn.contains("g0 [label=\"∂L/∂w = xᵀ · δŷ\\n[1, 2]: 0.125, 2\"];"));
 //! ```
+//!
+//! [`svg`] and [`draw`] lay a graph out with Graphviz's `dot` (Debian's `graphviz`
+//! package), for a notebook to show or a file to keep.
 
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::io::{self, Write as _};
+use std::process::{Command, Stdio};
 
 use ndarray::ArrayViewD;
 
@@ -120,6 +125,68 @@ impl Annotate<'_> {
     }
 }
 
+/// `graph` drawn by Graphviz as SVG: [`draw`] to `svg`, as text.
+///
+/// # Errors
+///
+/// As [`draw`].
+pub fn svg(graph: &str) -> io::Result<String> {
+    String::from_utf8(draw(graph, "svg")?).map_err(io::Error::other)
+}
+
+/// `graph` laid out and drawn by Graphviz's `dot` in `format` (`svg`, `png`, `pdf`: its
+/// `-T` argument), the bytes `dot` writes.
+///
+/// ```no_run
+/// let png = backprop_runtime::graph::draw("digraph { x -> y }", "png")?;
+/// std::fs::write("graph.png", png)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// `NotFound` when `dot` is not installed, and the error `dot` prints when it cannot read
+/// the graph or does not know the format.
+pub fn draw(graph: &str, format: &str) -> io::Result<Vec<u8>> {
+    let mut child = Command::new("dot")
+        .arg(format!("-T{format}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => io::Error::new(
+                e.kind(),
+                "Graphviz's `dot` is not installed (Debian's and Homebrew's package `graphviz`)",
+            ),
+            _ => e,
+        })?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| io::Error::other("dot's input"))?;
+    // Written beside the reading of dot's output, so that neither pipe fills while the
+    // other waits; the input closes when the writer is done.
+    let (written, output) = std::thread::scope(|s| {
+        let writer = s.spawn(move || stdin.write_all(graph.as_bytes()));
+        let output = child.wait_with_output();
+        (writer.join(), output)
+    });
+    let output = output?;
+    if !output.status.success() {
+        let message = String::from_utf8_lossy(&output.stderr);
+        return Err(io::Error::other(format!(
+            "dot -T{format}: {}",
+            message.trim()
+        )));
+    }
+    match written {
+        Ok(Ok(())) => Ok(output.stdout),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(io::Error::other("writing dot's input")),
+    }
+}
+
 /// `[2, 8]: 0.1234, -0.5, 0.3, 1.5, … (mean 0.0123)`: the shape and the first values, each to
 /// four significant digits.
 fn summary<A: Float>(t: ArrayViewD<'_, A>) -> String {
@@ -170,6 +237,19 @@ mod tests {
         let t = ndarray::Array1::from_iter((1..=8).map(f64::from)).into_dyn();
         assert_eq!(summary(t.view()), "[8]: 1, 2, 3, 4, … (mean 4.5)");
         assert_eq!(summary(ndarray::arr0(0.5f32).into_dyn().view()), "0.5");
+    }
+
+    #[test]
+    fn dot_draws_svg_and_names_what_it_cannot_read() {
+        let drawn = svg("digraph { v1 [label=\"∂L/∂w\"]; v0 -> v1; }").unwrap();
+        assert!(
+            drawn.starts_with("<?xml") && drawn.contains("∂L/∂w</text>"),
+            "{drawn}"
+        );
+        let err = draw("digraph { v0 -> }", "svg").unwrap_err();
+        assert!(err.to_string().starts_with("dot -Tsvg: Error: "), "{err}");
+        let err = draw("digraph { v0 }", "nonesuch").unwrap_err();
+        assert!(err.to_string().contains("nonesuch"), "{err}");
     }
 
     #[test]
