@@ -7,9 +7,18 @@ notebook, so that the outputs a reader sees on a code host are the checked ones.
 Nugues: every value of the comparison cell prints the same to four decimals as the
 notebook ("same"), every weight gradient is within the notebook's rounding ("true"), the
 derivation is shown as LaTeX and the graph as SVG.
+
+fastai: the hand-written forward pass gives the generated loss, each of the five
+`test_close` checks of the lesson's hand-written gradients against the generated ones is
+true, training brings the validation mse below a tenth of the untrained one, and the
+derivation, the graph and the loss curve are shown.
+
+Nugues runs first: its first cell's `:cache` keeps the compiled dependencies, which the
+fastai notebook then reuses.
 """
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -64,5 +73,39 @@ def check_nugues():
     print("nugues.ipynb: 7 values as the notebook prints them, 3 weight gradients within its rounding, the derivation and the graph shown")
 
 
+def check_fastai():
+    nb = execute("fastai.ipynb")
+    seen = {"loss": False, "test_close": 0, "trained": False, "latex": False, "svg": False, "curve": False}
+    for source, outs in outputs(nb):
+        assert not any(o["output_type"] == "error" for o in outs), (source, outs)
+        printed = text(outs)
+        if "mse by hand:" in printed:
+            hand = float(re.search(r"mse by hand: +([-0-9.]+)", printed).group(1))
+            ours = float(re.search(r"model.loss\(...\): +([-0-9.]+)", printed).group(1))
+            assert abs(hand - ours) <= 1e-6 * hand and hand > 10.0, printed
+            seen["loss"] = True
+        if "test_close(" in printed:
+            lines = [l for l in printed.splitlines() if l.strip()]
+            assert len(lines) == 5 and all(l.endswith(": true") for l in lines), printed
+            seen["test_close"] = len(lines)
+        if "fell below a tenth" in printed:
+            assert printed.strip().endswith("fell below a tenth: true"), printed
+            seen["trained"] = True
+        for o in outs:
+            data = o.get("data", {})
+            if "text/latex" in data:
+                assert r"\delta" in "".join(data["text/latex"])
+                seen["latex"] = True
+            if "image/svg+xml" in data:
+                assert "∂L/∂w1" in "".join(data["image/svg+xml"])
+                seen["svg"] = True
+            html = "".join(data.get("text/html", []))
+            if "<svg" in html and "mse by epoch" in html:
+                seen["curve"] = True
+    assert seen == {"loss": True, "test_close": 5, "trained": True, "latex": True, "svg": True, "curve": True}, seen
+    print("fastai.ipynb: the hand-written loss is the generated one, 5 test_close checks true, the validation mse fell below a tenth, the derivation, the graph and the loss curve shown")
+
+
 if __name__ == "__main__":
     check_nugues()
+    check_fastai()
