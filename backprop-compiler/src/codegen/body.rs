@@ -4,7 +4,7 @@
 //! values' names. It records what the code it writes reads, so that a function takes
 //! exactly the tensors and values its lines use.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use proc_macro2::TokenStream;
@@ -38,6 +38,13 @@ pub struct Reads {
     pub dims: bool,
 }
 
+/// The number of stored arrays past which a model's passes that capture nothing are
+/// written as functions of their own instead of closures. rustc type-checks a function's
+/// closures with the function, in time that grows with the square of their number (a
+/// model 5,000 layers long: minutes); a nested function is checked alone. Below it,
+/// closures, as a person would write them.
+const PASS_ITEMS: usize = 256;
+
 /// A failure to write a value's code, which a correct plan never meets.
 #[derive(Debug)]
 pub struct Missing(pub String);
@@ -55,6 +62,10 @@ pub struct Body<'a> {
     /// The stored values reached as views of that name (computed by an earlier stage).
     pub received: HashSet<NodeId>,
     reads: RefCell<Reads>,
+    /// Whether passes that capture nothing become nested functions ([`PASS_ITEMS`]).
+    items: bool,
+    /// Whether the pass being written reads a value from outside it.
+    captures: Cell<bool>,
 }
 
 impl<'a> Body<'a> {
@@ -79,6 +90,13 @@ impl<'a> Body<'a> {
             vars,
             received,
             reads: RefCell::default(),
+            items: plan
+                .kind
+                .iter()
+                .filter(|k| matches!(k, Kind::Stored(_)))
+                .count()
+                > PASS_ITEMS,
+            captures: Cell::new(false),
         }
     }
 
@@ -306,7 +324,8 @@ impl<'a> Body<'a> {
 
     /// A fused pass rooted at `top`: the views of its parts, and its closure, which takes
     /// the output's current value first when `fill` (named after the array it works in
-    /// place on, `_` otherwise).
+    /// place on, `_` otherwise). In a large model, a pass that captures nothing is a
+    /// nested function instead: `{ fn pass<A: rt::Float>(t1: A) -> A { .. } pass::<A> }`.
     fn pass(
         &self,
         top: NodeId,
@@ -315,19 +334,34 @@ impl<'a> Body<'a> {
         fill: bool,
     ) -> Result<(Vec<TokenStream>, TokenStream), Missing> {
         let mut views = Vec::new();
+        let mut args = Vec::new();
+        if fill {
+            args.push(match host {
+                Some(h) => {
+                    let o = self.array_name(h)?;
+                    quote!(#o)
+                }
+                None => quote!(_),
+            });
+        }
         let mut params = Vec::new();
         for &p in parts {
             views.push(self.value(p)?.view());
             params.push(self.part_name(p)?);
         }
+        args.extend(params.iter().map(|p| quote!(#p)));
+        self.captures.set(false);
         let body = self.expr(top, parts, &params, host)?.tokens;
-        let closure = match (fill, host) {
-            (true, Some(h)) => {
-                let o = self.array_name(h)?;
-                quote!(|#o, #(#params),*| #body)
-            }
-            (true, None) => quote!(|_, #(#params),*| #body),
-            (false, _) => quote!(|#(#params),*| #body),
+        let closure = if self.items && !self.captures.get() {
+            let rt = rt();
+            quote!({
+                fn pass<A: #rt::Float>(#(#args: A),*) -> A {
+                    #body
+                }
+                pass::<A>
+            })
+        } else {
+            quote!(|#(#args),*| #body)
         };
         Ok((views, closure))
     }
@@ -365,6 +399,7 @@ impl<'a> Body<'a> {
             } else if self.plan.kind[a.0] == Kind::Inline {
                 self.expr(a, parts, params, host)?
             } else {
+                self.captures.set(true);
                 Operand::atom(self.value(a)?.scalar())
             };
             operands.push(operand);
