@@ -37,38 +37,47 @@ def execute(name):
     return json.loads((path if "--store" in sys.argv else out / name).read_text())
 
 
-def outputs(nb):
+def cells(nb):
+    """Each code cell's source, what it printed and its outputs, none of them an error."""
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
-            yield "".join(cell["source"]), cell.get("outputs", [])
+            source, outs = "".join(cell["source"]), cell.get("outputs", [])
+            assert not any(o["output_type"] == "error" for o in outs), (source, outs)
+            printed = "".join(
+                "".join(o.get("text", "")) for o in outs if o["output_type"] == "stream"
+            )
+            yield source, printed, outs
 
 
-def text(outs):
-    return "".join("".join(o.get("text", "")) for o in outs if o["output_type"] == "stream")
+def lines(printed, count, end):
+    """The number of lines printed, `count` of them, each ending with `end`."""
+    found = [l for l in printed.splitlines() if l.strip()]
+    assert len(found) == count and all(l.endswith(end) for l in found), printed
+    return len(found)
+
+
+def pictures(outs, seen, latex, svg):
+    """Marks in `seen` the derivation shown as LaTeX containing `latex` and the graph as
+    SVG containing `svg`."""
+    for o in outs:
+        data = o.get("data", {})
+        if "text/latex" in data:
+            assert latex in "".join(data["text/latex"])
+            seen["latex"] = True
+        if "image/svg+xml" in data:
+            assert svg in "".join(data["image/svg+xml"])
+            seen["svg"] = True
 
 
 def check_nugues():
     nb = execute("nugues.ipynb")
     seen = {"same": 0, "rounding": 0, "latex": False, "svg": False}
-    for source, outs in outputs(nb):
-        assert not any(o["output_type"] == "error" for o in outs), (source, outs)
-        printed = text(outs)
+    for source, printed, outs in cells(nb):
         if source.startswith("// Each value to four decimals"):
-            lines = [l for l in printed.splitlines() if l.strip()]
-            assert len(lines) == 7 and all(l.endswith("same") for l in lines), printed
-            seen["same"] = len(lines)
+            seen["same"] = lines(printed, 7, "same")
         if "within the notebook's rounding" in printed:
-            lines = [l for l in printed.splitlines() if l.strip()]
-            assert len(lines) == 3 and all(l.endswith("true") for l in lines), printed
-            seen["rounding"] = len(lines)
-        for o in outs:
-            data = o.get("data", {})
-            if "text/latex" in data:
-                assert r"\delta_{z_{3}}" in "".join(data["text/latex"])
-                seen["latex"] = True
-            if "image/svg+xml" in data:
-                assert "∂L/∂fc1" in "".join(data["image/svg+xml"])
-                seen["svg"] = True
+            seen["rounding"] = lines(printed, 3, "true")
+        pictures(outs, seen, r"\delta_{z_{3}}", "∂L/∂fc1")
     assert seen == {"same": 7, "rounding": 3, "latex": True, "svg": True}, seen
     print("nugues.ipynb: 7 values as the notebook prints them, 3 weight gradients within its rounding, the derivation and the graph shown")
 
@@ -76,30 +85,20 @@ def check_nugues():
 def check_fastai():
     nb = execute("fastai.ipynb")
     seen = {"loss": False, "test_close": 0, "trained": False, "latex": False, "svg": False, "curve": False}
-    for source, outs in outputs(nb):
-        assert not any(o["output_type"] == "error" for o in outs), (source, outs)
-        printed = text(outs)
+    for source, printed, outs in cells(nb):
         if "mse by hand:" in printed:
             hand = float(re.search(r"mse by hand: +([-0-9.]+)", printed).group(1))
             ours = float(re.search(r"model.loss\(...\): +([-0-9.]+)", printed).group(1))
             assert abs(hand - ours) <= 1e-6 * hand and hand > 10.0, printed
             seen["loss"] = True
         if "test_close(" in printed:
-            lines = [l for l in printed.splitlines() if l.strip()]
-            assert len(lines) == 5 and all(l.endswith(": true") for l in lines), printed
-            seen["test_close"] = len(lines)
+            seen["test_close"] = lines(printed, 5, ": true")
         if "fell below a tenth" in printed:
             assert printed.strip().endswith("fell below a tenth: true"), printed
             seen["trained"] = True
+        pictures(outs, seen, r"\delta", "∂L/∂w1")
         for o in outs:
-            data = o.get("data", {})
-            if "text/latex" in data:
-                assert r"\delta" in "".join(data["text/latex"])
-                seen["latex"] = True
-            if "image/svg+xml" in data:
-                assert "∂L/∂w1" in "".join(data["image/svg+xml"])
-                seen["svg"] = True
-            html = "".join(data.get("text/html", []))
+            html = "".join(o.get("data", {}).get("text/html", []))
             if "<svg" in html and "mse by epoch" in html:
                 seen["curve"] = True
     assert seen == {"loss": True, "test_close": 5, "trained": True, "latex": True, "svg": True, "curve": True}, seen
